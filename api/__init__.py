@@ -1,0 +1,1 @@
+"""Async GraphQL API for a catalogue of authors and their books."""

@@ -1,0 +1,1 @@
+"""Database layer: URLs, engine, models, migrations and the embedded server."""
