@@ -1,0 +1,1 @@
+"""Data access for the catalogue: plain async functions over an explicit session."""

@@ -1,0 +1,212 @@
+"""Keyset pagination: opaque cursors, page windows and the SQL that fetches a page.
+
+A cursor holds the sort key and id of a row, not an offset, so rows inserted before the
+current page never shift what comes after it. Every page is fetched with one statement,
+whether it is one top-level page or one page per parent (an author's books).
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, Row, and_, exists, false, func, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+CursorKey = tuple[Any, int]
+
+
+class InvalidPageRequest(ValueError):
+    """Pagination arguments that cannot be served, with the reason for the client."""
+
+
+@dataclass(frozen=True, eq=False)
+class Ordering:
+    """A sort order: a key column, then the id to break ties, both in one direction.
+
+    Compared by identity: each ordering is a module-level constant, and its columns are
+    SQL expressions whose `==` builds SQL rather than comparing.
+    """
+
+    name: str
+    key: InstrumentedAttribute[Any]
+    id: InstrumentedAttribute[int]
+    descending: bool
+    parse_key: Callable[[Any], Any]
+
+    def order_by(self, *, reverse: bool = False) -> list[ColumnElement[Any]]:
+        descending = self.descending != reverse
+        return [c.desc() if descending else c.asc() for c in (self.key, self.id)]
+
+    def beyond(self, cursor: CursorKey, *, forward: bool) -> ColumnElement[bool]:
+        """Rows strictly after `cursor` in the direction of travel (`forward` = sort order)."""
+        key, row_id = cursor
+        ascending = self.descending != forward
+        if ascending:
+            return or_(self.key > key, and_(self.key == key, self.id > row_id))
+        return or_(self.key < key, and_(self.key == key, self.id < row_id))
+
+    def cursor_for(self, key: Any, row_id: int) -> str:
+        value = key.isoformat() if isinstance(key, datetime) else key
+        raw = json.dumps([self.name, value, row_id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    def parse_cursor(self, cursor: str, *, argument: str) -> CursorKey:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            name, value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            if not isinstance(row_id, int) or isinstance(row_id, bool):
+                raise TypeError(row_id)
+            key = self.parse_key(value)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise InvalidPageRequest(f"`{argument}` is not a valid cursor") from None
+        if name != self.name:
+            raise InvalidPageRequest(
+                f"`{argument}` is a cursor for orderBy {name}, not {self.name}; "
+                "use the cursors of the same ordering"
+            )
+        return key, row_id
+
+
+def parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return datetime.fromisoformat(value)
+
+
+def parse_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def parse_int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Window:
+    """Validated pagination arguments: which way, how many, between which cursors."""
+
+    ordering: Ordering
+    size: int
+    forward: bool
+    after: CursorKey | None = None
+    before: CursorKey | None = None
+
+
+def page_window(
+    ordering: Ordering,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    default_size: int,
+    max_size: int,
+) -> Window:
+    if first is not None and last is not None:
+        raise InvalidPageRequest("pass `first` or `last`, not both")
+    for argument, value in (("first", first), ("last", last)):
+        if value is not None and value < 0:
+            raise InvalidPageRequest(f"`{argument}` must not be negative")
+        if value is not None and value > max_size:
+            raise InvalidPageRequest(
+                f"`{argument}` is {value}; the largest page is {max_size} items"
+            )
+    forward = last is None and not (first is None and before is not None and after is None)
+    size = first if first is not None else last if last is not None else min(default_size, max_size)
+    return Window(
+        ordering=ordering,
+        size=size,
+        forward=forward,
+        after=ordering.parse_cursor(after, argument="after") if after is not None else None,
+        before=ordering.parse_cursor(before, argument="before") if before is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: Sequence[Row[Any]]
+    has_next: bool
+    has_previous: bool
+
+
+async def fetch_pages(
+    session: AsyncSession,
+    *,
+    columns: Sequence[InstrumentedAttribute[Any]],
+    window: Window,
+    filters: Sequence[ColumnElement[bool]] = (),
+    parent: InstrumentedAttribute[int] | None = None,
+    parent_ids: Sequence[int] = (0,),
+) -> dict[int, Page]:
+    """One page per parent id (or a single page, keyed 0, when `parent` is None).
+
+    Each page is a LATERAL subquery that walks the index in the direction of travel and
+    stops one row past the page; a second flag says whether rows exist behind the cursor
+    we came from. An empty page still yields its parent's row, so its flags survive.
+    """
+    ordering = window.ordering
+    parents = (
+        func.unnest(literal(list(parent_ids), ARRAY(Integer)))
+        .table_valued("id")
+        .render_derived(name="parent")
+    )
+    scope = [*filters]
+    if parent is not None:
+        scope.append(parent == parents.c.id)
+
+    bounds = []
+    if window.after is not None:
+        bounds.append(ordering.beyond(window.after, forward=True))
+    if window.before is not None:
+        bounds.append(ordering.beyond(window.before, forward=False))
+    page = (
+        select(*columns, ordering.key.label("sort_key_"))
+        .where(*scope, *bounds)
+        .order_by(*ordering.order_by(reverse=not window.forward))
+        .limit(window.size + 1)
+        .lateral("page")
+    )
+    came_from = window.after if window.forward else window.before
+    behind = (
+        exists().where(*scope, ~ordering.beyond(came_from, forward=window.forward))
+        if came_from is not None
+        else false()
+    )
+    statement = (
+        select(parents.c.id.label("parent_id_"), behind.label("behind_"), page)
+        .select_from(parents.outerjoin(page, true()))
+        .order_by(parents.c.id, page.c.sort_key_, page.c.id)
+    )
+    result = await session.execute(statement)
+    grouped: dict[int, list[Row[Any]]] = {parent_id: [] for parent_id in parent_ids}
+    behind_flags: dict[int, bool] = {}
+    for row in result:
+        behind_flags[row.parent_id_] = row.behind_
+        if row.id is not None:
+            grouped[row.parent_id_].append(row)
+    pages = {}
+    for parent_id, rows in grouped.items():
+        if ordering.descending:
+            rows.reverse()
+        more = len(rows) > window.size
+        if window.forward:
+            rows = rows[: window.size]
+        else:
+            rows = rows[len(rows) - window.size :] if more else rows
+        flag = behind_flags.get(parent_id, False)
+        pages[parent_id] = Page(
+            rows=rows,
+            has_next=more if window.forward else flag,
+            has_previous=flag if window.forward else more,
+        )
+    return pages

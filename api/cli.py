@@ -1,0 +1,147 @@
+"""`python -m api …`: serve, migrate, seed, export the schema, or do all of it for development."""
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from api.db.migrations import PROJECT_ROOT
+from api.settings import Settings
+
+SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
+EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
+
+log = logging.getLogger("api")
+
+
+class SettingsError(SystemExit):
+    pass
+
+
+def load_settings() -> Settings:
+    """The settings, or exit with one line per problem that says what to fix."""
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+            if problem["type"] == "missing":
+                lines.append(f"{name} is not set: export {name}=postgresql://user:pass@host/dbname")
+            else:
+                message = str(problem["msg"]).removeprefix("Value error, ")
+                lines.append(message if message.startswith(name) else f"{name}: {message}")
+        raise SettingsError("error: " + "\nerror: ".join(lines)) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        timeout_graceful_shutdown=30,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from api.db.migrations import upgrade_to_head
+
+    settings = load_settings()
+    log.info("migrating %s", settings.migration_database.render())
+    upgrade_to_head(settings.migration_database)
+    return 0
+
+
+async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
+    from sqlalchemy import func, select
+
+    from api.db.engine import create_engine
+    from api.db.models import Author
+    from api.demo import seed_demo_catalog
+
+    engine = create_engine(settings.database, pool_size=1, max_overflow=0)
+    try:
+        if only_if_empty:
+            async with engine.connect() as connection:
+                if await connection.scalar(select(func.count()).select_from(Author)):
+                    return []
+        return await seed_demo_catalog(settings, engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_seed(_: argparse.Namespace) -> int:
+    names = asyncio.run(_seed(load_settings(), only_if_empty=False))
+    print(f"seeded {len(names)} author(s)" + (f": {', '.join(names)}" if names else ""))
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from api.graphql.schema import schema
+
+    text = schema.as_str() + "\n"
+    target = Path(args.output)
+    if args.check:
+        if not target.exists() or target.read_text() != text:
+            print(f"{target} is out of date: run python -m api export-schema", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(text)
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Everything a newcomer needs: a database, migrations, demo data, then the server."""
+    if not os.environ.get("DATABASE_URL") and not Path(".env").exists():
+        from api.db.embedded import start_embedded_postgres
+
+        os.environ["DATABASE_URL"] = start_embedded_postgres(EMBEDDED_DATA_DIR)
+        log.info("started the embedded Postgres in %s", EMBEDDED_DATA_DIR)
+    cmd_migrate(args)
+    seeded = asyncio.run(_seed(load_settings(), only_if_empty=True))
+    if seeded:
+        log.info("seeded the demo catalogue: %s", ", ".join(seeded))
+    log.info("GraphiQL at http://%s:%d/graphql", args.host, args.port)
+    return cmd_serve(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, handler, helptext in (
+        ("serve", cmd_serve, "serve the API (DATABASE_URL must be set)"),
+        ("dev", cmd_dev, "embedded database if none is set, migrate, seed if empty, serve"),
+    ):
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=8000)
+        command.set_defaults(handler=handler)
+    commands.add_parser("migrate", help="apply migrations over the direct connection").set_defaults(
+        handler=cmd_migrate
+    )
+    commands.add_parser("seed", help="load the demo catalogue (idempotent)").set_defaults(
+        handler=cmd_seed
+    )
+    export = commands.add_parser("export-schema", help="write schema.graphql from the code")
+    export.add_argument("--output", default=str(SCHEMA_FILE))
+    export.add_argument("--check", action="store_true", help="fail if the file is out of date")
+    export.set_defaults(handler=cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))

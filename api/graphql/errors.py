@@ -1,0 +1,74 @@
+"""How errors reach clients: typed user errors pass through, internals never do."""
+
+import logging
+from enum import Enum
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from strawberry.extensions import MaskErrors
+
+from api.catalog.problems import Problem, ProblemCode
+
+log = logging.getLogger("api.errors")
+
+UserErrorCode = strawberry.enum(ProblemCode, name="UserErrorCode", description="Why an input was refused.")
+
+
+@strawberry.type(description="A problem with one field of a mutation's input.")
+class UserError:
+    field: list[str] = strawberry.field(description="Path to the input field, from `input`.")
+    message: str
+    code: UserErrorCode  # type: ignore[valid-type]
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> "UserError":
+        return cls(field=list(problem.field), message=problem.message, code=problem.code)
+
+
+class ErrorCode(Enum):
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class ClientError(Exception):
+    """An error the client caused and can fix; its message is shown as written."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_USER_INPUT) -> None:
+        super().__init__(message)
+        self.extensions = {"code": code.value}
+
+
+def is_database_unavailable(error: BaseException | None) -> bool:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
+
+
+class ErrorPolicy(MaskErrors):
+    """Mask every execution error that is not a `ClientError`, and log it in full."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=self._should_mask)
+
+    @staticmethod
+    def _should_mask(error: GraphQLError) -> bool:
+        return error.path is not None and not isinstance(error.original_error, ClientError)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if is_database_unavailable(original):
+            message, code = "The database is unavailable; try again shortly", ErrorCode.DATABASE_UNAVAILABLE
+            log.warning("database unavailable at %s: %r", error.path, original)
+        else:
+            message, code = "Internal server error", ErrorCode.INTERNAL_SERVER_ERROR
+            log.error("unexpected error at %s", error.path, exc_info=original)
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": code.value},
+        )

@@ -1,0 +1,25 @@
+"""Relay global ids in, database keys out, with a reason when an id is not usable."""
+
+from strawberry.relay import GlobalID, GlobalIDValueError
+
+from api.catalog.problems import Problem, ProblemCode
+
+MAX_DATABASE_ID = 2**31 - 1
+
+
+def decode_id(value: str, *, type_name: str, field: tuple[str, ...]) -> int | Problem:
+    """The integer key inside a global id of `type_name`, or the problem with it."""
+    try:
+        global_id = GlobalID.from_id(value)
+    except GlobalIDValueError:
+        return Problem(field, f"{field[-1]} is not a valid id", ProblemCode.INVALID_ID)
+    if global_id.type_name != type_name:
+        return Problem(
+            field,
+            f"{field[-1]} is the id of a {global_id.type_name}, not of a {type_name}",
+            ProblemCode.INVALID_ID,
+        )
+    node_id = global_id.node_id
+    if not node_id.isascii() or not node_id.isdigit() or not 0 < int(node_id) <= MAX_DATABASE_ID:
+        return Problem(field, f"{field[-1]} is not a valid id", ProblemCode.INVALID_ID)
+    return int(node_id)

@@ -1,0 +1,48 @@
+"""One database session per GraphQL request, used by one resolver at a time.
+
+graphql-core resolves sibling fields concurrently, and an AsyncSession must not be used
+concurrently, so access is serialised by a lock. A request therefore holds at most one pooled
+connection, which matters behind Neon's connection limits.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+class RequestSession:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = session_factory
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+
+    def _current(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._factory()
+        return self._session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            yield self._current()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction of its own: committed when the block ends, rolled back on error."""
+        async with self._lock:
+            session = self._current()
+            if session.in_transaction():
+                await session.rollback()  # only reads happened: end that snapshot
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
