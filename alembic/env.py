@@ -3,9 +3,9 @@
 import asyncio
 import logging.config
 
-from alembic import context
 from sqlalchemy import Connection
 
+from alembic import context
 from api.db.migrations import migration_target, run_serialised
 from api.db.models import Base
 from api.db.urls import DatabaseTarget

@@ -26,7 +26,7 @@ class SettingsError(SystemExit):
 def load_settings() -> Settings:
     """The settings, or exit with one line per problem that says what to fix."""
     try:
-        return Settings()  # type: ignore[call-arg]
+        return Settings()
     except ValidationError as error:
         lines = []
         for problem in error.errors():

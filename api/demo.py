@@ -58,7 +58,10 @@ async def seed_demo_catalog(settings: Settings, engine: AsyncEngine) -> list[str
         "input": {
             "skipExistingAuthors": True,
             "authors": [
-                {**{k: v for k, v in a.items() if k != "books"}, "books": [{"title": t} for t in a["books"]]}
+                {
+                    **{k: v for k, v in a.items() if k != "books"},
+                    "books": [{"title": t} for t in a["books"]],
+                }
                 for a in DEMO_AUTHORS
             ],
         }

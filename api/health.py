@@ -28,7 +28,8 @@ async def readiness_problem(engine: AsyncEngine) -> str | None:
     heads = head_revisions()
     if current != heads:
         have = ", ".join(sorted(current)) or "none"
-        return f"database schema at revision {have}, expected {', '.join(sorted(heads))}: run migrations"
+        want = ", ".join(sorted(heads))
+        return f"database schema at revision {have}, expected {want}: run migrations"
     return None
 
 

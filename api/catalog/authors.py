@@ -4,13 +4,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.catalog.filters import contains
-from api.catalog.pagination import Ordering, Page, Window, fetch_pages, parse_datetime, parse_int, parse_str
+from api.catalog.pagination import (
+    Ordering,
+    Page,
+    Window,
+    fetch_pages,
+    parse_datetime,
+    parse_int,
+    parse_str,
+)
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
+from api.catalog.rows import AnyRow
 from api.db.models import Author, Book
 
 AUTHOR_COLUMNS = (Author.id, Author.name, Author.bio, Author.country, Author.created_at)
@@ -42,10 +51,10 @@ class AuthorFilter:
         return clauses
 
 
-async def authors_page(
-    session: AsyncSession, *, window: Window, where: AuthorFilter
-) -> Page:
-    pages = await fetch_pages(session, columns=AUTHOR_COLUMNS, window=window, filters=where.clauses())
+async def authors_page(session: AsyncSession, *, window: Window, where: AuthorFilter) -> Page:
+    pages = await fetch_pages(
+        session, columns=AUTHOR_COLUMNS, window=window, filters=where.clauses()
+    )
     return pages[0]
 
 
@@ -54,14 +63,14 @@ async def count_authors(session: AsyncSession, *, where: AuthorFilter) -> int:
     return total or 0
 
 
-async def authors_by_id(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Row[Any]]:
+async def authors_by_id(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, AnyRow]:
     rows = await session.execute(select(*AUTHOR_COLUMNS).where(Author.id.in_(ids)))
     return {row.id: row for row in rows}
 
 
 async def create_author(
     session: AsyncSession, *, name: str, bio: str | None, country: str | None
-) -> Row[Any]:
+) -> AnyRow:
     result = await session.execute(
         insert(Author).values(name=name, bio=bio, country=country).returning(*AUTHOR_COLUMNS)
     )
@@ -70,7 +79,7 @@ async def create_author(
 
 async def update_author(
     session: AsyncSession, *, author_id: int, changes: dict[str, Any]
-) -> Row[Any] | None:
+) -> AnyRow | None:
     """Apply `changes` (column name to value); None when the author does not exist."""
     if not changes:
         return (await authors_by_id(session, ids=[author_id])).get(author_id)
@@ -82,7 +91,7 @@ async def update_author(
 
 async def delete_author(
     session: AsyncSession, *, author_id: int, with_books: bool
-) -> tuple[Row[Any], list[int]] | None:
+) -> tuple[AnyRow, list[int]] | None:
     """Delete an author (and their books when `with_books`); None when there is none.
 
     Without `with_books`, an author who has books is refused: the foreign key decides, so a

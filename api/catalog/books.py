@@ -4,13 +4,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.catalog.filters import contains
-from api.catalog.pagination import Ordering, Page, Window, fetch_pages, parse_datetime, parse_int, parse_str
+from api.catalog.pagination import (
+    Ordering,
+    Page,
+    Window,
+    fetch_pages,
+    parse_datetime,
+    parse_int,
+    parse_str,
+)
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
+from api.catalog.rows import AnyRow
 from api.db.models import Book
 
 BOOK_COLUMNS = (Book.id, Book.title, Book.author_id, Book.created_at)
@@ -71,19 +80,19 @@ async def count_books_by_author(
         .where(Book.author_id.in_(author_ids))
         .group_by(Book.author_id)
     )
-    counts = {author_id: 0 for author_id in author_ids}
-    counts.update({author_id: count for author_id, count in rows.tuples()})
+    counts = dict.fromkeys(author_ids, 0)
+    counts.update(dict(rows.all()))
     return counts
 
 
-async def books_by_id(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Row[Any]]:
+async def books_by_id(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, AnyRow]:
     rows = await session.execute(select(*BOOK_COLUMNS).where(Book.id.in_(ids)))
     return {row.id: row for row in rows}
 
 
 async def create_books(
     session: AsyncSession, *, values: Sequence[dict[str, Any]]
-) -> Sequence[Row[Any]]:
+) -> Sequence[AnyRow]:
     """Insert books (`author_id`, `title`); an author that does not exist is NOT_FOUND."""
     statement = insert(Book).returning(*BOOK_COLUMNS, sort_by_parameter_order=True)
     try:
@@ -93,13 +102,13 @@ async def create_books(
         raise InvalidInput([AUTHOR_NOT_FOUND]) from None
 
 
-async def update_book(session: AsyncSession, *, book_id: int, title: str) -> Row[Any] | None:
+async def update_book(session: AsyncSession, *, book_id: int, title: str) -> AnyRow | None:
     result = await session.execute(
         update(Book).where(Book.id == book_id).values(title=title).returning(*BOOK_COLUMNS)
     )
     return result.one_or_none()
 
 
-async def delete_book(session: AsyncSession, *, book_id: int) -> Row[Any] | None:
+async def delete_book(session: AsyncSession, *, book_id: int) -> AnyRow | None:
     result = await session.execute(delete(Book).where(Book.id == book_id).returning(*BOOK_COLUMNS))
     return result.one_or_none()

@@ -13,10 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Row, and_, exists, false, func, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+
+from api.catalog.rows import AnyRow
 
 CursorKey = tuple[Any, int]
 
@@ -134,7 +147,7 @@ def page_window(
 
 @dataclass(frozen=True)
 class Page:
-    rows: Sequence[Row[Any]]
+    rows: Sequence[AnyRow]
     has_next: bool
     has_previous: bool
 
@@ -188,7 +201,7 @@ async def fetch_pages(
         .order_by(parents.c.id, page.c.sort_key_, page.c.id)
     )
     result = await session.execute(statement)
-    grouped: dict[int, list[Row[Any]]] = {parent_id: [] for parent_id in parent_ids}
+    grouped: dict[int, list[AnyRow]] = {parent_id: [] for parent_id in parent_ids}
     behind_flags: dict[int, bool] = {}
     for row in result:
         behind_flags[row.parent_id_] = row.behind_

@@ -2,13 +2,13 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.catalog.authors import AUTHOR_COLUMNS
 from api.catalog.books import create_books
+from api.catalog.rows import AnyRow
 from api.db.models import Author
 
 # Serialises concurrent idempotent seeds, so two runs cannot both decide an author is new.
@@ -25,8 +25,8 @@ class NewAuthor:
 
 @dataclass(frozen=True)
 class SeededAuthor:
-    author: Row[Any]
-    books: Sequence[Row[Any]]
+    author: AnyRow
+    books: Sequence[AnyRow]
 
 
 async def seed_catalog(
@@ -59,7 +59,7 @@ async def seed_catalog(
         for title in new.book_titles
     ]
     book_rows = await create_books(session, values=book_values) if book_values else []
-    by_author: dict[int, list[Row[Any]]] = {row.id: [] for row in author_rows}
+    by_author: dict[int, list[AnyRow]] = {row.id: [] for row in author_rows}
     for book in book_rows:
         by_author[book.author_id].append(book)
     return [SeededAuthor(author=row, books=by_author[row.id]) for row in author_rows]

@@ -5,12 +5,12 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alembic import command
 from api.db.urls import DatabaseTarget
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def migration_target(config: Config) -> DatabaseTarget:
         return target
     from api.settings import Settings
 
-    return Settings().migration_database  # type: ignore[call-arg]
+    return Settings().migration_database
 
 
 @cache
@@ -54,7 +54,9 @@ async def current_revisions(connection: AsyncConnection) -> frozenset[str]:
     return frozenset(rows)
 
 
-async def run_serialised(connection: AsyncConnection, migrate: Callable[[Connection], None]) -> None:
+async def run_serialised(
+    connection: AsyncConnection, migrate: Callable[[Connection], None]
+) -> None:
     """Run `migrate` while holding an advisory lock, so concurrent replicas migrate once.
 
     The lock is taken and released outside the migration's transaction: a waiting replica

@@ -31,9 +31,7 @@ class Author(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     bio: Mapped[str | None] = mapped_column(Text)
     country: Mapped[str | None] = mapped_column(String(COUNTRY_MAX))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # lazy="raise": under asyncio a lazy load is an error; the API loads edges via DataLoaders.
     books: Mapped[list["Book"]] = relationship(back_populates="author", lazy="raise")
 
@@ -44,7 +42,5 @@ class Book(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     author: Mapped[Author] = relationship(back_populates="books", lazy="raise")

@@ -3,8 +3,8 @@
 from typing import Any
 
 import strawberry
-from strawberry import relay
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry import relay
 
 from api.catalog import authors
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
@@ -85,7 +85,11 @@ def author_fields(
         )
     if country is not strawberry.UNSET:
         fields["country"] = clean_text(
-            country, field=(*path, "country"), max_length=COUNTRY_MAX, problems=problems, required=False
+            country,
+            field=(*path, "country"),
+            max_length=COUNTRY_MAX,
+            problems=problems,
+            required=False,
         )
     return fields
 

@@ -25,9 +25,7 @@ class Context:
         self.loaders = create_loaders(self.db)
 
 
-def build_context(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
-) -> Context:
+def build_context(settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> Context:
     return Context(settings=settings, db=RequestSession(session_factory))
 
 

@@ -12,7 +12,9 @@ from api.catalog.problems import Problem, ProblemCode
 
 log = logging.getLogger("api.errors")
 
-UserErrorCode = strawberry.enum(ProblemCode, name="UserErrorCode", description="Why an input was refused.")
+UserErrorCode = strawberry.enum(
+    ProblemCode, name="UserErrorCode", description="Why an input was refused."
+)
 
 
 @strawberry.type(description="A problem with one field of a mutation's input.")
@@ -59,7 +61,10 @@ class ErrorPolicy(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
         if is_database_unavailable(original):
-            message, code = "The database is unavailable; try again shortly", ErrorCode.DATABASE_UNAVAILABLE
+            message, code = (
+                "The database is unavailable; try again shortly",
+                ErrorCode.DATABASE_UNAVAILABLE,
+            )
             log.warning("database unavailable at %s: %r", error.path, original)
         else:
             message, code = "Internal server error", ErrorCode.INTERNAL_SERVER_ERROR

@@ -3,13 +3,12 @@
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 
 from api.catalog import authors, books
 from api.catalog.pagination import Page, Window
+from api.catalog.rows import AnyRow
 from api.graphql.sessions import RequestSession
 
 BooksPageKey = tuple[int, Window]
@@ -17,17 +16,17 @@ BooksPageKey = tuple[int, Window]
 
 @dataclass(frozen=True)
 class Loaders:
-    author_by_id: DataLoader[int, Row[Any] | None]
-    book_by_id: DataLoader[int, Row[Any] | None]
+    author_by_id: DataLoader[int, AnyRow | None]
+    book_by_id: DataLoader[int, AnyRow | None]
     books_page_by_author: DataLoader[BooksPageKey, Page]
     book_count_by_author: DataLoader[int, int]
 
 
 def create_loaders(db: RequestSession) -> Loaders:
     def by_id(
-        fetch: Callable[..., Awaitable[dict[int, Row[Any]]]],
-    ) -> Callable[[list[int]], Awaitable[list[Row[Any] | None]]]:
-        async def load(ids: list[int]) -> list[Row[Any] | None]:
+        fetch: Callable[..., Awaitable[dict[int, AnyRow]]],
+    ) -> Callable[[list[int]], Awaitable[list[AnyRow | None]]]:
+        async def load(ids: list[int]) -> list[AnyRow | None]:
             async with db.read() as session:
                 rows = await fetch(session, ids=ids)
             return [rows.get(key) for key in ids]

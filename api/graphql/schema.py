@@ -22,7 +22,7 @@ schema = strawberry.Schema(
     extensions=[
         CloseSession,
         ErrorPolicy,
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
     ],
 )

@@ -48,7 +48,9 @@ class SeedCatalogPayload:
 def _new_authors(entries: list[SeedAuthorInput], problems: list[Problem]) -> list[NewAuthor]:
     if len(entries) > MAX_SEED_AUTHORS:
         problems.append(
-            Problem(("authors",), f"at most {MAX_SEED_AUTHORS} authors per call", ProblemCode.TOO_MANY)
+            Problem(
+                ("authors",), f"at most {MAX_SEED_AUTHORS} authors per call", ProblemCode.TOO_MANY
+            )
         )
     if sum(len(entry.books) for entry in entries) > MAX_SEED_BOOKS:
         problems.append(

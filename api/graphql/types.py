@@ -3,14 +3,14 @@
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import strawberry
-from sqlalchemy import Row
 from strawberry import relay
 
 from api.catalog.books import BOOK_ORDERINGS
 from api.catalog.pagination import Ordering, Page
+from api.catalog.rows import AnyRow
 from api.graphql.context import Info
 from api.graphql.paging import window_for
 
@@ -34,7 +34,7 @@ class Author(relay.Node):
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: AnyRow) -> Self:
         return cls(
             pk=row.id, name=row.name, bio=row.bio, country=row.country, created_at=row.created_at
         )
@@ -79,7 +79,7 @@ class Book(relay.Node):
     author_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: AnyRow) -> Self:
         return cls(pk=row.id, title=row.title, created_at=row.created_at, author_id=row.author_id)
 
     @strawberry.field(description="The book's integer key in the database.")
@@ -122,7 +122,7 @@ class CountedConnection(relay.Connection[NodeT]):
         cls,
         page: Page,
         ordering: Ordering,
-        build: Callable[[Row[Any]], NodeT],
+        build: Callable[[AnyRow], NodeT],
         count: Callable[[], Awaitable[int]],
     ) -> Self:
         edges = [

@@ -1,0 +1,71 @@
+"""Fixtures: a migrated database per test run, a clean catalogue per test, the app over HTTP."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.app import create_app
+from api.db.engine import create_engine
+from api.db.migrations import upgrade_to_head
+from api.settings import Settings
+from tests.graphql_client import GraphQLClient
+from tests.postgres import admin_url, create_database, drop_database
+
+
+@pytest.fixture(scope="session")
+async def postgres_admin_url() -> str:
+    return await admin_url()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    url = await create_database(postgres_admin_url)
+    await asyncio.to_thread(
+        upgrade_to_head, Settings(database_url=url).migration_database, quiet=True
+    )
+    yield url
+    await drop_database(postgres_admin_url, url)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, database_url=database_url, **overrides)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def empty_catalog(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("TRUNCATE books, authors RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(autouse=True)
+def _start_clean(request: pytest.FixtureRequest) -> None:
+    """Every test that touches the catalogue starts from empty tables and fresh ids."""
+    if {"engine", "client"} & set(request.fixturenames):
+        request.getfixturevalue("empty_catalog")
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield GraphQLClient(http)

@@ -1,0 +1,70 @@
+"""Find a Postgres for the tests: the one at 127.0.0.1:5432, else an embedded one."""
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from api.db.embedded import start_embedded_postgres
+from api.db.urls import parse_database_url
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+EMBEDDED_DIR = Path(__file__).resolve().parents[1] / ".pgdata-test"
+
+
+async def _reachable(url: str) -> bool:
+    target = parse_database_url(url)
+    try:
+        connection = await asyncpg.connect(
+            target.url.render_as_string(hide_password=False).replace("+asyncpg", ""),
+            timeout=3,
+            **target.connect_args,
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+async def admin_url() -> str:
+    """TEST_DATABASE_URL, else the local server, else an embedded server started now."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        return configured
+    if await _reachable(DEFAULT_ADMIN_URL):
+        return DEFAULT_ADMIN_URL
+    return await asyncio.to_thread(start_embedded_postgres, EMBEDDED_DIR)
+
+
+def with_database(url: str, database: str) -> str:
+    target = parse_database_url(url)
+    query = f"?host={target.connect_args['host']}" if "host" in target.connect_args else ""
+    base = target.url.set(drivername="postgresql", database=database)
+    return base.render_as_string(hide_password=False) + query
+
+
+async def admin_execute(url: str, *statements: str) -> None:
+    target = parse_database_url(url)
+    connection = await asyncpg.connect(
+        target.url.render_as_string(hide_password=False).replace("+asyncpg", ""),
+        **target.connect_args,
+    )
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def create_database(admin: str, prefix: str = "catalog_test") -> str:
+    """A new, empty database; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await admin_execute(admin, f'CREATE DATABASE "{name}"')
+    return with_database(admin, name)
+
+
+async def drop_database(admin: str, url: str) -> None:
+    name = parse_database_url(url).url.database
+    await admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
