@@ -6,6 +6,7 @@ import logging.config
 from sqlalchemy import Connection
 
 from alembic import context
+from api.db.engine import EngineOptions, create_engine
 from api.db.migrations import migration_target, run_serialised
 from api.db.models import Base
 from api.db.urls import DatabaseTarget
@@ -35,9 +36,7 @@ def _run_on(connection: Connection) -> None:
 
 
 async def _run_async(target: DatabaseTarget) -> None:
-    from api.db.engine import create_engine
-
-    engine = create_engine(target, pool_size=1, max_overflow=0)
+    engine = create_engine(target, EngineOptions(pool_size=1, max_overflow=0))
     try:
         async with engine.connect() as connection:
             await run_serialised(connection, _run_on)

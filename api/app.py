@@ -4,7 +4,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,6 +16,8 @@ from api.db.engine import create_engine, create_session_factory
 from api.graphql.context import Context, build_context
 from api.graphql.schema import schema
 from api.health import healthz, readyz
+from api.observability.metrics import Metrics
+from api.observability.requests import RequestLogMiddleware
 from api.settings import Settings
 
 
@@ -25,13 +29,12 @@ class CatalogGraphQL(GraphQL[Context, None]):
 
 
 def create_app(settings: Settings) -> Starlette:
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = create_engine(
-            settings.database,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-        )
+        engine = create_engine(settings.database, settings.engine_options())
+        metrics.watch_pool(engine)
         try:
             yield {
                 "settings": settings,
@@ -47,6 +50,11 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(CorrelationIdMiddleware, header_name="X-Request-ID"),
+            Middleware(RequestLogMiddleware, metrics=metrics),
         ],
         lifespan=lifespan,
     )

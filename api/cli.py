@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from api.db.migrations import PROJECT_ROOT
+from api.observability.logs import configure_logging
 from api.settings import Settings
 
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
@@ -45,12 +46,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     settings = load_settings()
+    if settings.migrate_on_start:
+        cmd_migrate(args)
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         timeout_graceful_shutdown=30,
         proxy_headers=True,
+        log_config=None,
     )
     return 0
 
@@ -67,11 +71,11 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
     from sqlalchemy import func, select
 
-    from api.db.engine import create_engine
+    from api.db.engine import EngineOptions, create_engine
     from api.db.models import Author
     from api.demo import seed_demo_catalog
 
-    engine = create_engine(settings.database, pool_size=1, max_overflow=0)
+    engine = create_engine(settings.database, EngineOptions(pool_size=1, max_overflow=0))
     try:
         if only_if_empty:
             async with engine.connect() as connection:
@@ -142,6 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
+    configure_logging()
     return int(args.handler(args))

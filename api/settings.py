@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.db.engine import EngineOptions
 from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, parse_database_url
 
 
@@ -30,6 +31,16 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
+    db_connect_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds; long enough for a suspended compute to wake."
+    )
+    db_connect_attempts: int = Field(default=4, ge=1, description="Connect tries, with backoff.")
+    db_statement_timeout: float | None = Field(
+        default=30.0, gt=0, description="Seconds one SQL statement may run; unset for none."
+    )
+    migrate_on_start: bool = Field(
+        default=False, description="Run migrations before serving (off: use a migrate job)."
+    )
 
     @field_validator("database_url", "database_direct_url")
     @classmethod
@@ -41,6 +52,15 @@ class Settings(BaseSettings):
                 name = getattr(info, "field_name", "database_url").upper()
                 raise ValueError(f"{name} {error}") from None
         return value
+
+    def engine_options(self) -> EngineOptions:
+        return EngineOptions(
+            pool_size=self.db_pool_size,
+            max_overflow=self.db_max_overflow,
+            connect_timeout=self.db_connect_timeout,
+            connect_attempts=self.db_connect_attempts,
+            statement_timeout=self.db_statement_timeout,
+        )
 
     @cached_property
     def database(self) -> DatabaseTarget:

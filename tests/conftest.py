@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
-from api.db.engine import create_engine
+from api.db.engine import EngineOptions, create_engine
 from api.db.migrations import upgrade_to_head
 from api.settings import Settings
 from tests.graphql_client import GraphQLClient
@@ -44,7 +44,7 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings.database, pool_size=2)
+    engine = create_engine(settings.database, EngineOptions(pool_size=2))
     yield engine
     await engine.dispose()
 

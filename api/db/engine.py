@@ -1,17 +1,54 @@
-"""The async engine and session factory, configured for direct or pooled endpoints."""
+"""The async engine and session factory, configured for direct or pooled endpoints.
 
+Serverless Postgres suspends when idle: the first connection after that waits for the compute
+to wake, and connections idle in the pool may have been cut. Connects are retried with
+backoff, checked out connections are pinged, and idle ones recycled.
+"""
+
+import logging
+from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
+import asyncpg
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from tenacity import (
+    AsyncRetrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from api.db.statements import count_statements
 from api.db.urls import DatabaseTarget
+
+log = logging.getLogger(__name__)
+
+# Worth retrying: the server is not there yet (starting, waking, restarting).
+TRANSIENT_CONNECT_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    pool_size: int = 10
+    max_overflow: int = 5
+    connect_timeout: float = 15.0
+    connect_attempts: int = 4
+    statement_timeout: float | None = None
+    pool_recycle: int = 240
 
 
 def _unique_statement_name() -> str:
@@ -33,17 +70,48 @@ def connect_args_for(target: DatabaseTarget) -> dict[str, Any]:
     return args
 
 
-def create_engine(
-    target: DatabaseTarget, *, pool_size: int = 10, max_overflow: int = 5
-) -> AsyncEngine:
-    """An engine that counts its statements (for logs and the N+1 tests)."""
+def retrying_connect(attempts: int) -> Any:
+    """asyncpg.connect, retried with jittered exponential backoff while the server is away."""
+
+    async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT_CONNECT_ERRORS),
+            stop=stop_after_attempt(attempts),
+            wait=wait_random_exponential(multiplier=0.25, max=4),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await asyncpg.connect(*args, **kwargs)
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    return connect
+
+
+def create_engine(target: DatabaseTarget, options: EngineOptions | None = None) -> AsyncEngine:
+    """An engine that retries connects and counts its statements (for logs and N+1 tests)."""
+    options = options or EngineOptions()
+    connect_args = connect_args_for(target)
+    connect_args.setdefault("timeout", options.connect_timeout)
+    if options.statement_timeout is not None:
+        connect_args["command_timeout"] = options.statement_timeout
     engine = create_async_engine(
         target.url,
-        connect_args=connect_args_for(target),
-        pool_size=pool_size,
-        max_overflow=max_overflow,
+        connect_args=connect_args,
+        pool_size=options.pool_size,
+        max_overflow=options.max_overflow,
         pool_pre_ping=True,
+        pool_recycle=options.pool_recycle,
     )
+    connect = retrying_connect(options.connect_attempts)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _use_retrying_connect(
+        dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]
+    ) -> None:
+        cparams["async_creator_fn"] = connect
+
     count_statements(engine)
     return engine
 

@@ -4,6 +4,7 @@ import logging
 from enum import Enum
 
 import strawberry
+from asgi_correlation_id import correlation_id
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
@@ -75,5 +76,5 @@ class ErrorPolicy(MaskErrors):
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": code.value},
+            extensions={"code": code.value, "requestId": correlation_id.get()},
         )

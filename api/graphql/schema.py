@@ -9,6 +9,7 @@ from api.graphql.context import CloseSession
 from api.graphql.errors import ErrorPolicy
 from api.graphql.queries import Query
 from api.graphql.seed_mutation import SeedMutations
+from api.observability.requests import RecordOperation
 
 
 @strawberry.type
@@ -21,6 +22,7 @@ schema = strawberry.Schema(
     mutation=Mutation,
     extensions=[
         CloseSession,
+        RecordOperation,
         ErrorPolicy,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

@@ -1,0 +1,57 @@
+"""Prometheus metrics, one registry per app so several apps (tests) never collide."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Operation names come from clients: bound the label values so nobody can flood the registry.
+MAX_OPERATION_LABELS = 200
+MAX_OPERATION_NAME = 64
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._operations: set[str] = set()
+        self.requests = Counter(
+            "graphql_requests",
+            "GraphQL requests by operation name and outcome.",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "graphql_request_duration_seconds",
+            "Time to answer a GraphQL request.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.pool_in_use = Gauge(
+            "db_pool_connections_in_use",
+            "Database connections checked out of the pool.",
+            registry=self.registry,
+        )
+
+    def watch_pool(self, engine: AsyncEngine) -> None:
+        pool = engine.sync_engine.pool
+        self.pool_in_use.set_function(lambda: float(getattr(pool, "checkedout", lambda: 0)()))
+
+    def _label(self, operation: str) -> str:
+        name = operation[:MAX_OPERATION_NAME]
+        if name in self._operations:
+            return name
+        if len(self._operations) >= MAX_OPERATION_LABELS:
+            return "other"
+        self._operations.add(name)
+        return name
+
+    def observe(self, *, operation: str, outcome: str, seconds: float) -> None:
+        operation = self._label(operation)
+        self.requests.labels(operation=operation, outcome=outcome).inc()
+        self.latency.labels(operation=operation).observe(seconds)
+
+    async def endpoint(self, _: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
