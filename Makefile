@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run check schema bench clean
+.PHONY: run check schema bench clean test-services
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11 or newer")'
@@ -17,8 +17,18 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(PY) -m api dev
 
+## Debian's PgBouncer for the pooled-mode tests (installed when we are root with apt-get).
+test-services:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing pgbouncer from Debian for the pooled-mode tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	  else \
+	    echo "note: no pgbouncer; pooled-mode tests are skipped (install it: apt-get install pgbouncer)"; \
+	  fi; }
+
 ## Format, lint, types, schema drift and the tests on a real Postgres.
-check: $(INSTALLED)
+check: $(INSTALLED) test-services
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy

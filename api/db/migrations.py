@@ -8,7 +8,15 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from tenacity import (
+    AsyncRetrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from alembic import command
 from api.db.urls import DatabaseTarget
@@ -18,6 +26,8 @@ ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 # Any constant works; it only has to be the same for every replica of this service.
 MIGRATION_LOCK_KEY = 0x6361_7461_6C6F_67  # "catalog"
 LOCK_TIMEOUT = "5s"
+LOCK_ATTEMPTS = 5
+LOCK_NOT_AVAILABLE = "55P03"
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +76,34 @@ async def run_serialised(
     await connection.scalar(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
     await connection.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
     await connection.commit()
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(_is_lock_timeout),
+        stop=stop_after_attempt(LOCK_ATTEMPTS),
+        wait=wait_random_exponential(multiplier=1, max=10),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
     try:
-        await connection.run_sync(migrate)
-        await connection.commit()
+        async for attempt in retrying:
+            with attempt:
+                try:
+                    await connection.run_sync(migrate)
+                    await connection.commit()
+                except BaseException:
+                    await connection.rollback()
+                    raise
     finally:
         await connection.rollback()
         await connection.scalar(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
         await connection.commit()
+
+
+def _is_lock_timeout(error: BaseException) -> bool:
+    """DDL gave up waiting for a table lock held by live traffic: worth another try."""
+    return (
+        isinstance(error, DBAPIError)
+        and getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE
+    )
 
 
 def upgrade_to_head(target: DatabaseTarget | None = None, *, quiet: bool = False) -> None:
