@@ -7,6 +7,7 @@ from typing import Any
 from asgi_correlation_id import CorrelationIdMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,7 +15,8 @@ from strawberry.asgi import GraphQL
 
 from api.db.engine import create_engine, create_session_factory
 from api.graphql.context import Context, build_context
-from api.graphql.schema import schema
+from api.graphql.schema import build_schema
+from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.observability.metrics import Metrics
 from api.observability.requests import RequestLogMiddleware
@@ -25,7 +27,11 @@ class CatalogGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view, with a typed context built from the app's lifespan state."""
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        return build_context(request.state.settings, request.state.session_factory)
+        return build_context(
+            request.state.settings,
+            request.state.session_factory,
+            authorization=request.headers.get("authorization"),
+        )
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -44,7 +50,11 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await engine.dispose()
 
-    graphql = CatalogGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False)
+    graphql = CatalogGraphQL(
+        build_schema(settings.schema_options()),
+        graphql_ide=None if settings.production else "graphiql",
+        allow_queries_via_get=False,
+    )
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
@@ -55,6 +65,17 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(CorrelationIdMiddleware, header_name="X-Request-ID"),
             Middleware(RequestLogMiddleware, metrics=metrics),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id"],
+                max_age=600,
+            ),
+            Middleware(
+                GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_body_bytes
+            ),
         ],
         lifespan=lifespan,
     )

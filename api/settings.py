@@ -1,13 +1,19 @@
 """One settings object, read from the environment and `.env`, validated at start-up."""
 
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.db.engine import EngineOptions
+
+if TYPE_CHECKING:
+    from api.graphql.schema import SchemaOptions
 from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, parse_database_url
+
+MIN_PRODUCTION_TOKEN = 24
+PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "test", "password"})
 
 
 class Settings(BaseSettings):
@@ -41,6 +47,59 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(
         default=False, description="Run migrations before serving (off: use a migrate job)."
     )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated bearer tokens; when set, every mutation needs one.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins browsers may call from."
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_query_depth: int = Field(default=10, ge=2)
+    max_aliases: int = Field(default=30, ge=0)
+    max_tokens: int = Field(default=2000, ge=100)
+    batch_max_operations: int = Field(
+        default=0, ge=0, description="Operations per batched request; 0 turns batching off."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_weak_tokens_in_production(self) -> "Settings":
+        if self.api_env == "production":
+            for token in self.api_tokens:
+                if len(token) < MIN_PRODUCTION_TOKEN or token.lower() in PLACEHOLDER_TOKENS:
+                    raise ValueError(
+                        f"API_TOKEN has a weak or placeholder token; in production each token "
+                        f"needs {MIN_PRODUCTION_TOKEN}+ random characters"
+                    )
+        return self
+
+    def schema_options(self) -> "SchemaOptions":
+        from api.graphql.schema import SchemaOptions
+
+        return SchemaOptions(
+            production=self.production,
+            max_depth=self.max_query_depth,
+            max_aliases=self.max_aliases,
+            max_tokens=self.max_tokens,
+            batch_max_operations=self.batch_max_operations,
+        )
+
+    @property
+    def production(self) -> bool:
+        return self.api_env == "production"
+
+    @property
+    def api_tokens(self) -> list[str]:
+        if self.api_token is None:
+            return []
+        return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]
 
     @field_validator("database_url", "database_direct_url")
     @classmethod

@@ -13,6 +13,7 @@ from api.db.models import BIO_MAX, COUNTRY_MAX, NAME_MAX
 from api.graphql.context import Info
 from api.graphql.errors import UserError
 from api.graphql.ids import decode_id
+from api.graphql.permissions import CanWrite
 from api.graphql.types import Author
 from api.graphql.writes import user_errors, write
 
@@ -96,7 +97,7 @@ def author_fields(
 
 @strawberry.type
 class AuthorMutations:
-    @strawberry.mutation(description="Add an author.")
+    @strawberry.mutation(permission_classes=[CanWrite], description="Add an author.")
     async def create_author(self, info: Info, input: CreateAuthorInput) -> CreateAuthorPayload:
         problems: list[Problem] = []
         fields = author_fields(
@@ -114,7 +115,9 @@ class AuthorMutations:
         author, errors = await write(info, create)
         return CreateAuthorPayload(author=author, user_errors=errors)
 
-    @strawberry.mutation(description="Change some of an author's fields.")
+    @strawberry.mutation(
+        permission_classes=[CanWrite], description="Change some of an author's fields."
+    )
     async def update_author(self, info: Info, input: UpdateAuthorInput) -> UpdateAuthorPayload:
         problems: list[Problem] = []
         author_id = decode_id(input.id, type_name="Author", field=("id",))
@@ -136,7 +139,10 @@ class AuthorMutations:
         author, errors = await write(info, update)
         return UpdateAuthorPayload(author=author, user_errors=errors)
 
-    @strawberry.mutation(description="Delete an author; one with books only `withBooks: true`.")
+    @strawberry.mutation(
+        permission_classes=[CanWrite],
+        description="Delete an author; one with books only `withBooks: true`.",
+    )
     async def delete_author(self, info: Info, input: DeleteAuthorInput) -> DeleteAuthorPayload:
         author_id = decode_id(input.id, type_name="Author", field=("id",))
         if isinstance(author_id, Problem):

@@ -10,6 +10,7 @@ from api.db.models import TITLE_MAX
 from api.graphql.context import Info
 from api.graphql.errors import UserError
 from api.graphql.ids import decode_id
+from api.graphql.permissions import CanWrite
 from api.graphql.types import Book
 from api.graphql.writes import user_errors, write
 
@@ -61,7 +62,7 @@ def _key(value: str, type_name: str, field: str, problems: list[Problem]) -> int
 
 @strawberry.type
 class BookMutations:
-    @strawberry.mutation(description="Add a book to an author.")
+    @strawberry.mutation(permission_classes=[CanWrite], description="Add a book to an author.")
     async def create_book(self, info: Info, input: CreateBookInput) -> CreateBookPayload:
         problems: list[Problem] = []
         author_id = _key(input.author_id, "Author", "authorId", problems)
@@ -78,7 +79,7 @@ class BookMutations:
         book, errors = await write(info, create)
         return CreateBookPayload(book=book, user_errors=errors)
 
-    @strawberry.mutation(description="Rename a book.")
+    @strawberry.mutation(permission_classes=[CanWrite], description="Rename a book.")
     async def update_book(self, info: Info, input: UpdateBookInput) -> UpdateBookPayload:
         problems: list[Problem] = []
         book_id = _key(input.id, "Book", "id", problems)
@@ -95,7 +96,7 @@ class BookMutations:
         book, errors = await write(info, update)
         return UpdateBookPayload(book=book, user_errors=errors)
 
-    @strawberry.mutation(description="Delete a book.")
+    @strawberry.mutation(permission_classes=[CanWrite], description="Delete a book.")
     async def delete_book(self, info: Info, input: DeleteBookInput) -> DeleteBookPayload:
         problems: list[Problem] = []
         book_id = _key(input.id, "Book", "id", problems)

@@ -15,6 +15,7 @@ from api.settings import Settings
 class Context:
     settings: Settings
     db: RequestSession
+    authorization: str | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -25,8 +26,15 @@ class Context:
         self.loaders = create_loaders(self.db)
 
 
-def build_context(settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> Context:
-    return Context(settings=settings, db=RequestSession(session_factory))
+def build_context(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    authorization: str | None = None,
+) -> Context:
+    return Context(
+        settings=settings, db=RequestSession(session_factory), authorization=authorization
+    )
 
 
 Info = strawberry.Info[Context, None]

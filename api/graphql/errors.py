@@ -50,14 +50,18 @@ def is_database_unavailable(error: BaseException | None) -> bool:
 
 
 class ErrorPolicy(MaskErrors):
-    """Mask every execution error that is not a `ClientError`, and log it in full."""
+    """Mask every execution error not raised on purpose, and log it in full.
+
+    On purpose means a `ClientError` or a `GraphQLError` (strawberry's permission errors).
+    """
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=self._should_mask)
 
     @staticmethod
     def _should_mask(error: GraphQLError) -> bool:
-        return error.path is not None and not isinstance(error.original_error, ClientError)
+        original = error.original_error
+        return error.path is not None and not isinstance(original, (ClientError, GraphQLError))
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error

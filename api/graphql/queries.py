@@ -51,9 +51,22 @@ def _key_or_error(value: str, *, type_name: str, argument: str) -> int:
     return decoded
 
 
+NODE_TYPES: dict[str, type[Author] | type[Book]] = {"Author": Author, "Book": Book}
+
+
 @strawberry.type
 class Query:
-    node: relay.Node | None = relay.node(description="Any object, by its global id.")
+    @strawberry.field(description="Any object, by its global id; null when there is none.")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        try:
+            global_id = relay.GlobalID.from_id(id)
+        except relay.GlobalIDValueError:
+            raise ClientError("`id` is not a valid id") from None
+        node_type = NODE_TYPES.get(global_id.type_name)
+        if node_type is None:
+            raise ClientError(f"`id` is not the id of any of: {', '.join(NODE_TYPES)}")
+        (node,) = await node_type.resolve_nodes(info=info, node_ids=[global_id.node_id])
+        return node
 
     @strawberry.field(description="Authors, a page at a time.")
     async def authors(

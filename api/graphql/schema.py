@@ -1,7 +1,17 @@
 """The schema clients see; `schema.graphql` at the project root is its printed form."""
 
+from dataclasses import dataclass
+
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import BatchingConfig, StrawberryConfig
 
 from api.graphql.author_mutations import AuthorMutations
 from api.graphql.book_mutations import BookMutations
@@ -17,14 +27,45 @@ class Mutation(AuthorMutations, BookMutations, SeedMutations):
     pass
 
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    extensions=[
+@dataclass(frozen=True)
+class SchemaOptions:
+    """What changes between development and production, and the limits on a document."""
+
+    production: bool = False
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    batch_max_operations: int = 0
+
+
+def build_schema(options: SchemaOptions | None = None) -> strawberry.Schema:
+    options = options or SchemaOptions()
+    extensions: list[object] = [
         CloseSession,
         RecordOperation,
         ErrorPolicy,
+        lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
+        lambda: QueryDepthLimiter(max_depth=options.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=options.max_aliases),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
-    ],
-)
+    ]
+    if options.production:
+        extensions.append(DisableIntrospection)
+    batching = (
+        BatchingConfig(max_operations=options.batch_max_operations)
+        if options.batch_max_operations
+        else None
+    )
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,  # type: ignore[arg-type]
+        config=StrawberryConfig(
+            disable_field_suggestions=options.production,
+            batching_config=batching,
+        ),
+    )
+
+
+schema = build_schema()

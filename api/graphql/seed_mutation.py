@@ -10,6 +10,7 @@ from api.db.models import TITLE_MAX
 from api.graphql.author_mutations import author_fields
 from api.graphql.context import Info
 from api.graphql.errors import UserError
+from api.graphql.permissions import CanWrite
 from api.graphql.types import Author
 from api.graphql.writes import user_errors, write
 
@@ -86,7 +87,10 @@ def _new_authors(entries: list[SeedAuthorInput], problems: list[Problem]) -> lis
 
 @strawberry.type
 class SeedMutations:
-    @strawberry.mutation(description="Write authors with their books, all in one transaction.")
+    @strawberry.mutation(
+        permission_classes=[CanWrite],
+        description="Write authors with their books, all in one transaction.",
+    )
     async def seed_catalog(self, info: Info, input: SeedCatalogInput) -> SeedCatalogPayload:
         problems: list[Problem] = []
         new_authors = _new_authors(input.authors, problems)

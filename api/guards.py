@@ -1,0 +1,85 @@
+"""HTTP-level guards in front of GraphQL: body size, content type, method.
+
+They answer before any parsing, so a huge or odd body costs nothing, and browsers cannot
+send a mutation as a "simple" cross-site request (a form post or a GET).
+"""
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+JSON_TYPES = ("application/json", "application/graphql-response+json")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _reply(status: int, message: str) -> tuple[Message, Message]:
+    body = json.dumps({"errors": [{"message": message}]}).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class GraphQLRequestGuard:
+    def __init__(self, app: ASGIApp, *, path: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.path = path
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        problem = self._problem(scope)
+        if problem is not None:
+            await self._send(send, *problem)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            await self._send(send, *self._too_large())
+
+    def _too_large(self) -> tuple[int, str]:
+        return 413, f"Request body is larger than {self.max_body_bytes} bytes"
+
+    def _problem(self, scope: Scope) -> tuple[int, str] | None:
+        headers = dict(scope["headers"])
+        method = scope["method"]
+        if method == "POST":
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                return self._too_large()
+            content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+            if content_type.split(";")[0].strip() not in JSON_TYPES:
+                return 415, "Send GraphQL requests as application/json"
+        elif method == "GET":
+            if scope.get("query_string"):
+                return 405, "Queries over GET are not accepted; POST application/json"
+        elif method not in ("OPTIONS", "HEAD"):
+            return 405, f"Method {method} is not allowed; POST application/json"
+        return None
+
+    @staticmethod
+    async def _send(send: Send, status: int, message: str) -> None:
+        start, body = _reply(status, message)
+        await send(start)
+        await send(body)
