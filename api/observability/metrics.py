@@ -29,6 +29,11 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.statements = Counter(
+            "db_statements",
+            "SQL statements sent while answering GraphQL requests.",
+            registry=self.registry,
+        )
         self.pool_in_use = Gauge(
             "db_pool_connections_in_use",
             "Database connections checked out of the pool.",
@@ -48,8 +53,9 @@ class Metrics:
         self._operations.add(name)
         return name
 
-    def observe(self, *, operation: str, outcome: str, seconds: float) -> None:
+    def observe(self, *, operation: str, outcome: str, seconds: float, statements: int) -> None:
         operation = self._label(operation)
+        self.statements.inc(statements)
         self.requests.labels(operation=operation, outcome=outcome).inc()
         self.latency.labels(operation=operation).observe(seconds)
 

@@ -70,7 +70,12 @@ class RequestLogMiddleware:
             seconds = time.perf_counter() - started
             outcome = record.outcome or ("ok" if status < 400 else "http_error")
             if scope["path"] == "/graphql" and record.operation is not None:
-                self.metrics.observe(operation=record.operation, outcome=outcome, seconds=seconds)
+                self.metrics.observe(
+                    operation=record.operation,
+                    outcome=outcome,
+                    seconds=seconds,
+                    statements=statements.count,
+                )
             log.info(
                 "%s %s %d %s %s %.1fms %d sql",
                 scope["method"],
