@@ -15,6 +15,8 @@ from strawberry.asgi import GraphQL
 
 from api.db.engine import create_engine, create_session_factory
 from api.graphql.context import Context, build_context
+from api.graphql.planner.endpoint import GraphQLEndpoint
+from api.graphql.planner.fastpath import QueryPlans
 from api.graphql.schema import build_schema
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
@@ -31,6 +33,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             request.state.settings,
             request.state.session_factory,
             authorization=request.headers.get("authorization"),
+            query_plans=request.state.query_plans,
         )
 
 
@@ -46,14 +49,27 @@ def create_app(settings: Settings) -> Starlette:
                 "settings": settings,
                 "engine": engine,
                 "session_factory": create_session_factory(engine),
+                "query_plans": query_plans,
             }
         finally:
             await engine.dispose()
 
-    graphql = CatalogGraphQL(
-        build_schema(settings.schema_options()),
-        graphql_ide=None if settings.production else "graphiql",
-        allow_queries_via_get=False,
+    schema = build_schema(settings.schema_options())
+    query_plans = (
+        QueryPlans(
+            schema._schema,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
+        )
+        if settings.query_planner
+        else None
+    )
+    graphql = GraphQLEndpoint(
+        CatalogGraphQL(
+            schema,
+            graphql_ide=None if settings.production else "graphiql",
+            allow_queries_via_get=False,
+        )
     )
     return Starlette(
         routes=[

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=10, ge=2)
     max_aliases: int = Field(default=30, ge=0)
     max_tokens: int = Field(default=2000, ge=100)
+    query_planner: bool = Field(
+        default=True, description="Answer plannable read queries with one SQL statement."
+    )
     batch_max_operations: int = Field(
         default=0, ge=0, description="Operations per batched request; 0 turns batching off."
     )

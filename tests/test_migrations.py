@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic import command
 from api.db.migrations import (
+    MIGRATION_LOCK_KEY,
     PROJECT_ROOT,
     alembic_config,
     current_revisions,
@@ -255,34 +256,71 @@ async def test_check_fails_when_the_schema_drifts_from_the_models(fresh_url: str
     assert "isbn" in message
 
 
+async def waiting_for_the_lock(url: str) -> int:
+    """How many sessions on `url`'s database wait for an advisory lock."""
+    found = await rows(
+        url,
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+        " WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()",
+    )
+    return int(found[0][0])
+
+
 async def test_concurrent_migrate_runs_the_migrations_once(fresh_url: str) -> None:
+    """Four `python -m api migrate` at once: all succeed, and the migrations run exactly once.
+
+    Processes start a few hundred milliseconds apart, which is longer than these migrations
+    take, so the test holds the migration lock until all four wait for it: then they really
+    race, as replicas deployed together do.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("DATABASE_")}
     env["DATABASE_URL"] = fresh_url
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "api",
-            "migrate",
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in range(MIGRATORS)
-    ]
-    outputs = await asyncio.wait_for(
-        asyncio.gather(*(process.communicate() for process in processes)), timeout=60
-    )
+    async with connect(fresh_url) as gate:
+        await gate.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        await gate.commit()
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "api",
+                "migrate",
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(MIGRATORS)
+        ]
+        try:
+            waiting = 0
+            deadline = asyncio.get_running_loop().time() + 30
+            while asyncio.get_running_loop().time() < deadline:
+                waiting = await waiting_for_the_lock(fresh_url)
+                if waiting == MIGRATORS or any(p.returncode is not None for p in processes):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await gate.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await gate.commit()
+        try:
+            outputs = await asyncio.wait_for(
+                asyncio.gather(*(process.communicate() for process in processes)), timeout=60
+            )
+        finally:
+            for process in processes:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
     logs = [(out + err).decode() for out, err in outputs]
+    assert waiting == MIGRATORS, ("not every migrator waited for the migration lock", logs)
     assert [process.returncode for process in processes] == [0] * MIGRATORS, logs
 
     assert await versions(fresh_url) == [HEAD]
     assert await tables(fresh_url) == ["alembic_version", "authors", "books"]
     assert len(await columns(fresh_url, "authors")) == 5
-    # Exactly one migrator did the work; the others waited for the lock and found nothing to do.
-    ran_first = [log for log in logs if f"-> {FIRST}" in log]
-    ran_second = [log for log in logs if f"{FIRST} -> {HEAD}" in log]
+    # Exactly one migrator did the work; the others found nothing left to do.
+    ran_first = [log for log in logs if f"-> {FIRST}," in log]
+    ran_second = [log for log in logs if f"{FIRST} -> {HEAD}," in log]
     assert len(ran_first) == 1, logs
     assert ran_first == ran_second
 

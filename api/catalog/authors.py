@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.catalog.filters import contains
 from api.catalog.pagination import (
+    INT_KEY,
+    TEXT_KEY,
+    TIMESTAMP_KEY,
     Ordering,
     Page,
     Window,
     fetch_pages,
-    parse_datetime,
-    parse_int,
-    parse_str,
 )
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.rows import AnyRow
@@ -27,12 +27,12 @@ AUTHOR_COLUMNS = (Author.id, Author.name, Author.bio, Author.country, Author.cre
 AUTHOR_ORDERINGS = {
     ordering.name: ordering
     for ordering in (
-        Ordering("ID_ASC", Author.id, Author.id, False, parse_int),
-        Ordering("ID_DESC", Author.id, Author.id, True, parse_int),
-        Ordering("NAME_ASC", Author.name, Author.id, False, parse_str),
-        Ordering("NAME_DESC", Author.name, Author.id, True, parse_str),
-        Ordering("CREATED_AT_ASC", Author.created_at, Author.id, False, parse_datetime),
-        Ordering("CREATED_AT_DESC", Author.created_at, Author.id, True, parse_datetime),
+        Ordering("ID_ASC", Author.id, Author.id, False, INT_KEY),
+        Ordering("ID_DESC", Author.id, Author.id, True, INT_KEY),
+        Ordering("NAME_ASC", Author.name, Author.id, False, TEXT_KEY),
+        Ordering("NAME_DESC", Author.name, Author.id, True, TEXT_KEY),
+        Ordering("CREATED_AT_ASC", Author.created_at, Author.id, False, TIMESTAMP_KEY),
+        Ordering("CREATED_AT_DESC", Author.created_at, Author.id, True, TIMESTAMP_KEY),
     )
 }
 

@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.catalog.filters import contains
 from api.catalog.pagination import (
+    INT_KEY,
+    TEXT_KEY,
+    TIMESTAMP_KEY,
     Ordering,
     Page,
     Window,
     fetch_pages,
-    parse_datetime,
-    parse_int,
-    parse_str,
 )
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.rows import AnyRow
@@ -27,12 +27,12 @@ BOOK_COLUMNS = (Book.id, Book.title, Book.author_id, Book.created_at)
 BOOK_ORDERINGS = {
     ordering.name: ordering
     for ordering in (
-        Ordering("ID_ASC", Book.id, Book.id, False, parse_int),
-        Ordering("ID_DESC", Book.id, Book.id, True, parse_int),
-        Ordering("TITLE_ASC", Book.title, Book.id, False, parse_str),
-        Ordering("TITLE_DESC", Book.title, Book.id, True, parse_str),
-        Ordering("CREATED_AT_ASC", Book.created_at, Book.id, False, parse_datetime),
-        Ordering("CREATED_AT_DESC", Book.created_at, Book.id, True, parse_datetime),
+        Ordering("ID_ASC", Book.id, Book.id, False, INT_KEY),
+        Ordering("ID_DESC", Book.id, Book.id, True, INT_KEY),
+        Ordering("TITLE_ASC", Book.title, Book.id, False, TEXT_KEY),
+        Ordering("TITLE_DESC", Book.title, Book.id, True, TEXT_KEY),
+        Ordering("CREATED_AT_ASC", Book.created_at, Book.id, False, TIMESTAMP_KEY),
+        Ordering("CREATED_AT_DESC", Book.created_at, Book.id, True, TIMESTAMP_KEY),
     )
 }
 

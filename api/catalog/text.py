@@ -4,7 +4,10 @@ import unicodedata
 
 from api.catalog.problems import Problem, ProblemCode
 
-ALLOWED_CONTROLS_MULTILINE = frozenset("\n\t")
+ALLOWED_CONTROLS_MULTILINE = frozenset("\r\n\t")
+# Control characters, unpaired surrogates (not encodable as UTF-8), line and paragraph separators.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+INVISIBLE = frozenset({"Cf"})  # zero-width and format characters: a name of only these is blank
 
 
 def clean_text(
@@ -24,16 +27,16 @@ def clean_text(
         return None
     text = value.strip()
     label = field[-1]
-    if not text:
+    if not "".join(ch for ch in text if unicodedata.category(ch) not in INVISIBLE).strip():
         if required:
             problems.append(Problem(field, f"{label} must not be blank", ProblemCode.BLANK))
         return None
     allowed = ALLOWED_CONTROLS_MULTILINE if multiline else frozenset()
-    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text):
+    if any(unicodedata.category(ch) in REFUSED_CATEGORIES and ch not in allowed for ch in text):
         problems.append(
             Problem(
                 field,
-                f"{label} must not contain control characters",
+                f"{label} must not contain control characters or invalid unicode",
                 ProblemCode.CONTROL_CHARACTERS,
             )
         )

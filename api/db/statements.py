@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 @dataclass
 class StatementCounter:
+    """Counters nest (a test around a request around its queries); each sees its inner ones."""
+
     count: int = 0
+    parent: "StatementCounter | None" = None
+
+    def add(self, statements: int = 1) -> None:
+        counter: StatementCounter | None = self
+        while counter is not None:
+            counter.count += statements
+            counter = counter.parent
 
 
 _current: ContextVar[StatementCounter | None] = ContextVar("statement_counter", default=None)
@@ -21,7 +30,7 @@ _current: ContextVar[StatementCounter | None] = ContextVar("statement_counter", 
 @contextmanager
 def statement_counter() -> Iterator[StatementCounter]:
     """Count the statements sent from this context (and the tasks it spawns) until exit."""
-    counter = StatementCounter()
+    counter = StatementCounter(parent=_current.get())
     token = _current.set(counter)
     try:
         yield counter
@@ -29,10 +38,15 @@ def statement_counter() -> Iterator[StatementCounter]:
         _current.reset(token)
 
 
-def _on_execute(*_: Any) -> None:
+def count_statement() -> None:
+    """For statements sent past SQLAlchemy (the query planner talks to asyncpg directly)."""
     counter = _current.get()
     if counter is not None:
-        counter.count += 1
+        counter.add()
+
+
+def _on_execute(*_: Any) -> None:
+    count_statement()
 
 
 def count_statements(engine: AsyncEngine) -> None:

@@ -18,7 +18,7 @@ ACCEPTED_SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 # libpq parameters that asyncpg has no use for and that change nothing for this service.
 IGNORED_PARAMETERS = frozenset({"channel_binding", "gssencmode", "target_session_attrs"})
-NEON_POOLER = re.compile(r"^(?P<endpoint>[^.]+)-pooler(?P<rest>\..*\.neon\.tech)$")
+NEON_POOLER = re.compile(r"^(?P<endpoint>[^.]+)-pooler(?P<rest>\..*\.neon\.tech)$", re.IGNORECASE)
 
 
 class InvalidDatabaseUrl(ValueError):
@@ -81,15 +81,13 @@ def parse_database_url(raw: str, *, pooled: bool | None = None) -> DatabaseTarge
 def direct_url_for(raw: str) -> str:
     """The direct (unpooled) URL for a Neon pooled URL; any other URL unchanged."""
     parts = urlsplit(raw.strip())
-    host = parts.hostname
-    match = NEON_POOLER.match(host or "")
+    credentials, at, location = parts.netloc.rpartition("@")
+    host, colon, port = location.partition(":")
+    match = NEON_POOLER.match(host)
     if not match:
         return raw
-    direct_host = match["endpoint"] + match["rest"]
-    netloc = parts.netloc.rsplit("@", 1)
-    location = netloc[-1].replace(host or "", direct_host, 1)
-    new_netloc = f"{netloc[0]}@{location}" if len(netloc) == 2 else location
-    return urlunsplit(parts._replace(netloc=new_netloc))
+    direct = match["endpoint"] + match["rest"] + colon + port
+    return urlunsplit(parts._replace(netloc=credentials + at + direct))
 
 
 def _query_items(text: str) -> list[tuple[str, str]]:
@@ -118,6 +116,8 @@ def _translate(
     elif name == "host":
         connect_args["host"] = value
     elif name == "port":
+        if not value.isascii() or not value.isdigit() or not 0 < int(value) < 65536:
+            raise InvalidDatabaseUrl(f"has port={value!r}; use a number from 1 to 65535")
         connect_args["port"] = int(value)
     else:
         raise InvalidDatabaseUrl(

@@ -17,6 +17,7 @@ from api.graphql.author_mutations import AuthorMutations
 from api.graphql.book_mutations import BookMutations
 from api.graphql.context import CloseSession
 from api.graphql.errors import ErrorPolicy
+from api.graphql.planner.fastpath import LearnPlans
 from api.graphql.queries import Query
 from api.graphql.seed_mutation import SeedMutations
 from api.observability.requests import RecordOperation
@@ -44,6 +45,7 @@ def build_schema(options: SchemaOptions | None = None) -> strawberry.Schema:
         CloseSession,
         RecordOperation,
         ErrorPolicy,
+        LearnPlans,
         lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
         lambda: QueryDepthLimiter(max_depth=options.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=options.max_aliases),

@@ -26,6 +26,13 @@ class OperationRecord:
 _record: ContextVar[OperationRecord | None] = ContextVar("operation_record", default=None)
 
 
+def record_operation(operation: str, outcome: str) -> None:
+    """For operations answered outside Strawberry (the query planner)."""
+    record = _record.get()
+    if record is not None:
+        record.operation, record.outcome = operation, outcome
+
+
 class RecordOperation(SchemaExtension):
     """Tell the request log which operation ran and whether it returned errors."""
 

@@ -1,0 +1,63 @@
+"""The /graphql endpoint: planned queries answered first, everything else by Strawberry."""
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.graphql.planner.fastpath import QueryPlans, serve_planned
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the already-read body to the next app, then defers to the client."""
+    delivered = False
+
+    async def replayed() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class GraphQLEndpoint:
+    def __init__(self, view: ASGIApp) -> None:
+        self.view = view
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope.get("state") or {}
+        plans = state.get("query_plans")
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not isinstance(plans, QueryPlans)
+        ):
+            await self.view(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        response = await serve_planned(plans, state["engine"], body)
+        if response is None:
+            await self.view(scope, _replay(body, receive), send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(response)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response})

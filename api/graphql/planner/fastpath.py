@@ -1,0 +1,144 @@
+"""Serve planned read queries straight from Postgres's JSON, before Strawberry runs.
+
+A document is served here only after the ordinary path has parsed and validated it once
+(with every limit) and found it plannable; each request then only coerces its variables,
+compiles one SQL statement and sends Postgres's text unchanged. Whatever goes wrong (bad
+variables, a rejected argument, a lost connection) goes to the ordinary path, which answers
+with the same errors it always does.
+"""
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import DocumentNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
+from graphql.execution.values import VariableValues, get_variable_values
+from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.extensions import SchemaExtension
+
+from api.db.statements import count_statement
+from api.graphql.planner.compiler import NotPlannable, Rejected, compile_query
+from api.observability.requests import record_operation
+
+log = logging.getLogger(__name__)
+MAX_PLANS = 512
+
+
+@dataclass(frozen=True)
+class Plannable:
+    operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDefinitionNode]
+
+
+class QueryPlans:
+    """Validated, plannable documents by (query text, operation name); bounded, LRU."""
+
+    def __init__(
+        self, schema: GraphQLSchema, *, default_page_size: int, max_page_size: int
+    ) -> None:
+        self.schema = schema
+        self.default_page_size = default_page_size
+        self.max_page_size = max_page_size
+        self._known: OrderedDict[tuple[str, str | None], Plannable] = OrderedDict()
+
+    def learn(self, query: str, operation_name: str | None, document: DocumentNode) -> None:
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is None and len(operations) == 1:
+            operation = operations[0]
+        else:
+            named = [o for o in operations if o.name and o.name.value == operation_name]
+            if len(named) != 1:
+                return
+            operation = named[0]
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        plannable = Plannable(operation, fragments)
+        try:  # without variables' values, an argument may fail before the shape is checked
+            self.compile(plannable, None)
+        except NotPlannable:
+            return
+        except Exception:  # noqa: S110 - values checked again on every request
+            pass
+        self._known[(query, operation_name)] = plannable
+        while len(self._known) > MAX_PLANS:
+            self._known.popitem(last=False)
+
+    def get(self, query: str, operation_name: str | None) -> Plannable | None:
+        return self._known.get((query, operation_name))
+
+    def compile(
+        self, plannable: Plannable, variables: VariableValues | None
+    ) -> tuple[str, list[Any]]:
+        return compile_query(
+            plannable.operation,
+            schema=self.schema,
+            fragments=plannable.fragments,
+            variables=variables,
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
+        )
+
+    def prepare(self, body: bytes) -> tuple[str | None, str, list[Any]] | None:
+        """(operation name, SQL, parameters) when `body` can be served here, else None."""
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+            return None
+        operation_name = request.get("operationName")
+        variables = request.get("variables") or {}
+        if not isinstance(variables, dict) or not isinstance(operation_name, str | None):
+            return None
+        plannable = self.get(request["query"], operation_name)
+        if plannable is None:
+            return None
+        coerced = get_variable_values(
+            self.schema, plannable.operation.variable_definitions or (), variables
+        )
+        if isinstance(coerced, list):
+            return None
+        try:
+            sql, params = self.compile(plannable, coerced)
+        except (NotPlannable, Rejected):
+            return None
+        name = plannable.operation.name.value if plannable.operation.name else None
+        return name, sql, params
+
+
+class LearnPlans(SchemaExtension):
+    """After the ordinary path validated a query, remember it if the planner can serve it."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        plans = getattr(context.context, "query_plans", None)
+        if (
+            isinstance(plans, QueryPlans)
+            and context.query is not None
+            and context.graphql_document is not None
+            and plans.get(context.query, context.operation_name) is None
+        ):
+            plans.learn(context.query, context.operation_name, context.graphql_document)
+        yield
+
+
+async def serve_planned(plans: QueryPlans, engine: AsyncEngine, body: bytes) -> bytes | None:
+    """The whole response body for a planned query, or None to use the ordinary path."""
+    prepared = plans.prepare(body)
+    if prepared is None:
+        return None
+    operation_name, sql, params = prepared
+    try:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            data: str = await raw.driver_connection.fetchval(sql, *params)  # type: ignore[union-attr]
+    except Exception:  # the ordinary path answers, with its own error handling
+        log.warning("planned query failed; answering it the ordinary way", exc_info=True)
+        return None
+    count_statement()
+    record_operation(operation_name or "anonymous", "ok")
+    return b'{"data":' + data.encode() + b"}"
