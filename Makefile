@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.installed-bench
 
-.PHONY: run check schema bench clean test-services
+.PHONY: run check schema bench bench-tools clean test-services
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11 or newer")'
@@ -12,6 +13,12 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(INSTALLED)
+
+# The benchmark's extras (matplotlib, psutil); `make check` needs them too: it type-checks
+# bench/ and tests/test_bench.py runs it.
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_INSTALLED)
 
 ## Serve GraphiQL at http://127.0.0.1:8000/graphql (embedded Postgres unless DATABASE_URL is set).
 run: $(INSTALLED)
@@ -27,8 +34,23 @@ test-services:
 	    echo "note: no pgbouncer; pooled-mode tests are skipped (install it: apt-get install pgbouncer)"; \
 	  fi; }
 
+## Debian's wrk for the benchmark (installed when we are root with apt-get).
+bench-tools:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing wrk from Debian for the benchmark"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "note: no wrk; the benchmark needs it (install it: apt-get install wrk)"; \
+	  fi; }
+
+## The API against a hand-written reference under wrk: bench/results/latest.{json,md,png}.
+## Options: make bench BENCH_ARGS="--authors 200 --duration 5" (python -m bench --help).
+bench: $(INSTALLED) $(BENCH_INSTALLED) bench-tools
+	$(PY) -m bench $(BENCH_ARGS)
+
 ## Format, lint, types, schema drift and the tests on a real Postgres.
-check: $(INSTALLED) test-services
+check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy

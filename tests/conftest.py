@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -58,14 +59,28 @@ async def empty_catalog(engine: AsyncEngine) -> None:
 @pytest.fixture(autouse=True)
 def _start_clean(request: pytest.FixtureRequest) -> None:
     """Every test that touches the catalogue starts from empty tables and fresh ids."""
-    if {"engine", "client"} & set(request.fixturenames):
+    if {"engine", "client", "resolver_client"} & set(request.fixturenames):
         request.getfixturevalue("empty_catalog")
 
 
-@pytest.fixture(scope="session")
-async def client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    """The app for `settings`, lifespan run, with a client that speaks HTTP to it."""
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield GraphQLClient(http)
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    async with serving(settings) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def resolver_client(database_url: str) -> AsyncIterator[GraphQLClient]:
+    """The same app with the query planner off: every field goes through its resolver."""
+    async with serving(make_settings(database_url, query_planner=False)) as client:
+        yield client

@@ -1,5 +1,6 @@
 """The typed context every resolver receives: settings, the request's session and loaders."""
 
+import logging
 from dataclasses import dataclass, field
 
 import strawberry
@@ -43,6 +44,7 @@ def build_context(
 
 
 Info = strawberry.Info[Context, None]
+log = logging.getLogger(__name__)
 
 
 class CloseSession(SchemaExtension):
@@ -52,4 +54,7 @@ class CloseSession(SchemaExtension):
         yield
         context = self.execution_context.context
         if isinstance(context, Context):
-            await context.db.close()
+            try:
+                await context.db.close()
+            except Exception:  # the response is already decided; never let this reach it
+                log.exception("closing the request's database session failed")

@@ -12,13 +12,20 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
+class RequestFinished(RuntimeError):
+    """A resolver still running after its operation was answered (a sibling field failed)."""
+
+
 class RequestSession:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     def _current(self) -> AsyncSession:
+        if self._closed:
+            raise RequestFinished("the request has already been answered")
         if self._session is None:
             self._session = self._factory()
         return self._session
@@ -43,6 +50,9 @@ class RequestSession:
                 raise
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Wait for the statement in flight, if any, then give the connection back for good."""
+        async with self._lock:
+            self._closed = True
+            session, self._session = self._session, None
+            if session is not None:
+                await session.close()

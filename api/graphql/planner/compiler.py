@@ -310,12 +310,13 @@ def _connection(
     reverse_order = f"{row}.rn DESC" if window.forward else f"{row}.rn"
     kept = f"FILTER (WHERE {row}.rn <= {size})"
     more = f"(count(*) > {size})"
-    if came_from is None:
-        behind = "false"
-    else:
+    def behind() -> str:
+        """Whether rows exist on the side we came from; its parameters are added only if asked."""
+        if came_from is None:
+            return "false"
         b = c.alias()
         back = _beyond(c, ordering, came_from, forward=window.forward, key=key_column)
-        behind = f"EXISTS (SELECT 1 FROM {entity.table} {b} WHERE {where(b, [f'NOT ({back})'])})"
+        return f"EXISTS (SELECT 1 FROM {entity.table} {b} WHERE {where(b, [f'NOT ({back})'])})"
 
     def edge_value(name: str, field_nodes: list[FieldNode]) -> str:
         if name == "cursor":
@@ -325,15 +326,15 @@ def _connection(
         raise NotPlannable(name)
 
     def page_info_value(name: str, _: list[FieldNode]) -> str:
-        values = {
-            "hasNextPage": more if window.forward else behind,
-            "hasPreviousPage": behind if window.forward else more,
-            "startCursor": f"(array_agg({cursor} ORDER BY {output_order}) {kept})[1]",
-            "endCursor": f"(array_agg({cursor} ORDER BY {reverse_order}) {kept})[1]",
-        }
-        if name not in values:
-            raise NotPlannable(name)
-        return values[name]
+        if name == "hasNextPage":
+            return more if window.forward else behind()
+        if name == "hasPreviousPage":
+            return behind() if window.forward else more
+        if name == "startCursor":
+            return f"(array_agg({cursor} ORDER BY {output_order}) {kept})[1]"
+        if name == "endCursor":
+            return f"(array_agg({cursor} ORDER BY {reverse_order}) {kept})[1]"
+        raise NotPlannable(name)
 
     def connection_value(name: str, field_nodes: list[FieldNode]) -> str:
         if name == "edges":

@@ -33,8 +33,18 @@ class Plannable:
     fragments: dict[str, FragmentDefinitionNode]
 
 
+@dataclass(frozen=True)
+class KnownDocument:
+    """The plannable operations of one validated document, by name (None: the only one)."""
+
+    operations: dict[str | None, Plannable]
+
+    def operation(self, name: str | None) -> Plannable | None:
+        return self.operations.get(name)
+
+
 class QueryPlans:
-    """Validated, plannable documents by (query text, operation name); bounded, LRU."""
+    """Validated documents the planner can serve, by query text; bounded, least recent out."""
 
     def __init__(
         self, schema: GraphQLSchema, *, default_page_size: int, max_page_size: int
@@ -42,33 +52,36 @@ class QueryPlans:
         self.schema = schema
         self.default_page_size = default_page_size
         self.max_page_size = max_page_size
-        self._known: OrderedDict[tuple[str, str | None], Plannable] = OrderedDict()
+        self._known: OrderedDict[str, KnownDocument] = OrderedDict()
 
-    def learn(self, query: str, operation_name: str | None, document: DocumentNode) -> None:
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if operation_name is None and len(operations) == 1:
-            operation = operations[0]
-        else:
-            named = [o for o in operations if o.name and o.name.value == operation_name]
-            if len(named) != 1:
-                return
-            operation = named[0]
-        fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
-        plannable = Plannable(operation, fragments)
-        try:  # without variables' values, an argument may fail before the shape is checked
-            self.compile(plannable, None)
-        except NotPlannable:
-            return
-        except Exception:  # noqa: S110 - values checked again on every request
-            pass
-        self._known[(query, operation_name)] = plannable
-        while len(self._known) > MAX_PLANS:
-            self._known.popitem(last=False)
+    def learn(self, query: str, document: DocumentNode) -> None:
+        definitions = document.definitions
+        fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
+        operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+        plannable: dict[str | None, Plannable] = {}
+        for operation in operations:
+            candidate = Plannable(operation, fragments)
+            try:  # without variables' values an argument may fail before the shape is checked
+                self.compile(candidate, None)
+            except NotPlannable:
+                continue
+            except Exception:
+                pass
+            if operation.name is not None:
+                plannable[operation.name.value] = candidate
+            if len(operations) == 1:
+                plannable[None] = candidate
+        if plannable:
+            self._known[query] = KnownDocument(plannable)
+            while len(self._known) > MAX_PLANS:
+                self._known.popitem(last=False)
+
+    def knows(self, query: str) -> bool:
+        return query in self._known
 
     def get(self, query: str, operation_name: str | None) -> Plannable | None:
-        return self._known.get((query, operation_name))
+        known = self._known.get(query)
+        return known.operation(operation_name) if known else None
 
     def compile(
         self, plannable: Plannable, variables: VariableValues | None
@@ -120,9 +133,9 @@ class LearnPlans(SchemaExtension):
             isinstance(plans, QueryPlans)
             and context.query is not None
             and context.graphql_document is not None
-            and plans.get(context.query, context.operation_name) is None
+            and not plans.knows(context.query)
         ):
-            plans.learn(context.query, context.operation_name, context.graphql_document)
+            plans.learn(context.query, context.graphql_document)
         yield
 
 

@@ -1,0 +1,245 @@
+"""`python -m bench`: the API against a hand-written reference, on a fresh database, under wrk.
+
+Creates and migrates a database, loads a deterministic catalogue, starts the API
+(`python -m api serve`) and the reference (`python -m bench.reference`) as subprocesses, checks
+that both return the same data, drives each workload with wrk, and writes latest.json,
+latest.md and latest.png. The servers are stopped and the database dropped however it ends.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import catalogue as database
+from bench import wrk
+from bench.measure import LoadSettings, RunStats, check_same_data, fetch, measure
+from bench.measure import statement_constancy as measure_constancy
+from bench.report import Results, WorkloadResult
+from bench.servers import PROJECT_ROOT, BenchError, Server, start_api, start_reference, wait_ready
+from bench.workloads import Catalogue, Workload, workloads
+from tests.postgres import admin_url
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
+BUSY_LOAD_PER_CPU = 0.5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--authors", type=int, default=1000, help="authors (default 1000)")
+    parser.add_argument("--books", type=int, default=10, help="books per author (default 10)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument(
+        "--output-dir", type=Path, default=DEFAULT_OUTPUT, help=f"default {DEFAULT_OUTPUT}"
+    )
+    return parser
+
+
+def _terminate(signum: int, _: FrameType | None) -> None:
+    """SIGTERM ends the run like Ctrl-C does: through the finally that cleans up."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _git(*args: str) -> str:
+    git = shutil.which("git")
+    if git is None:
+        return ""
+    try:
+        completed = subprocess.run(  # noqa: S603 - git by its full path, fixed arguments
+            [git, *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return completed.stdout.strip() if completed.returncode == 0 else ""
+
+
+def load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def busy_note(before: list[float], after: list[float]) -> str | None:
+    """A warning when other work shared the CPUs: the numbers are then lower and noisier."""
+    cpus = os.cpu_count() or 1
+    if max(before[0], after[0]) <= BUSY_LOAD_PER_CPU * cpus:
+        return None
+    return (
+        f"The machine was busy: 1-minute load average {before[0]:g} before and {after[0]:g} "
+        f"after the run on {cpus} CPUs; other processes competed for the CPUs, so absolute "
+        f"numbers are low and noisy (API and reference ran under the same conditions)."
+    )
+
+
+def machine_info(postgres: str, wrk_path: str) -> dict[str, Any]:
+    version = subprocess.run(  # noqa: S603 - wrk by its full path
+        [wrk_path, "--version"], capture_output=True, text=True, timeout=10, check=False
+    )
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "platform": platform.platform(),
+        "wrk": (version.stdout or version.stderr).split(" Copyright")[0].strip(),
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        # The API is measured as it is on disk, committed or not.
+        "api_uncommitted_changes": bool(_git("status", "--porcelain", "--", "api")),
+    }
+
+
+def sanity_check(api: Server, workload: Workload) -> None:
+    """The API answers the workloads the reference cannot check: W5 must really write."""
+    _, payload = fetch(api, workload)
+    created = payload["data"].get("createBook")
+    if isinstance(created, dict) and (created.get("userErrors") or not created.get("book")):
+        raise BenchError(f"{workload.name} did not create a book: {created}")
+
+
+def benchmark(
+    api: Server, reference: Server, catalogue: Catalogue, load: LoadSettings
+) -> tuple[list[str], Any, list[WorkloadResult]]:
+    chosen = workloads(catalogue)
+    print("checking that the API and the reference return the same data ...", flush=True)
+    compared = check_same_data(api, reference, chosen)
+    for workload in chosen:
+        if not workload.reference_runs_it:
+            sanity_check(api, workload)
+    constancy = measure_constancy(api, chosen[0])
+    print(
+        f"SQL statements per request: W1 at first: 1 -> {constancy.first_1}, at first: 100 -> "
+        f"{constancy.first_100} (first requests of each shape: {constancy.first_1_cold}, "
+        f"{constancy.first_100_cold})",
+        flush=True,
+    )
+    reference_runs: dict[str, RunStats] = {}
+    results = []
+    for workload in chosen:
+        print(f"{workload.name}: {workload.description}", flush=True)
+        ours = measure(api, workload, load, api=True)
+        print(f"  api        {_line(ours)}", flush=True)
+        if workload.reference_runs_it:
+            theirs = measure(reference, workload, load, api=False)
+            reference_runs[workload.name] = theirs
+            print(f"  reference  {_line(theirs)}", flush=True)
+        compared_with = reference_runs.get(workload.reference) if workload.reference else None
+        results.append(WorkloadResult(workload, ours, compared_with))
+    return compared, constancy, results
+
+
+def _line(stats: RunStats) -> str:
+    return (
+        f"{stats.requests_per_second:9,.0f} req/s  p50 {stats.p50_ms:7.2f} ms  "
+        f"p99 {stats.p99_ms:7.2f} ms  {stats.cpu_ms_per_request:6.2f} CPU ms/req  "
+        f"peak {stats.peak_rss_mb:6.1f} MB"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    wrk_path = wrk.find_wrk()
+    catalogue = Catalogue(args.authors, args.books)
+    admin = asyncio.run(admin_url())
+    url: str | None = None
+    servers: list[Server] = []
+    with tempfile.TemporaryDirectory(prefix="catalog-bench-") as scratch:
+        try:
+            url = asyncio.run(database.create(admin))
+            print(f"database {url}", flush=True)
+            database.migrate(url)
+            postgres = asyncio.run(database.load(url, catalogue))
+            print(
+                f"loaded {catalogue.authors} authors x {catalogue.books_per_author} books",
+                flush=True,
+            )
+            load_before = load_average()
+            if busy_note(load_before, load_before):
+                print(f"warning: load average {load_before} before starting", flush=True)
+            servers = [start_api(url, Path(scratch)), start_reference(url, Path(scratch))]
+            wait_ready(servers)
+            api, reference = servers
+            load = LoadSettings(
+                duration=args.duration,
+                warmup=args.warmup,
+                connections=args.connections,
+                threads=args.threads,
+                wrk=wrk_path,
+                scratch=Path(scratch),
+            )
+            compared, constancy, results = benchmark(api, reference, catalogue, load)
+            load_after = load_average()
+            machine = machine_info(postgres, wrk_path)
+            machine["load_average_before"] = load_before
+            machine["load_average_after"] = load_after
+            busy = busy_note(load_before, load_after)
+            report = Results(
+                machine=machine,
+                config={
+                    "duration": args.duration,
+                    "warmup": args.warmup,
+                    "connections": args.connections,
+                    "threads": max(1, min(args.threads, args.connections)),
+                    "api_env": {"MAX_PAGE_SIZE": "1000", "LOG_LEVEL": "WARNING"},
+                    "uvicorn_workers": 1,
+                },
+                catalogue={
+                    "authors": catalogue.authors,
+                    "books_per_author": catalogue.books_per_author,
+                    "w2_author_id": catalogue.fixed_author,
+                    "w5_author_id": catalogue.writing_author,
+                },
+                compared=compared,
+                constancy=constancy,
+                workloads=results,
+                notes=[
+                    "The reference has no W4: W4's ratio is against the reference's W1 run.",
+                    "W5 is a mutation: judged on mutations/s, with no reference and no ratio.",
+                    "Peak RSS is sampled every ~5 ms over warm-up and run; idle RSS just "
+                    "before the workload's warm-up.",
+                    "CPU ms/request: server process user+system CPU over the measured run "
+                    "divided by wrk's completed requests.",
+                    *([busy] if busy else []),
+                ],
+            )
+            paths = report.write(args.output_dir)
+            print()
+            print(report.markdown())
+            print("wrote " + ", ".join(str(path) for path in paths.values()))
+            return 0
+        finally:
+            for server in servers:
+                server.stop()
+            if url is not None:
+                asyncio.run(database.drop(admin, url))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name in ("authors", "books", "duration", "connections", "threads"):
+        if getattr(args, name) < 1:
+            print(f"error: --{name} must be at least 1", file=sys.stderr)
+            return 2
+    if args.warmup < 0:
+        print("error: --warmup must be 0 or more", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run(args)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped, database dropped", file=sys.stderr)
+        return 130

@@ -1,0 +1,281 @@
+"""The results: targets and checks judged, written as JSON, a markdown table and a bar chart."""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from bench.measure import Constancy, RunStats
+from bench.workloads import Workload
+
+P99_OVER_P50 = 4.0
+W3_RSS_RESPONSES = 3
+
+
+@dataclass
+class WorkloadResult:
+    workload: Workload
+    api: RunStats
+    # The reference run this workload is compared with (W4: the reference's W1), if any.
+    reference: RunStats | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference is None or self.reference.requests_per_second <= 0:
+            return None
+        return self.api.requests_per_second / self.reference.requests_per_second
+
+    @property
+    def value(self) -> float | None:
+        """What the target is judged on: the ratio, or the API's requests/s."""
+        if self.workload.target_kind == "rate":
+            return self.api.requests_per_second
+        return self.ratio
+
+    @property
+    def passed(self) -> bool:
+        return self.value is not None and self.value >= self.workload.target
+
+    @property
+    def target_text(self) -> str:
+        if self.workload.target_kind == "rate":
+            return f"≥ {self.workload.target:g}/s"
+        return f"≥ {self.workload.target:.2f}"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Results:
+    machine: dict[str, Any]
+    config: dict[str, Any]
+    catalogue: dict[str, Any]
+    compared: list[str]
+    constancy: Constancy
+    workloads: list[WorkloadResult]
+    notes: list[str] = field(default_factory=list)
+
+    def checks(self) -> list[Check]:
+        checks = [
+            Check(
+                "same data as the reference",
+                True,
+                f"{', '.join(self.compared)}: parsed JSON equal",
+            ),
+            Check(
+                "SQL statements per request constant in page size",
+                self.constancy.passed,
+                f"W1 at first: 1 sent {self.constancy.first_1}, at first: 100 sent "
+                f"{self.constancy.first_100} (each shape's very first request: "
+                f"{self.constancy.first_1_cold} and {self.constancy.first_100_cold})",
+            ),
+        ]
+        for result in self.workloads:
+            api = result.api
+            checks.append(
+                Check(
+                    f"{result.workload.name} p99 ≤ {P99_OVER_P50:g} x p50",
+                    api.p99_ms <= P99_OVER_P50 * api.p50_ms,
+                    f"p50 {api.p50_ms:.2f} ms, p99 {api.p99_ms:.2f} ms "
+                    f"({api.p99_ms / api.p50_ms if api.p50_ms else 0:.1f}x)",
+                )
+            )
+        w3 = next((r.api for r in self.workloads if r.workload.name == "W3"), None)
+        if w3 is not None:
+            limit = W3_RSS_RESPONSES * w3.response_bytes / 1024**2 + w3.idle_rss_mb
+            checks.append(
+                Check(
+                    f"W3 peak RSS < {W3_RSS_RESPONSES} x response size + idle RSS",
+                    w3.peak_rss_mb < limit,
+                    f"peak {w3.peak_rss_mb:.1f} MB, limit {limit:.1f} MB (idle "
+                    f"{w3.idle_rss_mb:.1f} MB + {W3_RSS_RESPONSES} x "
+                    f"{w3.response_bytes / 1024**2:.2f} MB)",
+                )
+            )
+        errors = {r.workload.name: r.api.errors for r in self.workloads if r.api.errors}
+        checks.append(
+            Check(
+                "no failed requests (non-2xx, timeouts, GraphQL errors)",
+                not errors,
+                ", ".join(f"{k}: {v}" for k, v in errors.items()) or "none",
+            )
+        )
+        return checks
+
+    def to_json(self) -> dict[str, Any]:
+        workloads = {}
+        for result in self.workloads:
+            workload = result.workload
+            workloads[workload.name] = {
+                "description": workload.description,
+                "document": workload.document,
+                "variables": workload.variables,
+                "api": asdict(result.api),
+                "reference_workload": workload.reference,
+                "reference": asdict(result.reference) if result.reference else None,
+                "ratio": result.ratio,
+                "target": {"kind": workload.target_kind, "value": workload.target},
+                "passed": result.passed,
+            }
+        return {
+            "date": self.machine["date"],
+            "machine": self.machine,
+            "config": self.config,
+            "catalogue": self.catalogue,
+            "data_equality": {"passed": True, "compared": self.compared},
+            "statement_constancy": {
+                "first_1": self.constancy.first_1,
+                "first_100": self.constancy.first_100,
+                "first_1_cold": self.constancy.first_1_cold,
+                "first_100_cold": self.constancy.first_100_cold,
+                "passed": self.constancy.passed,
+            },
+            "workloads": workloads,
+            "checks": [asdict(check) for check in self.checks()],
+            "all_passed": all(r.passed for r in self.workloads)
+            and all(c.passed for c in self.checks()),
+            "notes": self.notes,
+        }
+
+    def markdown(self) -> str:
+        machine = self.machine
+        config = self.config
+        lines = [
+            f"# Benchmark {machine['date']}",
+            "",
+            f"{machine['cpu_count']} CPUs, Python {machine['python']}, "
+            f"PostgreSQL {machine['postgres']}, {machine['wrk']}; "
+            f"{self.catalogue['authors']} authors x {self.catalogue['books_per_author']} books; "
+            f"{config['connections']} connections, {config['threads']} wrk threads, "
+            f"{config['duration']} s per run after {config['warmup']} s warm-up; "
+            f"load average {machine['load_average_before'][0]:g} before, "
+            f"{machine['load_average_after'][0]:g} after.",
+            "",
+            "| workload | API req/s | reference req/s | ratio | p50 ms | p99 ms | SQL/request "
+            "| CPU ms/request | peak RSS MB | target | pass/fail |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+        ]
+        for result in self.workloads:
+            api, ref, workload = result.api, result.reference, result.workload
+            if ref is None:
+                ref_text = "—"
+            elif workload.reference != workload.name:
+                ref_text = f"{ref.requests_per_second:,.0f} ({workload.reference})"
+            else:
+                ref_text = f"{ref.requests_per_second:,.0f}"
+            unit = " mutations/s" if workload.target_kind == "rate" else ""
+            ratio = f"{result.ratio:.3f}" if result.ratio is not None else "—"
+            lines.append(
+                f"| {workload.name} | {api.requests_per_second:,.0f}{unit} | {ref_text} "
+                f"| {ratio} | {api.p50_ms:.2f} | {api.p99_ms:.2f} | {api.sql_per_request:.2f} "
+                f"| {api.cpu_ms_per_request:.2f} | {api.peak_rss_mb:.1f} | {result.target_text} "
+                f"| {'PASS' if result.passed else 'FAIL'} |"
+            )
+        lines += [
+            "",
+            "Reference server (one SQL statement per request, building the JSON in Postgres):",
+            "",
+            "| workload | req/s | p50 ms | p99 ms | CPU ms/request | idle RSS MB "
+            "| peak RSS MB | response bytes |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for result in self.workloads:
+            ref = result.reference
+            if ref is None or ref.workload != result.workload.name:
+                continue
+            lines.append(
+                f"| {ref.workload} | {ref.requests_per_second:,.0f} | {ref.p50_ms:.2f} "
+                f"| {ref.p99_ms:.2f} | {ref.cpu_ms_per_request:.2f} | {ref.idle_rss_mb:.1f} "
+                f"| {ref.peak_rss_mb:.1f} | {ref.response_bytes:,} |"
+            )
+        lines += [
+            "",
+            "API responses: "
+            + ", ".join(
+                f"{r.workload.name} {r.api.response_bytes:,} bytes (idle RSS "
+                f"{r.api.idle_rss_mb:.1f} MB)"
+                for r in self.workloads
+            ),
+            "",
+            "Checks:",
+            "",
+        ]
+        lines += [f"- {'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}" for c in self.checks()]
+        if self.notes:
+            lines += ["", "Notes:", ""]
+            lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def chart(self, path: Path) -> None:
+        figure = Figure(figsize=(10, 4.5), layout="constrained")
+        FigureCanvasAgg(figure)
+        ratios, rate = figure.subplots(1, 2, width_ratios=[4, 1.3])
+        compared = [r for r in self.workloads if r.workload.target_kind == "ratio"]
+        labels = [
+            r.workload.name
+            if r.workload.reference == r.workload.name
+            else f"{r.workload.name}\n(vs ref {r.workload.reference})"
+            for r in compared
+        ]
+        values = [r.ratio or 0.0 for r in compared]
+        colours = ["tab:green" if r.passed else "tab:red" for r in compared]
+        positions = list(range(len(compared)))
+        ratios.bar(positions, values, color=colours, width=0.6, label="API / reference req/s")
+        for x, result in zip(positions, compared, strict=True):
+            ratios.hlines(result.workload.target, x - 0.4, x + 0.4, colors="black")
+            ratios.annotate(
+                f"{values[x]:.3f}",
+                (x, values[x]),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+            )
+        ratios.plot([], [], color="black", label="target")
+        ratios.set_xticks(positions, labels)
+        ratios.set_ylabel("API req/s ÷ reference req/s")
+        ratios.set_ylim(0, max([1.0, *values, *(r.workload.target for r in compared)]) * 1.15)
+        ratios.set_title("Throughput against the reference")
+        ratios.legend(loc="upper right")
+        for result in (r for r in self.workloads if r.workload.target_kind == "rate"):
+            value = result.api.requests_per_second
+            rate.bar([0], [value], color="tab:green" if result.passed else "tab:red", width=0.6)
+            rate.axhline(result.workload.target, color="black")
+            rate.annotate(
+                f"{value:,.0f}",
+                (0, value),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+            )
+            rate.set_xticks([0], [result.workload.name])
+            rate.set_xlim(-0.8, 0.8)
+            rate.set_ylim(0, max(value, result.workload.target) * 1.2)
+            rate.set_ylabel("mutations/s")
+            rate.set_title(f"target {result.target_text}")
+        figure.suptitle(
+            f"{self.catalogue['authors']} authors x {self.catalogue['books_per_author']} books, "
+            f"{self.config['connections']} connections, {self.machine['date']}"
+        )
+        figure.savefig(path, dpi=110)
+
+    def write(self, directory: Path) -> dict[str, Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "json": directory / "latest.json",
+            "md": directory / "latest.md",
+            "png": directory / "latest.png",
+        }
+        paths["json"].write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        paths["md"].write_text(self.markdown())
+        self.chart(paths["png"])
+        return paths

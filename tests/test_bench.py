@@ -1,0 +1,61 @@
+"""The benchmark runs end to end on a tiny catalogue, as `make bench` runs it at full size."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
+REFERENCE_RUNS = ("W1", "W2", "W3")
+TIMEOUT_SECONDS = 90
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        reason = "wrk is not installed: apt-get install wrk (make check installs it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
+    require_wrk()
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        *("--authors", "20", "--books", "3", "--duration", "1", "--warmup", "0"),
+        *("--connections", "4", "--output-dir", str(tmp_path)),
+    ]
+    completed = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert sorted(results["workloads"]) == list(WORKLOADS)
+    for name in WORKLOADS:
+        assert results["workloads"][name]["api"]["requests_per_second"] > 0, name
+    for name in REFERENCE_RUNS:
+        assert results["workloads"][name]["reference"]["requests_per_second"] > 0, name
+        assert results["workloads"][name]["ratio"] > 0, name
+    assert results["workloads"]["W4"]["reference_workload"] == "W1"
+    assert results["workloads"]["W5"]["ratio"] is None
+    assert results["data_equality"] == {"passed": True, "compared": list(REFERENCE_RUNS)}
+    assert {"cpu_count", "python", "postgres", "date"} <= set(results["machine"])
+
+    table = (tmp_path / "latest.md").read_text()
+    assert all(f"| {name} |" in table for name in WORKLOADS), table
+    assert table in completed.stdout  # the table is printed at the end
+    assert (tmp_path / "latest.png").read_bytes().startswith(PNG_SIGNATURE)
