@@ -71,6 +71,20 @@ def create_app(settings: Settings) -> Starlette:
             allow_queries_via_get=False,
         )
     )
+    cors = (
+        [
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id"],
+                max_age=600,
+            )
+        ]
+        if settings.cors_origins
+        else []
+    )
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
@@ -81,14 +95,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(CorrelationIdMiddleware, header_name="X-Request-ID"),
             Middleware(RequestLogMiddleware, metrics=metrics),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
-                expose_headers=["x-request-id"],
-                max_age=600,
-            ),
+            *cors,
             Middleware(
                 GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_body_bytes
             ),

@@ -93,11 +93,14 @@ async def books_by_id(session: AsyncSession, *, ids: Sequence[int]) -> dict[int,
 async def create_books(
     session: AsyncSession, *, values: Sequence[dict[str, Any]]
 ) -> Sequence[AnyRow]:
-    """Insert books (`author_id`, `title`); an author that does not exist is NOT_FOUND."""
+    """Insert books (`author_id`, `title`); an author that does not exist is NOT_FOUND.
+
+    The foreign key is the existence check, so the common case costs one statement; a
+    violation aborts the caller's transaction, which is rolled back as a whole.
+    """
     statement = insert(Book).returning(*BOOK_COLUMNS, sort_by_parameter_order=True)
     try:
-        async with session.begin_nested():
-            return (await session.execute(statement, list(values))).all()
+        return (await session.execute(statement, list(values))).all()
     except IntegrityError:
         raise InvalidInput([AUTHOR_NOT_FOUND]) from None
 

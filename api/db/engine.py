@@ -2,16 +2,19 @@
 
 Serverless Postgres suspends when idle: the first connection after that waits for the compute
 to wake, and connections idle in the pool may have been cut. Connects are retried with
-backoff, checked out connections are pinged, and idle ones recycled.
+backoff, and a connection that sat idle is pinged before use (one busy serving requests is
+not: a ping per request would cost a round trip each), and old ones are recycled.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
 import asyncpg
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -49,6 +52,7 @@ class EngineOptions:
     connect_attempts: int = 4
     statement_timeout: float | None = None
     pool_recycle: int = 240
+    ping_after_idle: float = 5.0
 
 
 def _unique_statement_name() -> str:
@@ -101,9 +105,9 @@ def create_engine(target: DatabaseTarget, options: EngineOptions | None = None) 
         connect_args=connect_args,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
-        pool_pre_ping=True,
         pool_recycle=options.pool_recycle,
     )
+    ping_if_idle(engine, options.ping_after_idle)
     connect = retrying_connect(options.connect_attempts)
 
     @event.listens_for(engine.sync_engine, "do_connect")
@@ -114,6 +118,33 @@ def create_engine(target: DatabaseTarget, options: EngineOptions | None = None) 
 
     count_statements(engine)
     return engine
+
+
+def ping_if_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Replace a pooled connection that is dead before anyone uses it.
+
+    One the server closed (restart, suspended compute) is known without a round trip; one idle
+    for `idle_seconds` or more is pinged, in case it was cut without a word. Raising
+    DisconnectionError makes the pool discard the connection and take another.
+    """
+
+    def stamp(_: Any, record: Any, *__: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def check(dbapi_connection: Any, record: Any, _: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():  # the server said goodbye: free to know
+            raise DisconnectionError("the server closed the connection")
+        if time.monotonic() - record.info.get("idle_since", 0.0) < idle_seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            raise DisconnectionError("connection was lost while idle") from error
+
+    event.listen(engine.sync_engine, "connect", stamp)
+    event.listen(engine.sync_engine, "checkin", stamp)
+    event.listen(engine.sync_engine, "checkout", check)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -43,9 +43,27 @@ class ClientError(Exception):
         self.extensions = {"code": code.value}
 
 
+# SQLSTATEs meaning "no database to talk to right now": connection exceptions (class 08),
+# shutdown and start-up (57P01-57P03), and too many connections (53300).
+UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _sqlstate(error: BaseException | None) -> str | None:
+    while error is not None:
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        error = error.__cause__
+    return None
+
+
 def is_database_unavailable(error: BaseException | None) -> bool:
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        state = _sqlstate(error.orig)
+        if state is not None and (state.startswith("08") or state in UNAVAILABLE_STATES):
+            return True
     return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
 
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -41,14 +42,18 @@ class SchemaOptions:
 
 def build_schema(options: SchemaOptions | None = None) -> strawberry.Schema:
     options = options or SchemaOptions()
+    # Built once: ValidationCache keys on the rule classes; each limiter makes new ones.
+    limits = [
+        *QueryDepthLimiter(max_depth=options.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=options.max_aliases).validation_rules,
+    ]
     extensions: list[object] = [
         CloseSession,
         RecordOperation,
         ErrorPolicy,
         LearnPlans,
         lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=options.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=options.max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]

@@ -310,6 +310,7 @@ def _connection(
     reverse_order = f"{row}.rn DESC" if window.forward else f"{row}.rn"
     kept = f"FILTER (WHERE {row}.rn <= {size})"
     more = f"(count(*) > {size})"
+
     def behind() -> str:
         """Whether rows exist on the side we came from; its parameters are added only if asked."""
         if came_from is None:

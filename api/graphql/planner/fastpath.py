@@ -65,8 +65,8 @@ class QueryPlans:
                 self.compile(candidate, None)
             except NotPlannable:
                 continue
-            except Exception:
-                pass
+            except Exception:  # values are checked again on every request
+                log.debug("planning needs the variables of %s", operation.name)
             if operation.name is not None:
                 plannable[operation.name.value] = candidate
             if len(operations) == 1:
