@@ -177,7 +177,10 @@ def compile_query(
     default_page_size: int,
     max_page_size: int,
 ) -> tuple[str, list[Any]]:
-    """SQL returning the response's `data` as JSON text, and its parameters."""
+    """SQL returning the whole response body, `{"data": …}` as UTF-8 bytes, and its parameters.
+
+    Bytes, so the server sends what Postgres built without decoding and encoding it again.
+    """
     if operation.operation.value != "query":
         raise NotPlannable("not a query")
     c = Compilation(schema, fragments, variables, default_page_size, max_page_size)
@@ -204,7 +207,7 @@ def compile_query(
 
     fake_root = FieldNode(name=NameNode(value="query"), selection_set=operation.selection_set)
     data = c.json_object("Query", [fake_root], root_field)
-    return f"SELECT ({data})::text", c.params
+    return f"""SELECT convert_to('{{"data":' || ({data})::text || '}}', 'UTF8')""", c.params
 
 
 def _node_key(value: str) -> tuple[Entity, int]:
