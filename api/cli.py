@@ -64,7 +64,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
     settings = load_settings()
     log.info("migrating %s", settings.migration_database.render())
-    upgrade_to_head(settings.migration_database)
+    upgrade_to_head(settings.migration_database, quiet=True)  # keep our log format
     return 0
 
 
