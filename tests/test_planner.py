@@ -74,7 +74,9 @@ async def populate(engine: AsyncEngine) -> tuple[list[int], list[int]]:
 class QueryGenerator:
     """Random but reproducible documents over the whole read-only schema."""
 
-    def __init__(self, rng: random.Random, cursors: dict[str, list[str]], ids: dict[str, list[int]]):
+    def __init__(
+        self, rng: random.Random, cursors: dict[str, list[str]], ids: dict[str, list[int]]
+    ):
         self.rng = rng
         self.cursors = cursors
         self.ids = ids
@@ -132,7 +134,12 @@ class QueryGenerator:
     def filter(self, kind: str) -> str:
         rng = self.rng
         if kind == "author":
-            options = ['country: "japan"', 'nameContains: "same"', 'nameContains: "%"', 'country: "x"']
+            options = [
+                'country: "japan"',
+                'nameContains: "same"',
+                'nameContains: "%"',
+                'country: "x"',
+            ]
         else:
             author = author_gid(rng.choice(self.ids["author"]))
             options = [f'authorId: "{author}"', 'titleContains: "_"', 'titleContains: "a"']
@@ -187,7 +194,9 @@ async def all_cursors(client: GraphQLClient, author_id: int) -> dict[str, list[s
         )
         cursors[f"author:{order}"] = [e["cursor"] for e in data["authors"]["edges"]]
     for order in BOOK_ORDERS:
-        data = await client.execute(f"{{ books(first: 100, orderBy: {order}) {{ edges {{ cursor }} }} }}")
+        data = await client.execute(
+            f"{{ books(first: 100, orderBy: {order}) {{ edges {{ cursor }} }} }}"
+        )
         cursors[f"book:{order}"] = [e["cursor"] for e in data["books"]["edges"]]
     return cursors
 
@@ -239,7 +248,7 @@ async def test_a_page_of_a_hundred_authors_with_books_is_one_statement(
 
 async def test_unplannable_documents_fall_back_to_the_resolvers(client: GraphQLClient) -> None:
     """Directives and introspection are not planned; they still answer correctly."""
-    query = 'query($skip: Boolean!) { authors { totalCount @skip(if: $skip) } __typename }'
+    query = "query($skip: Boolean!) { authors { totalCount @skip(if: $skip) } __typename }"
     for _ in range(2):
         data = await client.execute(query, {"skip": True})
         assert data == {"authors": {}, "__typename": "Query"}
