@@ -233,7 +233,10 @@ async def test_a_page_of_a_hundred_authors_with_books_is_one_statement(
       authors(first: $first) {
         totalCount
         pageInfo { hasNextPage endCursor }
-        edges { node { id name books(first: 10) { totalCount edges { node { title author { name } } } } } }
+        edges { node {
+          id name
+          books(first: 10) { totalCount edges { node { title author { name } } } }
+        } }
       }
     }
     """
