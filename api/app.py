@@ -4,7 +4,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from asgi_correlation_id import CorrelationIdMiddleware
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -27,6 +29,26 @@ from api.settings import Settings
 
 class CatalogGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view, with a typed context built from the app's lifespan state."""
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson, and a 400 for any body that is not an operation (or a list of them).
+
+        Strawberry only expects a JSON syntax error; invalid UTF-8, absurd nesting or a bare
+        number would otherwise surface as a 500.
+        """
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise HTTPException(
+                400, "The request body is not valid JSON (or holds invalid unicode)"
+            ) from None
+        operations = value if isinstance(value, list) else [value]
+        if not all(isinstance(operation, dict) for operation in operations):
+            raise HTTPException(400, "The body must be a GraphQL request object")
+        return value
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return build_context(
@@ -60,6 +82,7 @@ def create_app(settings: Settings) -> Starlette:
             schema._schema,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
+            max_cost=settings.max_query_cost,
         )
         if settings.query_planner
         else None

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=10, ge=2)
     max_aliases: int = Field(default=30, ge=0)
     max_tokens: int = Field(default=2000, ge=100)
+    max_query_cost: int = Field(
+        default=20_000, ge=1, description="Objects one query may return, page sizes multiplied."
+    )
     query_planner: bool = Field(
         default=True, description="Answer plannable read queries with one SQL statement."
     )
@@ -91,6 +94,9 @@ class Settings(BaseSettings):
             max_depth=self.max_query_depth,
             max_aliases=self.max_aliases,
             max_tokens=self.max_tokens,
+            max_cost=self.max_query_cost,
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
             batch_max_operations=self.batch_max_operations,
         )
 

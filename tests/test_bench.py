@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
 REFERENCE_RUNS = ("W1", "W2", "W3")
 TIMEOUT_SECONDS = 90
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SINGLE_REQUESTS = 10
 
 
 def require_wrk() -> None:
@@ -54,8 +56,31 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert results["workloads"]["W5"]["ratio"] is None
     assert results["data_equality"] == {"passed": True, "compared": list(REFERENCE_RUNS)}
     assert {"cpu_count", "python", "postgres", "date"} <= set(results["machine"])
+    assert_single_request_memory(results)
 
     table = (tmp_path / "latest.md").read_text()
     assert all(f"| {name} |" in table for name in WORKLOADS), table
     assert table in completed.stdout  # the table is printed at the end
     assert (tmp_path / "latest.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "W3 memory, one request at a time" in table
+    assert "W3 peak RSS during a single request" in table
+
+
+def assert_single_request_memory(results: dict[str, Any]) -> None:
+    """W3's memory target is judged on single requests; both servers are measured that way."""
+    w3 = results["workloads"]["W3"]
+    for server in ("api", "reference"):
+        memory = w3[server]["single_request"]
+        assert memory["requests"] == SINGLE_REQUESTS, server
+        assert len(memory["growth_mb"]) == len(memory["rss_before_mb"]) == SINGLE_REQUESTS
+        assert memory["samples"] >= SINGLE_REQUESTS, server
+        assert memory["response_bytes"] == w3[server]["response_bytes"], server
+        assert min(memory["peak_rss_mb"], memory["idle_rss_mb"]) > 0, server
+        assert memory["max_growth_mb"] == max(memory["growth_mb"]), server
+    for name in ("W1", "W2", "W4", "W5"):
+        assert results["workloads"][name]["api"]["single_request"] is None, name
+    target = results["memory_target"]
+    checks = {check["name"]: check["passed"] for check in results["checks"]}
+    assert checks[target["check"]] == target["passed"]
+    api = w3["api"]["single_request"]
+    assert target["passed"] == (api["max_growth_mb"] * 1024**2 < 3 * api["response_bytes"])

@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.catalog.problems import Problem, ProblemCode
+from api.catalog.text import clean_text
 from tests.factories import author_gid, book_gid, insert_authors
 from tests.graphql_client import GraphQLClient
 
@@ -289,13 +291,14 @@ async def test_too_long_message_counts_characters_not_bytes(
         ),
     ],
 )
-async def test_unpaired_surrogate_is_a_user_error_not_an_internal_error(
+async def test_unpaired_surrogate_is_refused_before_anything_runs(
     client: GraphQLClient, engine: AsyncEngine, mutation: str, input: dict[str, Any], field: str
 ) -> None:
     """JSON may escape half a surrogate pair ("\\ud800"); it is not text Postgres can store.
 
-    It is the client's invalid input, so it must come back as a user error on that field, not
-    as a top-level INTERNAL_SERVER_ERROR.
+    The body is not valid unicode, so it is refused as a whole with a 400 that says so: never
+    an INTERNAL_SERVER_ERROR, and nothing written. (`clean_text` refuses such text too, for
+    callers that do not come through HTTP.)
     """
     await insert_authors(engine, 1)
     before = await snapshot(engine)
@@ -305,13 +308,12 @@ async def test_unpaired_surrogate_is_a_user_error_not_an_internal_error(
         "/graphql", content=body, headers={"content-type": "application/json"}
     )
 
-    assert response.status_code == 200, response.text
-    result = response.json()
-    assert "errors" not in result, result
-    payload = result["data"][mutation]
-    assert payload[SUBJECT[mutation]] is None
-    assert [error["field"] for error in payload["userErrors"]] == [[field]]
+    assert response.status_code == 400, response.text
+    assert "invalid unicode" in response.text
     assert await snapshot(engine) == before
+    problems: list[Problem] = []
+    assert clean_text(input[field], field=(field,), max_length=5000, problems=problems) is None
+    assert [problem.code for problem in problems] == [ProblemCode.CONTROL_CHARACTERS]
 
 
 # --- updateAuthor -------------------------------------------------------------------------

@@ -10,6 +10,11 @@ REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 INVISIBLE = frozenset({"Cf"})  # zero-width and format characters: a name of only these is blank
 
 
+def has_refused_characters(text: str, *, multiline: bool = False) -> bool:
+    allowed = ALLOWED_CONTROLS_MULTILINE if multiline else frozenset()
+    return any(unicodedata.category(ch) in REFUSED_CATEGORIES and ch not in allowed for ch in text)
+
+
 def clean_text(
     value: str | None,
     *,
@@ -31,8 +36,7 @@ def clean_text(
         if required:
             problems.append(Problem(field, f"{label} must not be blank", ProblemCode.BLANK))
         return None
-    allowed = ALLOWED_CONTROLS_MULTILINE if multiline else frozenset()
-    if any(unicodedata.category(ch) in REFUSED_CATEGORIES and ch not in allowed for ch in text):
+    if has_refused_characters(text, multiline=multiline):
         problems.append(
             Problem(
                 field,

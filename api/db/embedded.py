@@ -1,5 +1,6 @@
 """An embedded Postgres (from the `pgserver` wheel) for laptops with no database configured."""
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
     The server listens on a Unix socket only and stops when this process exits.
     """
-    import pgserver
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]

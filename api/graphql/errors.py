@@ -2,7 +2,9 @@
 
 import logging
 from enum import Enum
+from typing import Any
 
+import asyncpg
 import strawberry
 from asgi_correlation_id import correlation_id
 from graphql import GraphQLError
@@ -12,6 +14,7 @@ from strawberry.extensions import MaskErrors
 from api.catalog.problems import Problem, ProblemCode
 
 log = logging.getLogger("api.errors")
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly"
 
 UserErrorCode = strawberry.enum(
     ProblemCode, name="UserErrorCode", description="Why an input was refused."
@@ -58,13 +61,34 @@ def _sqlstate(error: BaseException | None) -> str | None:
 
 
 def is_database_unavailable(error: BaseException | None) -> bool:
-    if isinstance(error, DBAPIError):
-        if error.connection_invalidated:
-            return True
-        state = _sqlstate(error.orig)
-        if state is not None and (state.startswith("08") or state in UNAVAILABLE_STATES):
-            return True
-    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
+    """Whether `error` means the database cannot be reached now (not a bug of ours)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    state = _sqlstate(error.orig if isinstance(error, DBAPIError) else error)
+    if state is not None and (state.startswith("08") or state in UNAVAILABLE_STATES):
+        return True
+    return isinstance(
+        error,
+        (
+            OperationalError,
+            InterfaceError,
+            OSError,
+            TimeoutError,
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.CannotConnectNowError,
+        ),
+    )
+
+
+def unavailable_error(**location: Any) -> GraphQLError:
+    return GraphQLError(
+        DATABASE_UNAVAILABLE_MESSAGE,
+        **location,
+        extensions={
+            "code": ErrorCode.DATABASE_UNAVAILABLE.value,
+            "requestId": correlation_id.get(),
+        },
+    )
 
 
 class ErrorPolicy(MaskErrors):

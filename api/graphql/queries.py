@@ -9,6 +9,7 @@ from api.catalog import authors, books
 from api.catalog.authors import AUTHOR_ORDERINGS
 from api.catalog.books import BOOK_ORDERINGS
 from api.catalog.problems import Problem
+from api.catalog.text import has_refused_characters
 from api.graphql.context import Info
 from api.graphql.errors import ClientError
 from api.graphql.ids import decode_id
@@ -42,6 +43,19 @@ class BookFilter:
     title_contains: str | None = strawberry.field(
         default=None, description="Substring of the title, ignoring case."
     )
+
+
+MAX_FILTER_TEXT = 200
+
+
+def checked_filter_text(value: str | None, argument: str) -> str | None:
+    """Filter text Postgres can compare: refused here rather than failing in the database."""
+    if value is not None and (len(value) > MAX_FILTER_TEXT or has_refused_characters(value)):
+        raise ClientError(
+            f"`{argument}` must be at most {MAX_FILTER_TEXT} characters, "
+            "without control characters or invalid unicode"
+        )
+    return value
 
 
 def _key_or_error(value: str, *, type_name: str, argument: str) -> int:
@@ -82,8 +96,10 @@ class Query:
         ordering = AUTHOR_ORDERINGS[order_by.value]
         window = window_for(info, ordering, first=first, after=after, last=last, before=before)
         where = authors.AuthorFilter(
-            country=filter.country if filter else None,
-            name_contains=filter.name_contains if filter else None,
+            country=checked_filter_text(filter.country, "country") if filter else None,
+            name_contains=checked_filter_text(filter.name_contains, "nameContains")
+            if filter
+            else None,
         )
         db = info.context.db
         async with db.read() as session:
@@ -112,7 +128,10 @@ class Query:
         if filter and filter.author_id is not None:
             author_id = _key_or_error(filter.author_id, type_name="Author", argument="authorId")
         where = books.BookFilter(
-            author_id=author_id, title_contains=filter.title_contains if filter else None
+            author_id=author_id,
+            title_contains=checked_filter_text(filter.title_contains, "titleContains")
+            if filter
+            else None,
         )
         db = info.context.db
         async with db.read() as session:

@@ -34,7 +34,9 @@ from api.catalog.books import BOOK_ORDERINGS
 from api.catalog.filters import ilike_pattern
 from api.catalog.pagination import InvalidPageRequest, Ordering, page_window
 from api.catalog.problems import Problem
+from api.graphql.errors import ClientError
 from api.graphql.ids import decode_id
+from api.graphql.queries import checked_filter_text
 
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*\Z")
@@ -244,6 +246,12 @@ def _node(c: Compilation, entity: Entity, nodes: list[FieldNode], t: str) -> str
 
 def _filters(c: Compilation, entity: Entity, args: dict[str, Any]) -> list[str]:
     given = args.get("filter") or {}
+    for name, value in given.items():
+        if isinstance(value, str):
+            try:
+                checked_filter_text(value, name)
+            except ClientError as error:
+                raise Rejected(str(error)) from None
     clauses = []
     if entity is AUTHOR:
         if given.get("country") is not None:
@@ -352,7 +360,8 @@ def _connection(
         raise NotPlannable(name)
 
     body = c.json_object(f"{entity.type_name}Connection", nodes, connection_value)
-    return f"(SELECT {body} FROM ({page}) {row})"
+    # GROUP BY (): one row even when nothing aggregates (only totalCount asked) or no row matched.
+    return f"(SELECT {body} FROM ({page}) {row} GROUP BY ())"
 
 
 def _beyond(

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.extensions import SchemaExtension
 
 from api.db.statements import count_statement
+from api.graphql.errors import is_database_unavailable, unavailable_error
+from api.graphql.limits import query_cost
 from api.graphql.planner.compiler import NotPlannable, Rejected, compile_query
 from api.observability.requests import record_operation
 
@@ -50,11 +52,17 @@ class QueryPlans:
     """Validated documents the planner can serve, by query text; bounded, least recent out."""
 
     def __init__(
-        self, schema: GraphQLSchema, *, default_page_size: int, max_page_size: int
+        self,
+        schema: GraphQLSchema,
+        *,
+        default_page_size: int,
+        max_page_size: int,
+        max_cost: int,
     ) -> None:
         self.schema = schema
         self.default_page_size = default_page_size
         self.max_page_size = max_page_size
+        self.max_cost = max_cost
         self._known: OrderedDict[str, KnownDocument] = OrderedDict()
         # The SQL for a document and its variables is a pure function of them: memoised.
         self._compiled: OrderedDict[tuple[str, str | None, bytes], Compiled] = OrderedDict()
@@ -137,6 +145,15 @@ class QueryPlans:
         )
         if isinstance(coerced, list):
             return None
+        cost = query_cost(
+            plannable.operation,
+            plannable.fragments,
+            coerced,
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
+        )
+        if cost > self.max_cost:  # the ordinary path refuses it, with its message
+            return None
         try:
             sql, params = self.compile(plannable, coerced)
         except (NotPlannable, Rejected):
@@ -171,7 +188,11 @@ async def serve_planned(plans: QueryPlans, engine: AsyncEngine, request: bytes) 
         async with engine.connect() as connection:
             raw = await connection.get_raw_connection()
             response: bytes = await raw.driver_connection.fetchval(sql, *params)  # type: ignore[union-attr]
-    except Exception:  # the ordinary path answers, with its own error handling
+    except Exception as error:
+        if is_database_unavailable(error):  # the ordinary path would only wait as long again
+            log.warning("database unavailable for a planned query: %r", error)
+            record_operation(operation_name or "anonymous", "error")
+            return orjson.dumps({"data": None, "errors": [unavailable_error().formatted]})
         log.warning("planned query failed; answering it the ordinary way", exc_info=True)
         return None
     count_statement()

@@ -1,0 +1,455 @@
+"""What the settings change about security: production hardening, error masking, write
+access with API tokens, and CORS."""
+
+import asyncio
+import base64
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alembic import command
+from api.db.migrations import alembic_config
+from api.settings import Settings
+from tests.conftest import make_settings
+from tests.factories import author_gid, book_gid, insert_authors
+from tests.postgres import create_database, drop_database
+from tests.security import WRITE_TOKEN_A, WRITE_TOKEN_B, assert_safe, serve
+
+AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+INTROSPECTION_QUERIES = {
+    "__schema": "{ __schema { types { name } } }",
+    "__type": '{ __type(name: "Author") { name fields { name } } }',
+}
+MISSPELLED_FIELD = "{ authors { totalCont } }"
+BAD_CURSOR = '{ authors(after: "not-a-cursor") { totalCount } }'
+CREATE_AUTHOR = (
+    "mutation Create($name: String!) { createAuthor(input: {name: $name}) "
+    "{ author { id name } userErrors { field message code } } }"
+)
+
+
+@pytest.fixture
+def app_factory(database_url: str) -> AppFactory:
+    """Build an app on the test database with some settings overridden, as a context manager."""
+
+    def factory(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return serve(make_settings(database_url, **overrides))
+
+    return factory
+
+
+async def post(
+    http: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    body: dict[str, Any] = {"query": query}
+    if variables is not None:
+        body["variables"] = variables
+    response = await http.post("/graphql", json=body, headers=headers)
+    assert_safe(response)
+    return response
+
+
+def messages(response: httpx.Response) -> list[str]:
+    return [error["message"] for error in response.json().get("errors", [])]
+
+
+# Production hardening -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", INTROSPECTION_QUERIES.values(), ids=INTROSPECTION_QUERIES.keys())
+async def test_production_refuses_introspection(app_factory: AppFactory, query: str) -> None:
+    async with app_factory(api_env="production") as http:
+        response = await post(http, query)
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    assert payload["data"] is None
+    assert any("introspection has been disabled" in m for m in messages(response)), payload
+    assert '"Author"' not in response.text
+
+
+async def test_production_still_answers_typename(app_factory: AppFactory) -> None:
+    """Only introspection is refused: clients may still ask for __typename."""
+    async with app_factory(api_env="production") as http:
+        response = await post(http, "{ __typename }")
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_production_serves_no_graphiql(app_factory: AppFactory) -> None:
+    async with app_factory(api_env="production") as http:
+        response = await http.get("/graphql", headers={"Accept": "text/html"})
+    assert_safe(response)
+    assert response.status_code != 200, response.text
+    assert not response.headers.get("content-type", "").startswith("text/html")
+    assert "graphiql" not in response.text.lower()
+
+
+async def test_production_field_errors_suggest_nothing(app_factory: AppFactory) -> None:
+    async with app_factory(api_env="production") as http:
+        response = await post(http, MISSPELLED_FIELD)
+    (message,) = messages(response)
+    assert message.startswith("Cannot query field 'totalCont'"), message
+    assert "Did you mean" not in response.text
+    assert "totalCount" not in response.text
+
+
+# Other misspellings that graphql-core answers with suggestions, each naming part of the schema.
+MISSPELLINGS = {
+    "argument": ("{ authors(frist: 1) { totalCount } }", None),
+    "variable type": ("query($f: AuthorFiltr) { authors(filter: $f) { totalCount } }", None),
+    "fragment type": ("{ authors { edges { node { ...F } } } } fragment F on Autor { name }", None),
+    "input field literal": ('{ authors(filter: {nameContain: "x"}) { totalCount } }', None),
+    "input field variable": (
+        "query($f: AuthorFilter) { authors(filter: $f) { totalCount } }",
+        {"f": {"nameContain": "x"}},
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"), MISSPELLINGS.values(), ids=list(MISSPELLINGS.keys())
+)
+async def test_production_suggests_nothing_for_any_misspelling(
+    app_factory: AppFactory, query: str, variables: dict[str, Any] | None
+) -> None:
+    """With introspection off, suggestions would still let a client map the schema by guessing."""
+    async with app_factory(api_env="production") as http:
+        response = await post(http, query, variables)
+    assert response.json()["errors"], response.text
+    assert "Did you mean" not in response.text
+
+
+async def test_development_keeps_introspection_graphiql_and_suggestions(
+    app_factory: AppFactory,
+) -> None:
+    async with app_factory(api_env="development") as http:
+        schema = await post(http, INTROSPECTION_QUERIES["__schema"])
+        ide = await http.get("/graphql", headers={"Accept": "text/html"})
+        misspelled = await post(http, MISSPELLED_FIELD)
+
+    types = {entry["name"] for entry in schema.json()["data"]["__schema"]["types"]}
+    assert {"Author", "Book", "Query", "Mutation"} <= types
+
+    assert ide.status_code == 200
+    assert ide.headers["content-type"].startswith("text/html")
+    assert "graphiql" in ide.text.lower()
+
+    (message,) = messages(misspelled)
+    assert "Did you mean 'totalCount'?" in message
+
+
+# Error masking --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def stale_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A database migrated only to 0001, so reading authors.country fails in SQL."""
+    url = await create_database(postgres_admin_url, prefix="catalog_stale")
+    try:
+        config = alembic_config(make_settings(url).migration_database, quiet=True)
+        await asyncio.to_thread(command.upgrade, config, "0001")
+        yield url
+    finally:
+        await drop_database(postgres_admin_url, url)
+
+
+@pytest.mark.parametrize("api_env", ["production", "development"])
+async def test_unexpected_errors_are_masked_and_logged(
+    stale_url: str, api_env: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    query = "{ authors { edges { node { name country } } } }"
+    chosen_id = uuid.uuid4().hex
+    with caplog.at_level(logging.ERROR, logger="api.errors"):
+        async with serve(make_settings(stale_url, api_env=api_env)) as http:
+            generated = await post(http, query)
+            chosen = await post(http, query, headers={"X-Request-ID": chosen_id})
+
+    for response in (generated, chosen):
+        assert response.status_code == 200, response.text
+        payload = response.json()
+        assert payload["data"] is None
+        (error,) = payload["errors"]
+        assert error["message"] == "Internal server error"
+        assert error["path"] == ["authors"]
+        request_id = response.headers["x-request-id"]
+        assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        for detail in ("country", 'column "', "does not exist", "Undefined", "catalog_stale"):
+            assert detail not in response.text, response.text
+    assert chosen.headers["x-request-id"] == chosen_id
+    assert generated.headers["x-request-id"] != chosen_id
+
+    records = [record for record in caplog.records if record.name == "api.errors"]
+    assert len(records) >= 2, records  # one per request at least
+    for record in records:
+        assert record.levelno == logging.ERROR
+        assert record.exc_info is not None
+        logged = logging.Formatter().format(record)
+        assert "UndefinedColumn" in logged, logged
+        assert "country" in logged, logged
+
+
+async def test_production_passes_user_errors_unchanged(
+    app_factory: AppFactory, engine: AsyncEngine
+) -> None:
+    bearer = {"Authorization": f"Bearer {WRITE_TOKEN_A}"}
+    async with app_factory(api_env="production", api_token=WRITE_TOKEN_A) as http:
+        blank = await post(http, CREATE_AUTHOR, {"name": "   "}, headers=bearer)
+        cursor = await post(http, BAD_CURSOR)
+        too_big = await post(http, "{ authors(first: 101) { totalCount } }")
+
+    assert blank.json() == {
+        "data": {
+            "createAuthor": {
+                "author": None,
+                "userErrors": [
+                    {"field": ["name"], "message": "name must not be blank", "code": "BLANK"}
+                ],
+            }
+        }
+    }
+    for response, message in [
+        (cursor, "`after` is not a valid cursor"),
+        (too_big, "`first` is 101; the largest page is 100 items"),
+    ]:
+        (error,) = response.json()["errors"]
+        assert error["message"] == message
+        assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+        assert error["path"] == ["authors"]
+
+
+# Write access ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def guarded(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An app whose mutations need one of two tokens."""
+    settings = make_settings(database_url, api_token=f"{WRITE_TOKEN_A},{WRITE_TOKEN_B}")
+    async with serve(settings) as http:
+        yield http
+
+
+Snapshot = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+async def snapshot(engine: AsyncEngine) -> Snapshot:
+    async with engine.connect() as connection:
+        authors = await connection.execute(text("SELECT id, name FROM authors ORDER BY id"))
+        books = await connection.execute(text("SELECT id, title, author_id FROM books ORDER BY id"))
+        return [tuple(row) for row in authors], [tuple(row) for row in books]
+
+
+def every_mutation(author_id: int, book_id: int) -> dict[str, str]:
+    """One valid call of each mutation, against an existing author and book."""
+    author, book = author_gid(author_id), book_gid(book_id)
+    return {
+        "createAuthor": 'createAuthor(input: {name: "Mallory"}) { author { id } }',
+        "updateAuthor": f'updateAuthor(input: {{id: "{author}", name: "Mallory"}}) '
+        "{ author { id } }",
+        "deleteAuthor": f'deleteAuthor(input: {{id: "{author}", withBooks: true}}) '
+        "{ author { id } }",
+        "createBook": f'createBook(input: {{authorId: "{author}", title: "Pwned"}}) '
+        "{ book { id } }",
+        "updateBook": f'updateBook(input: {{id: "{book}", title: "Pwned"}}) {{ book {{ id }} }}',
+        "deleteBook": f'deleteBook(input: {{id: "{book}"}}) {{ book {{ id }} }}',
+        "seedCatalog": 'seedCatalog(input: {authors: [{name: "Mallory", books: [{title: "P"}]}]})'
+        " { authors { id } }",
+    }
+
+
+def assert_unauthenticated(response: httpx.Response, field: str) -> None:
+    payload = response.json()
+    assert payload["data"] is None, payload
+    (error,) = payload["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED", error
+    assert error["path"] == [field]
+    assert "Bearer" in error["message"]
+    assert WRITE_TOKEN_A not in response.text
+    assert WRITE_TOKEN_B not in response.text
+
+
+@pytest.mark.parametrize("mutation", list(every_mutation(1, 1)))
+async def test_every_mutation_needs_a_token(
+    guarded: httpx.AsyncClient, engine: AsyncEngine, mutation: str
+) -> None:
+    (author_id,) = await insert_authors(engine, 1, books_each=1)
+    before = await snapshot(engine)
+    book_id = before[1][0][0]
+    selection = every_mutation(author_id, book_id)[mutation]
+    response = await post(guarded, f"mutation {{ {selection} }}")
+    assert_unauthenticated(response, mutation)
+    assert await snapshot(engine) == before
+
+
+def _basic(credentials: str) -> str:
+    return "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
+REFUSED_AUTHORIZATION = {
+    "missing": None,
+    "wrong token": "Bearer tok-cccccccccccccccccccccccccccc",
+    "basic token": _basic(WRITE_TOKEN_A),
+    "basic user and token": _basic(f"user:{WRITE_TOKEN_A}"),
+    "empty bearer": "Bearer ",
+    "bare scheme": "Bearer",
+    "token without scheme": WRITE_TOKEN_A,
+    "other scheme": f"Token {WRITE_TOKEN_A}",
+    "both tokens as one": f"Bearer {WRITE_TOKEN_A},{WRITE_TOKEN_B}",
+    "prefix of a token": f"Bearer {WRITE_TOKEN_A[:-1]}",
+    "token with a suffix": f"Bearer {WRITE_TOKEN_A}x",
+    "token in upper case": f"Bearer {WRITE_TOKEN_A.upper()}",
+}
+
+
+@pytest.mark.parametrize(
+    "authorization", REFUSED_AUTHORIZATION.values(), ids=list(REFUSED_AUTHORIZATION)
+)
+@pytest.mark.parametrize("mutation", ["createAuthor", "deleteAuthor"])
+async def test_mutations_without_a_valid_token_write_nothing(
+    guarded: httpx.AsyncClient, engine: AsyncEngine, authorization: str | None, mutation: str
+) -> None:
+    (author_id,) = await insert_authors(engine, 1, books_each=2)
+    before = await snapshot(engine)
+    headers = {} if authorization is None else {"Authorization": authorization}
+    selection = every_mutation(author_id, before[1][0][0])[mutation]
+    response = await post(guarded, f"mutation {{ {selection} }}", headers=headers)
+    assert_unauthenticated(response, mutation)
+    assert await snapshot(engine) == before
+
+
+ACCEPTED_AUTHORIZATION = {
+    "first token": f"Bearer {WRITE_TOKEN_A}",
+    "second token": f"Bearer {WRITE_TOKEN_B}",
+    "scheme in lower case": f"bearer {WRITE_TOKEN_A}",
+}
+
+
+@pytest.mark.parametrize(
+    "authorization", ACCEPTED_AUTHORIZATION.values(), ids=list(ACCEPTED_AUTHORIZATION)
+)
+async def test_either_token_may_write(
+    guarded: httpx.AsyncClient, engine: AsyncEngine, authorization: str
+) -> None:
+    response = await post(
+        guarded, CREATE_AUTHOR, {"name": "Ngũgĩ"}, headers={"Authorization": authorization}
+    )
+    payload = response.json()
+    assert "errors" not in payload, payload
+    assert payload["data"]["createAuthor"]["author"]["name"] == "Ngũgĩ"
+    authors, _ = await snapshot(engine)
+    assert authors == [(1, "Ngũgĩ")]
+
+
+async def test_queries_stay_public(guarded: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    await insert_authors(engine, 2, books_each=1)
+    response = await post(
+        guarded, "{ authors { totalCount edges { node { name books { totalCount } } } } }"
+    )
+    assert response.json() == {
+        "data": {
+            "authors": {
+                "totalCount": 2,
+                "edges": [
+                    {"node": {"name": "Author 000", "books": {"totalCount": 1}}},
+                    {"node": {"name": "Author 001", "books": {"totalCount": 1}}},
+                ],
+            }
+        }
+    }
+
+
+WEAK_TOKENS = {
+    "placeholder": "changeme",
+    "placeholder in capitals": "CHANGEME",
+    "short": "k3Jx9-short",
+    "one weak among strong": f"{WRITE_TOKEN_A},secret",
+    "long placeholder": "password",
+}
+
+
+@pytest.mark.parametrize("token", WEAK_TOKENS.values(), ids=list(WEAK_TOKENS))
+def test_production_refuses_weak_tokens(database_url: str, token: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, api_env="production", api_token=token, database_url=database_url)
+    assert "API_TOKEN" in str(refused.value)
+
+
+def test_production_accepts_strong_tokens(database_url: str) -> None:
+    settings = make_settings(
+        database_url, api_env="production", api_token=f" {WRITE_TOKEN_A} , {WRITE_TOKEN_B} "
+    )
+    assert settings.api_tokens == [WRITE_TOKEN_A, WRITE_TOKEN_B]
+
+
+# CORS -----------------------------------------------------------------------------------------
+
+APP_ORIGIN = "https://app.example"
+
+
+def preflight_headers(origin: str) -> dict[str, str]:
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+
+
+async def test_cors_allows_the_configured_origin(app_factory: AppFactory) -> None:
+    async with app_factory(cors_origins=[APP_ORIGIN]) as http:
+        preflight = await http.options("/graphql", headers=preflight_headers(APP_ORIGIN))
+        actual = await http.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"Origin": APP_ORIGIN}
+        )
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == APP_ORIGIN
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in preflight.headers
+    assert actual.headers["access-control-allow-origin"] == APP_ORIGIN
+    assert "x-request-id" in actual.headers["access-control-expose-headers"].lower()
+
+
+OTHER_ORIGINS = [
+    "https://evil.example",
+    "http://app.example",
+    "https://app.example.evil.example",
+    "https://app.example:8443",
+    "null",
+]
+
+
+@pytest.mark.parametrize("origin", OTHER_ORIGINS)
+async def test_cors_refuses_other_origins(app_factory: AppFactory, origin: str) -> None:
+    async with app_factory(cors_origins=[APP_ORIGIN]) as http:
+        preflight = await http.options("/graphql", headers=preflight_headers(origin))
+        actual = await http.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"Origin": origin}
+        )
+    assert_safe(preflight)
+    assert preflight.status_code != 200
+    for response in (preflight, actual):
+        assert "access-control-allow-origin" not in response.headers
+        assert "access-control-allow-credentials" not in response.headers
+
+
+async def test_no_cors_by_default(app_factory: AppFactory) -> None:
+    async with app_factory() as http:
+        preflight = await http.options("/graphql", headers=preflight_headers(APP_ORIGIN))
+        actual = await http.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"Origin": APP_ORIGIN}
+        )
+    assert preflight.status_code != 200
+    for response in (preflight, actual):
+        allowed = [name for name in response.headers if name.startswith("access-control-allow-o")]
+        assert allowed == []
+        assert "access-control-allow-credentials" not in response.headers
