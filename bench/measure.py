@@ -1,5 +1,11 @@
-"""Measure the servers: same data first, then each workload under wrk, with CPU, memory and SQL."""
+"""Measure the servers: same data first, then each workload under wrk, with CPU, memory and SQL.
 
+For the memory target (W3), also the memory of one request at a time on an otherwise idle
+server: N sequential requests over one connection, the server's RSS sampled while each is in
+flight.
+"""
+
+import http.client
 import json
 import time
 from dataclasses import dataclass, field
@@ -7,13 +13,87 @@ from pathlib import Path
 from typing import Any
 
 from bench import sampling, wrk
-from bench.servers import BenchError, MetricsSnapshot, Server, request, scrape
+from bench.servers import HOST, BenchError, MetricsSnapshot, Server, request, scrape
 from bench.servers import statements_of_one_request as one_request_statements
 from bench.workloads import W1_FIRST_1, Workload
 
 # After wrk stops, let the requests still in flight finish before reading counters.
 SETTLE_SECONDS = 0.5
 MB = 1024 * 1024
+# The single-request memory measurement: this many requests, one after another, one connection.
+SINGLE_REQUESTS = 10
+# Before each of them, so the server has finished with the previous one (and has accepted the
+# connection before the first): its RSS "just before" is that of an idle process.
+SINGLE_REQUEST_PAUSE = 0.05
+SINGLE_REQUEST_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class RequestMemory:
+    """The server's RSS around N sequential requests over one connection, otherwise idle.
+
+    Per request: the RSS just before it is sent, and the peak sampled while it is in flight
+    (from just before sending until its response is read whole). Its growth is the difference.
+    """
+
+    requests: int
+    sample_interval_ms: float
+    samples: int
+    response_bytes: int
+    # RSS just before the first request (after the wrk run and its settling).
+    idle_rss_mb: float
+    # The largest RSS sampled during any of the requests.
+    peak_rss_mb: float
+    # The largest (peak during a request - RSS just before it), in MB and in response sizes.
+    max_growth_mb: float
+    max_growth_responses: float
+    # The request with that largest growth (0-based): its RSS just before, and its peak.
+    worst_request: int
+    worst_rss_before_mb: float
+    worst_peak_rss_mb: float
+    # Each request in order.
+    rss_before_mb: list[float]
+    request_peak_rss_mb: list[float]
+    growth_mb: list[float]
+    durations_ms: list[float]
+
+    @classmethod
+    def of(
+        cls,
+        before: list[int],
+        peaks: list[int],
+        durations: list[float],
+        samples: int,
+        response_bytes: int,
+        interval: float,
+    ) -> "RequestMemory":
+        growth = [peak - start for start, peak in zip(before, peaks, strict=True)]
+        worst = max(range(len(growth)), key=growth.__getitem__)
+        return cls(
+            requests=len(growth),
+            sample_interval_ms=interval * 1000,
+            samples=samples,
+            response_bytes=response_bytes,
+            idle_rss_mb=before[0] / MB,
+            peak_rss_mb=max(peaks) / MB,
+            max_growth_mb=growth[worst] / MB,
+            max_growth_responses=growth[worst] / response_bytes if response_bytes else 0.0,
+            worst_request=worst,
+            worst_rss_before_mb=before[worst] / MB,
+            worst_peak_rss_mb=peaks[worst] / MB,
+            rss_before_mb=[value / MB for value in before],
+            request_peak_rss_mb=[value / MB for value in peaks],
+            growth_mb=[value / MB for value in growth],
+            durations_ms=[seconds * 1000 for seconds in durations],
+        )
+
+    def limit_mb(self, responses: float) -> float:
+        """The RSS the worst request had to stay under: its RSS before + `responses` bodies."""
+        return self.worst_rss_before_mb + responses * self.response_bytes / MB
+
+    def within(self, responses: float) -> bool:
+        """Every request's peak < its RSS just before + `responses` x the response size."""
+        return self.max_growth_mb * MB < responses * self.response_bytes
 
 
 @dataclass(frozen=True)
@@ -41,6 +121,7 @@ class RunStats:
     p99_ms: float
     cpu_ms_per_request: float
     idle_rss_mb: float
+    # The peak over warm-up and run, under load: up to `connections` requests in flight at once.
     peak_rss_mb: float
     rss_samples: int
     response_bytes: int
@@ -48,6 +129,8 @@ class RunStats:
     non_2xx: int
     socket_errors: dict[str, int] = field(default_factory=dict)
     graphql_errors: int = 0
+    # One request at a time after the run (the workloads with a memory target only).
+    single_request: RequestMemory | None = None
 
     @property
     def errors(self) -> int:
@@ -57,6 +140,11 @@ class RunStats:
 def fetch(server: Server, workload: Workload) -> tuple[bytes, dict[str, Any]]:
     """One request: the raw body and its parsed JSON, which must hold data and no errors."""
     status, body = request(server.port, "POST", "/graphql", workload.body())
+    return body, checked_answer(server, workload, status, body)
+
+
+def checked_answer(server: Server, workload: Workload, status: int, body: bytes) -> dict[str, Any]:
+    """The parsed JSON of an answer, which must be a 200 with data and no errors."""
     try:
         payload = json.loads(body)
     except ValueError:
@@ -68,7 +156,52 @@ def fetch(server: Server, workload: Workload) -> tuple[bytes, dict[str, Any]]:
         )
     if payload.get("data") is None:
         raise BenchError(f"{workload.name} on the {server.name} server returned no data")
-    return body, payload
+    return payload
+
+
+def single_request_memory(
+    server: Server,
+    workload: Workload,
+    count: int = SINGLE_REQUESTS,
+    interval: float = sampling.FINE_SAMPLE_INTERVAL,
+) -> RequestMemory:
+    """`count` requests one after another over one keep-alive connection, nothing else running.
+
+    The server's RSS is read just before each request is sent, then sampled every `interval`
+    until its response has been read whole.
+    """
+    body = workload.body()
+    headers = {"Content-Type": "application/json"}
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=SINGLE_REQUEST_TIMEOUT)
+    before: list[int] = []
+    peaks: list[int] = []
+    durations: list[float] = []
+    samples = 0
+    response_bytes = 0
+    try:
+        connection.connect()
+        for _ in range(count):
+            time.sleep(SINGLE_REQUEST_PAUSE)
+            before.append(sampling.rss_bytes(server.pid))
+            started = time.perf_counter()
+            with sampling.PeakRss(server.pid, interval) as peak:
+                connection.request("POST", "/graphql", body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+            durations.append(time.perf_counter() - started)
+            peaks.append(peak.peak)
+            samples += peak.samples
+            checked_answer(server, workload, response.status, answer)
+            if response.will_close:
+                raise BenchError(
+                    f"the {server.name} server closed the connection after a {workload.name} "
+                    "request: the single-request memory needs one keep-alive connection"
+                )
+            response_bytes = len(answer)
+    finally:
+        connection.close()
+    server.check_alive()
+    return RequestMemory.of(before, peaks, durations, samples, response_bytes, interval)
 
 
 def first_difference(left: object, right: object, path: str = "data") -> str | None:
@@ -153,7 +286,10 @@ def _run_wrk(server: Server, workload: Workload, seconds: int, load: LoadSetting
 
 
 def measure(server: Server, workload: Workload, load: LoadSettings, *, api: bool) -> RunStats:
-    """Warm up, then `duration` seconds of wrk; CPU, RSS and (for the API) SQL over the run."""
+    """Warm up, then `duration` seconds of wrk; CPU, RSS and (for the API) SQL over the run.
+
+    Then, for a workload with a memory target, the memory of single requests on the idle server.
+    """
     body, _ = fetch(server, workload)
     idle_rss = sampling.rss_bytes(server.pid)
     before: MetricsSnapshot | None = None
@@ -180,6 +316,8 @@ def measure(server: Server, workload: Workload, load: LoadSettings, *, api: bool
             raise BenchError(f"the API counted no GraphQL requests during {workload.name}")
         sql_per_request = (after.statements - before.statements) / counted
         graphql_errors = round(after.failed_requests() - before.failed_requests())
+    # After the counters are read, so that these requests do not count in SQL per request.
+    single = single_request_memory(server, workload) if workload.single_request_memory else None
     requests = max(result.requests, 1)
     return RunStats(
         server=server.name,
@@ -200,4 +338,5 @@ def measure(server: Server, workload: Workload, load: LoadSettings, *, api: bool
         non_2xx=result.non_2xx,
         socket_errors=result.socket_errors,
         graphql_errors=graphql_errors,
+        single_request=single,
     )

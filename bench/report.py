@@ -8,11 +8,14 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench.measure import Constancy, RunStats
+from bench.measure import MB, Constancy, RequestMemory, RunStats
 from bench.workloads import Workload
 
 P99_OVER_P50 = 4.0
 W3_RSS_RESPONSES = 3
+MEMORY_CHECK = (
+    f"W3 peak RSS during a single request < idle RSS + {W3_RSS_RESPONSES} x response size"
+)
 
 
 @dataclass
@@ -53,6 +56,37 @@ class Check:
     detail: str
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def memory_check(w3: RunStats) -> Check:
+    """W3's memory target, judged on single requests to the idle server (not under load)."""
+    memory: RequestMemory | None = w3.single_request
+    if memory is None:
+        return Check(MEMORY_CHECK, False, "single-request memory not measured")
+    response_mb = memory.response_bytes / MB
+    return Check(
+        MEMORY_CHECK,
+        memory.within(W3_RSS_RESPONSES),
+        f"largest growth over {memory.requests} sequential requests "
+        f"{memory.max_growth_mb:.2f} MB = {memory.max_growth_responses:.2f} x the "
+        f"{response_mb:.2f} MB response (request {memory.worst_request + 1}: "
+        f"{memory.worst_rss_before_mb:.1f} MB just before, peak {memory.worst_peak_rss_mb:.1f} "
+        f"MB, limit {memory.limit_mb(W3_RSS_RESPONSES):.1f} MB = "
+        f"{memory.worst_rss_before_mb:.1f} + {W3_RSS_RESPONSES} x {response_mb:.2f}); "
+        f"peak RSS over the {memory.requests} {memory.peak_rss_mb:.1f} MB, idle before the first "
+        f"{memory.idle_rss_mb:.1f} MB; for information, idle before W3's wrk run "
+        f"{w3.idle_rss_mb:.1f} MB, peak under load {w3.peak_rss_mb:.1f} MB",
+    )
+
+
 @dataclass
 class Results:
     machine: dict[str, Any]
@@ -88,18 +122,9 @@ class Results:
                     f"({api.p99_ms / api.p50_ms if api.p50_ms else 0:.1f}x)",
                 )
             )
-        w3 = next((r.api for r in self.workloads if r.workload.name == "W3"), None)
+        w3 = self.w3()
         if w3 is not None:
-            limit = W3_RSS_RESPONSES * w3.response_bytes / 1024**2 + w3.idle_rss_mb
-            checks.append(
-                Check(
-                    f"W3 peak RSS < {W3_RSS_RESPONSES} x response size + idle RSS",
-                    w3.peak_rss_mb < limit,
-                    f"peak {w3.peak_rss_mb:.1f} MB, limit {limit:.1f} MB (idle "
-                    f"{w3.idle_rss_mb:.1f} MB + {W3_RSS_RESPONSES} x "
-                    f"{w3.response_bytes / 1024**2:.2f} MB)",
-                )
-            )
+            checks.append(memory_check(w3.api))
         errors = {r.workload.name: r.api.errors for r in self.workloads if r.api.errors}
         checks.append(
             Check(
@@ -109,6 +134,30 @@ class Results:
             )
         )
         return checks
+
+    def w3(self) -> WorkloadResult | None:
+        return next((r for r in self.workloads if r.workload.name == "W3"), None)
+
+    def memory_json(self) -> dict[str, Any] | None:
+        """The memory target as judged: W3's single requests, the API's and the reference's."""
+        w3 = self.w3()
+        if w3 is None:
+            return None
+        api = w3.api.single_request
+        reference = w3.reference.single_request if w3.reference else None
+        return {
+            "check": MEMORY_CHECK,
+            "workload": "W3",
+            "responses": W3_RSS_RESPONSES,
+            "limit_mb": api.limit_mb(W3_RSS_RESPONSES) if api else None,
+            "passed": memory_check(w3.api).passed,
+            "api": asdict(api) if api else None,
+            "reference": asdict(reference) if reference else None,
+            "api_idle_rss_before_load_mb": w3.api.idle_rss_mb,
+            "reference_idle_rss_before_load_mb": w3.reference.idle_rss_mb if w3.reference else None,
+            "api_peak_rss_under_load_mb": w3.api.peak_rss_mb,
+            "reference_peak_rss_under_load_mb": w3.reference.peak_rss_mb if w3.reference else None,
+        }
 
     def to_json(self) -> dict[str, Any]:
         workloads = {}
@@ -139,6 +188,7 @@ class Results:
                 "passed": self.constancy.passed,
             },
             "workloads": workloads,
+            "memory_target": self.memory_json(),
             "checks": [asdict(check) for check in self.checks()],
             "all_passed": all(r.passed for r in self.workloads)
             and all(c.passed for c in self.checks()),
@@ -148,6 +198,7 @@ class Results:
     def markdown(self) -> str:
         machine = self.machine
         config = self.config
+        under_load = f"peak RSS MB under load ({config['connections']} connections)"
         lines = [
             f"# Benchmark {machine['date']}",
             "",
@@ -160,7 +211,7 @@ class Results:
             f"{machine['load_average_after'][0]:g} after.",
             "",
             "| workload | API req/s | reference req/s | ratio | p50 ms | p99 ms | SQL/request "
-            "| CPU ms/request | peak RSS MB | target | pass/fail |",
+            f"| CPU ms/request | {under_load} | target | pass/fail |",
             "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
         ]
         for result in self.workloads:
@@ -184,7 +235,7 @@ class Results:
             "Reference server (one SQL statement per request, building the JSON in Postgres):",
             "",
             "| workload | req/s | p50 ms | p99 ms | CPU ms/request | idle RSS MB "
-            "| peak RSS MB | response bytes |",
+            f"| {under_load} | response bytes |",
             "|---|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for result in self.workloads:
@@ -196,6 +247,7 @@ class Results:
                 f"| {ref.p99_ms:.2f} | {ref.cpu_ms_per_request:.2f} | {ref.idle_rss_mb:.1f} "
                 f"| {ref.peak_rss_mb:.1f} | {ref.response_bytes:,} |"
             )
+        lines += self.memory_markdown()
         lines += [
             "",
             "API responses: "
@@ -213,6 +265,48 @@ class Results:
             lines += ["", "Notes:", ""]
             lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
+
+    def memory_markdown(self) -> list[str]:
+        """W3's single-request memory, the API's and the reference's, as a table."""
+        w3 = self.w3()
+        if w3 is None:
+            return []
+        runs = [("API", w3.api, True)]
+        if w3.reference is not None:
+            runs.append(("reference", w3.reference, False))
+        measured = [(name, run.single_request, judged) for name, run, judged in runs]
+        first = next((memory for _, memory, _ in measured if memory is not None), None)
+        if first is None:
+            return []
+        lines = [
+            "",
+            f"W3 memory, one request at a time: {first.requests} sequential requests over one "
+            f"connection to the otherwise idle server after its wrk run, RSS sampled every "
+            f"{first.sample_interval_ms:g} ms while each was in flight. Growth: a request's "
+            f"peak RSS minus the RSS just before it (the largest of the {first.requests}); "
+            f"target: growth < {W3_RSS_RESPONSES} x response size. The RSS before the wrk run "
+            f"is shown too: memory the process took under load and kept is reused by these "
+            f"requests, so it does not show as growth.",
+            "",
+            "| server | response bytes | idle RSS MB before the wrk run | idle RSS MB before "
+            "the first | peak RSS MB | largest growth MB | growth / response size "
+            "| median growth MB | peak RSS MB under load | pass/fail |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        ]
+        for name, memory, judged in measured:
+            if memory is None:
+                continue
+            run = w3.api if judged else w3.reference
+            assert run is not None
+            verdict = "PASS" if memory.within(W3_RSS_RESPONSES) else "FAIL"
+            lines.append(
+                f"| {name} | {memory.response_bytes:,} | {run.idle_rss_mb:.1f} "
+                f"| {memory.idle_rss_mb:.1f} "
+                f"| {memory.peak_rss_mb:.1f} | {memory.max_growth_mb:.2f} "
+                f"| {memory.max_growth_responses:.2f}x | {median(memory.growth_mb):.2f} "
+                f"| {run.peak_rss_mb:.1f} | {verdict if judged else f'({verdict})'} |"
+            )
+        return lines
 
     def chart(self, path: Path) -> None:
         figure = Figure(figsize=(10, 4.5), layout="constrained")

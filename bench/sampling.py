@@ -6,6 +6,8 @@ from types import TracebackType
 import psutil
 
 SAMPLE_INTERVAL = 0.005
+# While one request at a time is in flight: a single W3 request may last only tens of ms.
+FINE_SAMPLE_INTERVAL = 0.002
 
 
 def cpu_seconds(pid: int) -> float:
@@ -19,7 +21,7 @@ def rss_bytes(pid: int) -> int:
 
 
 class PeakRss:
-    """Sample the process's RSS every ~5 ms in a thread while in the `with` block."""
+    """Sample the process's RSS every `interval` (~5 ms) in a thread while in the `with` block."""
 
     def __init__(self, pid: int, interval: float = SAMPLE_INTERVAL) -> None:
         self._process = psutil.Process(pid)

@@ -127,7 +127,12 @@ def start(
 
 def start_api(database_url: str, log_dir: Path) -> Server:
     env = {k: v for k, v in os.environ.items() if k not in API_SETTINGS_TO_DROP}
-    env |= {"DATABASE_URL": database_url, "MAX_PAGE_SIZE": "1000", "LOG_LEVEL": "WARNING"}
+    env |= {
+        "DATABASE_URL": database_url,
+        "MAX_PAGE_SIZE": "1000",
+        "MAX_QUERY_COST": "50000",
+        "LOG_LEVEL": "WARNING",
+    }
     return start("api", ["-m", "api", "serve"], env, log_dir, "/readyz")
 
 

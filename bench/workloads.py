@@ -43,6 +43,8 @@ class Workload:
     target: float = 0.0
     # The reference runs this workload itself (False: it borrows another workload's run).
     reference_runs_it: bool = False
+    # After the wrk run, measure the memory of single requests on the idle server (W3's target).
+    single_request_memory: bool = False
 
     @property
     def operation(self) -> str:
@@ -97,6 +99,7 @@ def workloads(catalogue: Catalogue) -> list[Workload]:
             reference="W3",
             target=0.50,
             reference_runs_it=True,
+            single_request_memory=True,
         ),
         Workload(
             "W4",
