@@ -16,6 +16,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
 from api.db.engine import create_engine, create_session_factory
+from api.db.reads import create_read_pool
 from api.graphql.context import Context, build_context
 from api.graphql.planner.endpoint import GraphQLEndpoint
 from api.graphql.planner.fastpath import QueryPlans
@@ -65,15 +66,18 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings.database, settings.engine_options())
-        metrics.watch_pool(engine)
+        read_pool = await create_read_pool(settings.database, settings.engine_options())
+        metrics.watch_pools(engine, read_pool)
         try:
             yield {
                 "settings": settings,
                 "engine": engine,
                 "session_factory": create_session_factory(engine),
                 "query_plans": query_plans,
+                "read_pool": read_pool,
             }
         finally:
+            await read_pool.close()
             await engine.dispose()
 
     schema = build_schema(settings.schema_options())

@@ -214,7 +214,8 @@ async def test_metrics_count_requests_by_operation_and_outcome(
     assert seconds is not None
     assert seconds > 0
     # Every request has returned its connection by the time its response is read.
-    assert value_of(text, "db_pool_connections_in_use") == 0
+    assert value_of(text, "db_pool_connections_in_use", pool="orm") == 0
+    assert value_of(text, "db_pool_connections_in_use", pool="planner") == 0
 
 
 async def test_metrics_ignore_requests_that_are_not_graphql_operations(

@@ -1,5 +1,6 @@
 """Prometheus metrics, one registry per app so several apps (tests) never collide."""
 
+import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,13 +37,19 @@ class Metrics:
         )
         self.pool_in_use = Gauge(
             "db_pool_connections_in_use",
-            "Database connections checked out of the pool.",
+            "Database connections in use: the ORM's pool, and the query planner's.",
+            ["pool"],
             registry=self.registry,
         )
 
-    def watch_pool(self, engine: AsyncEngine) -> None:
-        pool = engine.sync_engine.pool
-        self.pool_in_use.set_function(lambda: float(getattr(pool, "checkedout", lambda: 0)()))
+    def watch_pools(self, engine: AsyncEngine, read_pool: asyncpg.Pool) -> None:
+        orm = engine.sync_engine.pool
+        self.pool_in_use.labels(pool="orm").set_function(
+            lambda: float(getattr(orm, "checkedout", lambda: 0)())
+        )
+        self.pool_in_use.labels(pool="planner").set_function(
+            lambda: float(read_pool.get_size() - read_pool.get_idle_size())
+        )
 
     def _label(self, operation: str) -> str:
         name = operation[:MAX_OPERATION_NAME]

@@ -46,7 +46,7 @@ class GraphQLEndpoint:
             await self.view(scope, receive, send)
             return
         body = await _read_body(receive)
-        response = await serve_planned(plans, state["engine"], body)
+        response = await serve_planned(plans, state["read_pool"], body)
         if response is None:
             await self.view(scope, _replay(body, receive), send)
             return

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import orjson
 from graphql import DocumentNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
 from graphql.execution.values import VariableValues, get_variable_values
-from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.extensions import SchemaExtension
 
 from api.db.statements import count_statement
@@ -178,23 +178,25 @@ class LearnPlans(SchemaExtension):
         yield
 
 
-async def serve_planned(plans: QueryPlans, engine: AsyncEngine, request: bytes) -> bytes | None:
+async def serve_planned(plans: QueryPlans, pool: asyncpg.Pool, request: bytes) -> bytes | None:
     """The whole response body for a planned query, or None to use the ordinary path."""
     prepared = plans.prepare(request)
     if prepared is None:
         return None
     operation_name, sql, params = prepared
-    try:
-        async with engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            response: bytes = await raw.driver_connection.fetchval(sql, *params)  # type: ignore[union-attr]
-    except Exception as error:
-        if is_database_unavailable(error):  # the ordinary path would only wait as long again
-            log.warning("database unavailable for a planned query: %r", error)
-            record_operation(operation_name or "anonymous", "error")
-            return orjson.dumps({"data": None, "errors": [unavailable_error().formatted]})
-        log.warning("planned query failed; answering it the ordinary way", exc_info=True)
-        return None
+    for attempt in (1, 2):  # a read can be retried: the second try gets a fresh connection
+        try:
+            async with pool.acquire() as connection:
+                response: bytes = await connection.fetchval(sql, *params)
+            break
+        except Exception as error:
+            if not is_database_unavailable(error):
+                log.warning("planned query failed; answering it the ordinary way", exc_info=True)
+                return None
+            if attempt == 2:  # the ordinary path would only wait as long again
+                log.warning("database unavailable for a planned query: %r", error)
+                record_operation(operation_name or "anonymous", "error")
+                return orjson.dumps({"data": None, "errors": [unavailable_error().formatted]})
     count_statement()
     record_operation(operation_name or "anonymous", "ok")
     return response
