@@ -9,11 +9,14 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+import pytest
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.models import Author, Book
 from api.db.statements import statement_counter
+from api.graphql.planner import endpoint
+from tests.conftest import make_settings, serving
 from tests.factories import author_gid, book_gid
 from tests.graphql_client import GraphQLClient
 
@@ -257,3 +260,90 @@ async def test_unplannable_documents_fall_back_to_the_resolvers(client: GraphQLC
         assert data == {"authors": {}, "__typename": "Query"}
     schema = await client.execute("{ __schema { queryType { name } } }")
     assert schema["__schema"]["queryType"]["name"] == "Query"
+
+
+CREATE_BOOK = """
+mutation Create($input: CreateBookInput!) {
+  createBook(input: $input) {
+    __typename
+    book { __typename title databaseId createdAt author { name } }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+async def book_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(Book)) or 0)
+
+
+def without_row_identity(payload: dict[str, Any]) -> dict[str, Any]:
+    """A created book's id and time differ between two inserts; the rest must not."""
+    book = payload["createBook"]["book"]
+    if book is not None:
+        book = {k: v for k, v in book.items() if k not in ("databaseId", "createdAt")}
+    return {**payload["createBook"], "book": book}
+
+
+async def test_create_book_is_planned_and_answers_as_the_resolvers_do(
+    client: GraphQLClient,
+    resolver_client: GraphQLClient,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served: list[bool] = []
+    original = endpoint.serve_planned  # type: ignore[attr-defined]
+
+    async def spy(*args: Any) -> bytes | None:
+        response = await original(*args)
+        served.append(response is not None)
+        return response
+
+    monkeypatch.setattr(endpoint, "serve_planned", spy)
+    author_ids, _ = await populate(engine)
+    cases = [
+        {"authorId": author_gid(author_ids[1]), "title": "  Planned Title  "},
+        {"authorId": author_gid(author_ids[0]), "title": ""},  # BLANK: the resolvers answer
+        {"authorId": author_gid(999_999), "title": "Nobody's"},  # NOT_FOUND: nothing written
+        {"authorId": "garbage", "title": "X"},  # INVALID_ID
+    ]
+    for variables in ({"input": case} for case in cases):
+        expected = (await resolver_client.post(CREATE_BOOK, variables)).json()
+        await client.post(CREATE_BOOK, variables)  # learned the first time
+        before = await book_count(engine)
+        served.clear()
+        with statement_counter() as counter:
+            actual = (await client.post(CREATE_BOOK, variables)).json()
+        assert without_row_identity(actual["data"]) == without_row_identity(expected["data"])
+        written = await book_count(engine) - before
+        if expected["data"]["createBook"]["userErrors"]:
+            assert written == 0
+            assert served == [False], "refused input is answered by the resolvers"
+        else:
+            assert served == [True], "a valid createBook is planned"
+            assert (written, counter.count) == (1, 1), "a valid createBook is one statement"
+            async with engine.connect() as connection:
+                title = await connection.scalar(
+                    select(Book.title).where(
+                        Book.id == actual["data"]["createBook"]["book"]["databaseId"]
+                    )
+                )
+            assert title == "Planned Title"
+
+
+async def test_planned_writes_still_need_the_token(database_url: str, engine: AsyncEngine) -> None:
+    author_ids, _ = await populate(engine)
+    token = "tok-" + "a" * 28
+    variables = {"input": {"authorId": author_gid(author_ids[0]), "title": "Guarded"}}
+    async with serving(make_settings(database_url, api_token=token)) as app:
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(2):  # learned, then planned
+            response = await app.http.post(
+                "/graphql", json={"query": CREATE_BOOK, "variables": variables}, headers=headers
+            )
+            assert response.json()["data"]["createBook"]["book"]["title"] == "Guarded"
+        before = await book_count(engine)
+        refused = (await app.post(CREATE_BOOK, variables)).json()
+        assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert await book_count(engine) == before

@@ -107,6 +107,7 @@ class Compilation:
     max_page_size: int
     params: list[Any] = field(default_factory=list)
     aliases: int = 0
+    writing: bool = False  # a statement that inserts cannot read its own new row elsewhere
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -179,10 +180,7 @@ def compile_query(
     default_page_size: int,
     max_page_size: int,
 ) -> tuple[str, list[Any]]:
-    """SQL returning the whole response body, `{"data": …}` as UTF-8 bytes, and its parameters.
-
-    Bytes, so the server sends what Postgres built without decoding and encoding it again.
-    """
+    """SQL returning the whole response body as UTF-8 bytes, and its parameters."""
     if operation.operation.value != "query":
         raise NotPlannable("not a query")
     c = Compilation(schema, fragments, variables, default_page_size, max_page_size)
@@ -194,22 +192,31 @@ def compile_query(
         if name == "node":
             entity, key = _node_key(args["id"])
             t = c.alias()
-            node = _node(c, entity, nodes, t)
+            node = node_object(c, entity, nodes, t)
             return f"(SELECT {node} FROM {entity.table} {t} WHERE {t}.id = {c.param(key)})"
         if name in ("authors", "books"):
             entity = AUTHOR if name == "authors" else BOOK
             return _connection(c, entity, nodes, args, parent=None)
         if name in ("author", "book"):
             entity = AUTHOR if name == "author" else BOOK
-            key = _key(args["id"], entity.type_name)
+            key = database_key(args["id"], entity.type_name)
             t = c.alias()
-            node = _node(c, entity, nodes, t)
+            node = node_object(c, entity, nodes, t)
             return f"(SELECT {node} FROM {entity.table} {t} WHERE {t}.id = {c.param(key)})"
         raise NotPlannable(name)
 
-    fake_root = FieldNode(name=NameNode(value="query"), selection_set=operation.selection_set)
-    data = c.json_object("Query", [fake_root], root_field)
-    return f"""SELECT convert_to('{{"data":' || ({data})::text || '}}', 'UTF8')""", c.params
+    data = c.json_object("Query", [root_of(operation)], root_field)
+    return f"SELECT {response_body(data)}", c.params
+
+
+def root_of(operation: OperationDefinitionNode) -> FieldNode:
+    """The operation as a field, so its selection is built like any object's."""
+    return FieldNode(name=NameNode(value="data"), selection_set=operation.selection_set)
+
+
+def response_body(data: str) -> str:
+    """The whole response, `{"data": …}`, as UTF-8 bytes: sent without decoding it again."""
+    return f"""convert_to('{{"data":' || ({data})::text || '}}', 'UTF8')"""
 
 
 def _node_key(value: str) -> tuple[Entity, int]:
@@ -221,23 +228,25 @@ def _node_key(value: str) -> tuple[Entity, int]:
     raise Rejected("not the id of an Author or a Book")
 
 
-def _key(value: str, type_name: str) -> int:
+def database_key(value: str, type_name: str) -> int:
     decoded = decode_id(value, type_name=type_name, field=("id",))
     if isinstance(decoded, Problem):
         raise Rejected(decoded.message)
     return decoded
 
 
-def _node(c: Compilation, entity: Entity, nodes: list[FieldNode], t: str) -> str:
+def node_object(c: Compilation, entity: Entity, nodes: list[FieldNode], t: str) -> str:
     def value(name: str, field_nodes: list[FieldNode]) -> str:
         if name in entity.scalars:
             return entity.scalars[name].format(t=t)
         if entity is AUTHOR and name == "books":
+            if c.writing:
+                raise NotPlannable("a page would not see the row being written")
             args = c.arguments(entity.type_name, field_nodes[0])
             return _connection(c, BOOK, field_nodes, args, parent=f"{{t}}.author_id = {t}.id")
         if entity is BOOK and name == "author":
             a = c.alias()
-            author = _node(c, AUTHOR, field_nodes, a)
+            author = node_object(c, AUTHOR, field_nodes, a)
             return f"(SELECT {author} FROM authors {a} WHERE {a}.id = {t}.author_id)"
         raise NotPlannable(f"{entity.type_name}.{name}")
 
@@ -261,7 +270,9 @@ def _filters(c: Compilation, entity: Entity, args: dict[str, Any]) -> list[str]:
             clauses.append(f"{{t}}.name ILIKE {pattern} ESCAPE '\\'")
     else:
         if given.get("authorId") is not None:
-            clauses.append(f"{{t}}.author_id = {c.param(_key(given['authorId'], 'Author'))}")
+            clauses.append(
+                f"{{t}}.author_id = {c.param(database_key(given['authorId'], 'Author'))}"
+            )
         if given.get("titleContains"):
             pattern = c.param(ilike_pattern(given["titleContains"]))
             clauses.append(f"{{t}}.title ILIKE {pattern} ESCAPE '\\'")
@@ -334,7 +345,7 @@ def _connection(
         if name == "cursor":
             return cursor
         if name == "node":
-            return _node(c, entity, field_nodes, row)
+            return node_object(c, entity, field_nodes, row)
         raise NotPlannable(name)
 
     def page_info_value(name: str, _: list[FieldNode]) -> str:

@@ -46,7 +46,15 @@ class GraphQLEndpoint:
             await self.view(scope, receive, send)
             return
         body = await _read_body(receive)
-        response = await serve_planned(plans, state["read_pool"], body)
+        authorization = next(
+            (
+                value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name == b"authorization"
+            ),
+            None,
+        )
+        response = await serve_planned(plans, state["read_pool"], body, authorization)
         if response is None:
             await self.view(scope, _replay(body, receive), send)
             return

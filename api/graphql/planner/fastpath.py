@@ -15,21 +15,29 @@ from typing import Any
 
 import asyncpg
 import orjson
-from graphql import DocumentNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+)
 from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.extensions import SchemaExtension
 
 from api.db.statements import count_statement
 from api.graphql.errors import is_database_unavailable, unavailable_error
 from api.graphql.limits import query_cost
+from api.graphql.permissions import bearer_token, token_matches
 from api.graphql.planner.compiler import NotPlannable, Rejected, compile_query
+from api.graphql.planner.writes import compile_create_book
 from api.observability.requests import record_operation
 
 log = logging.getLogger(__name__)
 MAX_PLANS = 512
 MAX_COMPILED = 2048
 SORTED = orjson.OPT_SORT_KEYS
-Compiled = tuple[str | None, str, list[Any]]
+Compiled = tuple[str | None, str, list[Any], bool]
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,10 @@ class QueryPlans:
         default_page_size: int,
         max_page_size: int,
         max_cost: int,
+        api_tokens: list[str],
     ) -> None:
         self.schema = schema
+        self.api_tokens = api_tokens
         self.default_page_size = default_page_size
         self.max_page_size = max_page_size
         self.max_cost = max_cost
@@ -102,6 +112,13 @@ class QueryPlans:
     def compile(
         self, plannable: Plannable, variables: VariableValues | None
     ) -> tuple[str, list[Any]]:
+        if plannable.operation.operation is OperationType.MUTATION:
+            return compile_create_book(
+                plannable.operation,
+                schema=self.schema,
+                fragments=plannable.fragments,
+                variables=variables,
+            )
         return compile_query(
             plannable.operation,
             schema=self.schema,
@@ -111,8 +128,11 @@ class QueryPlans:
             max_page_size=self.max_page_size,
         )
 
-    def prepare(self, body: bytes) -> Compiled | None:
-        """(operation name, SQL, parameters) when `body` can be served here, else None."""
+    def prepare(self, body: bytes, authorization: str | None = None) -> Compiled | None:
+        """(operation name, SQL, parameters, writes?) when `body` can be served here, else None.
+
+        A write without the credentials it needs is left to the ordinary path, which refuses it.
+        """
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -126,6 +146,10 @@ class QueryPlans:
         plannable = self.get(request["query"], operation_name)
         if plannable is None:
             return None
+        if plannable.operation.operation is OperationType.MUTATION and self.api_tokens:
+            offered = bearer_token(authorization)
+            if offered is None or not token_matches(offered, self.api_tokens):
+                return None
         key = (request["query"], operation_name, orjson.dumps(variables, option=SORTED))
         compiled = self._compiled.get(key)
         if compiled is not None:
@@ -159,7 +183,7 @@ class QueryPlans:
         except (NotPlannable, Rejected):
             return None
         name = plannable.operation.name.value if plannable.operation.name else None
-        return name, sql, params
+        return name, sql, params, plannable.operation.operation is OperationType.MUTATION
 
 
 class LearnPlans(SchemaExtension):
@@ -178,25 +202,31 @@ class LearnPlans(SchemaExtension):
         yield
 
 
-async def serve_planned(plans: QueryPlans, pool: asyncpg.Pool, request: bytes) -> bytes | None:
-    """The whole response body for a planned query, or None to use the ordinary path."""
-    prepared = plans.prepare(request)
+async def serve_planned(
+    plans: QueryPlans, pool: asyncpg.Pool, request: bytes, authorization: str | None = None
+) -> bytes | None:
+    """The whole response body for a planned operation, or None to use the ordinary path."""
+    prepared = plans.prepare(request, authorization)
     if prepared is None:
         return None
-    operation_name, sql, params = prepared
-    for attempt in (1, 2):  # a read can be retried: the second try gets a fresh connection
+    operation_name, sql, params, writes = prepared
+    # A read can be tried again on a fresh connection; a write whose fate is unknown cannot.
+    attempts = 1 if writes else 2
+    for attempt in range(1, attempts + 1):
         try:
             async with pool.acquire() as connection:
-                response: bytes = await connection.fetchval(sql, *params)
+                response: bytes | None = await connection.fetchval(sql, *params)
             break
         except Exception as error:
-            if not is_database_unavailable(error):
+            if not is_database_unavailable(error):  # the statement failed: nothing written
                 log.warning("planned query failed; answering it the ordinary way", exc_info=True)
                 return None
-            if attempt == 2:  # the ordinary path would only wait as long again
+            if attempt == attempts:  # the ordinary path would only wait as long again
                 log.warning("database unavailable for a planned query: %r", error)
                 record_operation(operation_name or "anonymous", "error")
                 return orjson.dumps({"data": None, "errors": [unavailable_error().formatted]})
     count_statement()
+    if response is None:  # a write that found nothing to write to: its user error comes next
+        return None
     record_operation(operation_name or "anonymous", "ok")
     return response
