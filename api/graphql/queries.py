@@ -1,13 +1,16 @@
 """Read-only entry points: connections over authors and books, and lookups by id."""
 
+from collections.abc import Awaitable, Callable
 from enum import Enum
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
 from api.catalog import authors, books
 from api.catalog.authors import AUTHOR_ORDERINGS
 from api.catalog.books import BOOK_ORDERINGS
+from api.catalog.pagination import Page
 from api.catalog.problems import Problem
 from api.catalog.text import has_refused_characters
 from api.graphql.context import Info
@@ -58,6 +61,23 @@ def checked_filter_text(value: str | None, argument: str) -> str | None:
     return value
 
 
+async def page_and_count(
+    info: Info,
+    fetch_page: Callable[[AsyncSession], Awaitable[Page]],
+    count_rows: Callable[[AsyncSession], Awaitable[int]],
+) -> tuple[Page, Callable[[], Awaitable[int]]]:
+    """The page now; the total only if the client selects `totalCount`."""
+    db = info.context.db
+    async with db.read() as session:
+        page = await fetch_page(session)
+
+    async def count() -> int:
+        async with db.read() as session:
+            return await count_rows(session)
+
+    return page, count
+
+
 def _key_or_error(value: str, *, type_name: str, argument: str) -> int:
     decoded = decode_id(value, type_name=type_name, field=(argument,))
     if isinstance(decoded, Problem):
@@ -101,14 +121,11 @@ class Query:
             if filter
             else None,
         )
-        db = info.context.db
-        async with db.read() as session:
-            page = await authors.authors_page(session, window=window, where=where)
-
-        async def count() -> int:
-            async with db.read() as session:
-                return await authors.count_authors(session, where=where)
-
+        page, count = await page_and_count(
+            info,
+            lambda session: authors.authors_page(session, window=window, where=where),
+            lambda session: authors.count_authors(session, where=where),
+        )
         return AuthorConnection.from_page(page, ordering, Author.from_row, count)
 
     @strawberry.field(description="Books, a page at a time.")
@@ -133,14 +150,11 @@ class Query:
             if filter
             else None,
         )
-        db = info.context.db
-        async with db.read() as session:
-            page = await books.books_page(session, window=window, where=where)
-
-        async def count() -> int:
-            async with db.read() as session:
-                return await books.count_books(session, where=where)
-
+        page, count = await page_and_count(
+            info,
+            lambda session: books.books_page(session, window=window, where=where),
+            lambda session: books.count_books(session, where=where),
+        )
         return BookConnection.from_page(page, ordering, Book.from_row, count)
 
     @strawberry.field(description="One author by global id; null when there is none.")
