@@ -55,3 +55,16 @@ def clean_text(
         )
         return None
     return text
+
+
+MAX_FILTER_TEXT = 200
+
+
+def filter_text_problem(value: str, argument: str) -> str | None:
+    """Why filter text cannot be compared in Postgres (too long, NUL, …), or None if it can."""
+    if len(value) > MAX_FILTER_TEXT or has_refused_characters(value):
+        return (
+            f"`{argument}` must be at most {MAX_FILTER_TEXT} characters, "
+            "without control characters or invalid unicode"
+        )
+    return None

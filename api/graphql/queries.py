@@ -12,7 +12,7 @@ from api.catalog.authors import AUTHOR_ORDERINGS
 from api.catalog.books import BOOK_ORDERINGS
 from api.catalog.pagination import Page
 from api.catalog.problems import Problem
-from api.catalog.text import has_refused_characters
+from api.catalog.text import filter_text_problem
 from api.graphql.context import Info
 from api.graphql.errors import ClientError
 from api.graphql.ids import decode_id
@@ -48,16 +48,11 @@ class BookFilter:
     )
 
 
-MAX_FILTER_TEXT = 200
-
-
 def checked_filter_text(value: str | None, argument: str) -> str | None:
     """Filter text Postgres can compare: refused here rather than failing in the database."""
-    if value is not None and (len(value) > MAX_FILTER_TEXT or has_refused_characters(value)):
-        raise ClientError(
-            f"`{argument}` must be at most {MAX_FILTER_TEXT} characters, "
-            "without control characters or invalid unicode"
-        )
+    problem = None if value is None else filter_text_problem(value, argument)
+    if problem is not None:
+        raise ClientError(problem)
     return value
 
 

@@ -34,9 +34,8 @@ from api.catalog.books import BOOK_ORDERINGS
 from api.catalog.filters import ilike_pattern
 from api.catalog.pagination import InvalidPageRequest, Ordering, page_window
 from api.catalog.problems import Problem
-from api.graphql.errors import ClientError
+from api.catalog.text import filter_text_problem
 from api.graphql.ids import decode_id
-from api.graphql.queries import checked_filter_text
 
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*\Z")
@@ -256,11 +255,8 @@ def node_object(c: Compilation, entity: Entity, nodes: list[FieldNode], t: str) 
 def _filters(c: Compilation, entity: Entity, args: dict[str, Any]) -> list[str]:
     given = args.get("filter") or {}
     for name, value in given.items():
-        if isinstance(value, str):
-            try:
-                checked_filter_text(value, name)
-            except ClientError as error:
-                raise Rejected(str(error)) from None
+        if isinstance(value, str) and filter_text_problem(value, name) is not None:
+            raise Rejected(name)
     clauses = []
     if entity is AUTHOR:
         if given.get("country") is not None:
