@@ -6,6 +6,9 @@ than the statement itself for small answers. Dead connections are handled by asy
 server closed is replaced on acquire) and by the planner, which retries a read once.
 """
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -18,7 +21,33 @@ async def _nothing_to_reset(_: Any) -> None:
     """Planned reads leave no transaction, cursor or setting behind."""
 
 
-async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> asyncpg.Pool:
+class ReadPool:
+    """asyncpg's pool behind a first-come, first-served gate.
+
+    asyncpg's own queue lets a newcomer take a just-freed connection ahead of those already
+    waiting, so under load a few unlucky requests wait many times over: a long latency tail.
+    The gate (an asyncio.Semaphore, which is FIFO) admits as many requests as there are
+    connections, in arrival order.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
+        self.pool = pool
+        self.size = size
+        self._gate = asyncio.Semaphore(size)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator["asyncpg.pool.PoolConnectionProxy[Any]"]:
+        async with self._gate, self.pool.acquire() as connection:
+            yield connection
+
+    def in_use(self) -> int:
+        return self.pool.get_size() - self.pool.get_idle_size()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> ReadPool:
     """Opens no connection yet: the service starts even while the database is away."""
     args: dict[str, Any] = dict(target.connect_args)
     if target.pooled:  # behind PgBouncer in transaction mode: unnamed statements only
@@ -35,4 +64,4 @@ async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> as
         reset=_nothing_to_reset,
         **args,
     )
-    return pool
+    return ReadPool(pool, options.pool_size)

@@ -1,11 +1,12 @@
 """Prometheus metrics, one registry per app so several apps (tests) never collide."""
 
-import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
+
+from api.db.reads import ReadPool
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Operation names come from clients: bound the label values so nobody can flood the registry.
@@ -42,14 +43,12 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_pools(self, engine: AsyncEngine, read_pool: asyncpg.Pool) -> None:
+    def watch_pools(self, engine: AsyncEngine, read_pool: ReadPool) -> None:
         orm = engine.sync_engine.pool
         self.pool_in_use.labels(pool="orm").set_function(
             lambda: float(getattr(orm, "checkedout", lambda: 0)())
         )
-        self.pool_in_use.labels(pool="planner").set_function(
-            lambda: float(read_pool.get_size() - read_pool.get_idle_size())
-        )
+        self.pool_in_use.labels(pool="planner").set_function(lambda: float(read_pool.in_use()))
 
     def _label(self, operation: str) -> str:
         name = operation[:MAX_OPERATION_NAME]

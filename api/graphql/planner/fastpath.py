@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import orjson
 from graphql import (
     DocumentNode,
@@ -25,6 +24,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.extensions import SchemaExtension
 
+from api.db.reads import ReadPool
 from api.db.statements import count_statement
 from api.graphql.errors import is_database_unavailable, unavailable_error
 from api.graphql.limits import query_cost
@@ -203,7 +203,7 @@ class LearnPlans(SchemaExtension):
 
 
 async def serve_planned(
-    plans: QueryPlans, pool: asyncpg.Pool, request: bytes, authorization: str | None = None
+    plans: QueryPlans, pool: ReadPool, request: bytes, authorization: str | None = None
 ) -> bytes | None:
     """The whole response body for a planned operation, or None to use the ordinary path."""
     prepared = plans.prepare(request, authorization)
