@@ -1,5 +1,7 @@
 """Prometheus metrics, one registry per app so several apps (tests) never collide."""
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +20,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._operations: set[str] = set()
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.requests = Counter(
             "graphql_requests",
             "GraphQL requests by operation name and outcome.",
@@ -60,10 +63,19 @@ class Metrics:
         return name
 
     def observe(self, *, operation: str, outcome: str, seconds: float, statements: int) -> None:
-        operation = self._label(operation)
+        key = (operation, outcome)
+        children = self._children.get(key)
+        if children is None:  # labels() locks and looks up; remember the pair per operation
+            label = self._label(operation)
+            children = (
+                self.requests.labels(operation=label, outcome=outcome),
+                self.latency.labels(operation=label),
+            )
+            if len(self._children) < MAX_OPERATION_LABELS * 4:
+                self._children[key] = children
         self.statements.inc(statements)
-        self.requests.labels(operation=operation, outcome=outcome).inc()
-        self.latency.labels(operation=operation).observe(seconds)
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def endpoint(self, _: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
