@@ -62,13 +62,17 @@ class GraphQLRequestGuard:
         return 413, f"Request body is larger than {self.max_body_bytes} bytes"
 
     def _problem(self, scope: Scope) -> tuple[int, str] | None:
-        headers = dict(scope["headers"])
         method = scope["method"]
         if method == "POST":
-            length = headers.get(b"content-length")
+            length = content_type_header = None
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    length = value
+                elif name == b"content-type":
+                    content_type_header = value
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 return self._too_large()
-            content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+            content_type = (content_type_header or b"").decode("latin-1").lower()
             if content_type.split(";")[0].strip() not in JSON_TYPES:
                 return 415, "Send GraphQL requests as application/json"
         elif method == "GET":

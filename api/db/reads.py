@@ -7,8 +7,6 @@ server closed is replaced on acquire) and by the planner, which retries a read o
 """
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -35,10 +33,10 @@ class ReadPool:
         self.size = size
         self._gate = asyncio.Semaphore(size)
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator["asyncpg.pool.PoolConnectionProxy[Any]"]:
+    async def fetch_value(self, sql: str, params: list[Any]) -> Any:
+        """The first column of the first row, on a connection taken in arrival order."""
         async with self._gate, self.pool.acquire() as connection:
-            yield connection
+            return await connection.fetchval(sql, *params)
 
     def in_use(self) -> int:
         return self.pool.get_size() - self.pool.get_idle_size()

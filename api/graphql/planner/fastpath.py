@@ -214,8 +214,7 @@ async def serve_planned(
     attempts = 1 if writes else 2
     for attempt in range(1, attempts + 1):
         try:
-            async with pool.acquire() as connection:
-                response: bytes | None = await connection.fetchval(sql, *params)
+            response: bytes | None = await pool.fetch_value(sql, params)
             break
         except Exception as error:
             if not is_database_unavailable(error):  # the statement failed: nothing written
