@@ -347,3 +347,24 @@ async def test_planned_writes_still_need_the_token(database_url: str, engine: As
         refused = (await app.post(CREATE_BOOK, variables)).json()
         assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert await book_count(engine) == before
+
+
+async def test_a_large_planned_response_arrives_whole(
+    client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    """Bodies over 64 KiB are sent in chunks; the client must still get all of it."""
+    from api.graphql.planner.endpoint import CHUNK
+    from tests.factories import insert_authors
+
+    await insert_authors(engine, 100, books_each=10)
+    query = """
+    query Big {
+      authors(first: 100) {
+        edges { node { id name bio books(first: 10) { edges { cursor node { id title } } } } }
+      }
+    }
+    """
+    resolved = await client.post(query)
+    planned = await client.post(query)
+    assert len(planned.content) > CHUNK  # at least two chunks
+    assert planned.json() == resolved.json()

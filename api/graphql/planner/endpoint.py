@@ -4,6 +4,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.graphql.planner.fastpath import QueryPlans, serve_planned
 
+CHUNK = 64 * 1024
+
 
 async def _read_body(receive: Receive) -> bytes:
     chunks = []
@@ -68,4 +70,11 @@ class GraphQLEndpoint:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": response})
+        # Large bodies go out in chunks: the server waits for the socket to drain between them,
+        # so it never holds a second copy of a big response in its write buffer.
+        for start in range(0, len(response), CHUNK):
+            more = start + CHUNK < len(response)
+            chunk = response[start : start + CHUNK]
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        if not response:
+            await send({"type": "http.response.body", "body": b""})
