@@ -13,10 +13,10 @@ from api.catalog.pagination import (
     INT_KEY,
     TEXT_KEY,
     TIMESTAMP_KEY,
-    Ordering,
     Page,
     Window,
     fetch_pages,
+    orderings,
 )
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.rows import AnyRow
@@ -24,17 +24,14 @@ from api.db.models import Author, Book
 
 AUTHOR_COLUMNS = (Author.id, Author.name, Author.bio, Author.country, Author.created_at)
 
-AUTHOR_ORDERINGS = {
-    ordering.name: ordering
-    for ordering in (
-        Ordering("ID_ASC", Author.id, Author.id, False, INT_KEY),
-        Ordering("ID_DESC", Author.id, Author.id, True, INT_KEY),
-        Ordering("NAME_ASC", Author.name, Author.id, False, TEXT_KEY),
-        Ordering("NAME_DESC", Author.name, Author.id, True, TEXT_KEY),
-        Ordering("CREATED_AT_ASC", Author.created_at, Author.id, False, TIMESTAMP_KEY),
-        Ordering("CREATED_AT_DESC", Author.created_at, Author.id, True, TIMESTAMP_KEY),
-    )
-}
+AUTHOR_ORDERINGS = orderings(
+    Author.id,
+    {
+        "ID": (Author.id, INT_KEY),
+        "NAME": (Author.name, TEXT_KEY),
+        "CREATED_AT": (Author.created_at, TIMESTAMP_KEY),
+    },
+)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from api.catalog.pagination import (
     INT_KEY,
     TEXT_KEY,
     TIMESTAMP_KEY,
-    Ordering,
     Page,
     Window,
     fetch_pages,
+    orderings,
 )
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.rows import AnyRow
@@ -24,17 +24,14 @@ from api.db.models import Book
 
 BOOK_COLUMNS = (Book.id, Book.title, Book.author_id, Book.created_at)
 
-BOOK_ORDERINGS = {
-    ordering.name: ordering
-    for ordering in (
-        Ordering("ID_ASC", Book.id, Book.id, False, INT_KEY),
-        Ordering("ID_DESC", Book.id, Book.id, True, INT_KEY),
-        Ordering("TITLE_ASC", Book.title, Book.id, False, TEXT_KEY),
-        Ordering("TITLE_DESC", Book.title, Book.id, True, TEXT_KEY),
-        Ordering("CREATED_AT_ASC", Book.created_at, Book.id, False, TIMESTAMP_KEY),
-        Ordering("CREATED_AT_DESC", Book.created_at, Book.id, True, TIMESTAMP_KEY),
-    )
-}
+BOOK_ORDERINGS = orderings(
+    Book.id,
+    {
+        "ID": (Book.id, INT_KEY),
+        "TITLE": (Book.title, TEXT_KEY),
+        "CREATED_AT": (Book.created_at, TIMESTAMP_KEY),
+    },
+)
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,19 @@ class Ordering:
         return key, row
 
 
+def orderings(
+    id_column: InstrumentedAttribute[int],
+    keys: dict[str, tuple[InstrumentedAttribute[Any], KeyCodec]],
+) -> dict[str, Ordering]:
+    """Both directions of each sort key, named like the GraphQL enum (`NAME_ASC`, …)."""
+    built = [
+        Ordering(f"{name}_{direction}", column, id_column, direction == "DESC", codec)
+        for name, (column, codec) in keys.items()
+        for direction in ("ASC", "DESC")
+    ]
+    return {ordering.name: ordering for ordering in built}
+
+
 @dataclass(frozen=True)
 class Window:
     """Validated pagination arguments: which way, how many, between which cursors."""
