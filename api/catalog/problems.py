@@ -7,6 +7,7 @@ from enum import Enum
 class ProblemCode(Enum):
     BLANK = "BLANK"
     TOO_LONG = "TOO_LONG"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
     CONTROL_CHARACTERS = "CONTROL_CHARACTERS"
     INVALID_ID = "INVALID_ID"
     NOT_FOUND = "NOT_FOUND"

@@ -32,10 +32,10 @@ from graphql.execution.values import VariableValues, get_argument_values
 from api.catalog.authors import AUTHOR_ORDERINGS
 from api.catalog.books import BOOK_ORDERINGS
 from api.catalog.filters import ilike_pattern
+from api.catalog.ids import decode_id
 from api.catalog.pagination import InvalidPageRequest, Ordering, page_window
 from api.catalog.problems import Problem
 from api.catalog.text import filter_text_problem
-from api.graphql.ids import decode_id
 
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*\Z")
