@@ -6,13 +6,14 @@ cursors, and the query planner's SQL. A new column is one `Field` there (and the
 migration), not an edit in each of those places.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import QueryableAttribute
 
 from api.catalog.filters import contains
 from api.catalog.ids import decode_id
@@ -64,7 +65,7 @@ class Field:
     """
 
     name: str
-    column: InstrumentedAttribute[Any]
+    column: QueryableAttribute[Any]
     kind: Kind
     description: str
     required: bool = False
@@ -169,16 +170,16 @@ class Filter:
 
     def clause(self, value: Any) -> ColumnElement[bool]:
         """The condition for a value from `value()`, or a bind parameter standing for one."""
-        column = self.field.column
-        if self.op is Op.EQUALS:
-            return column == value
-        if self.op is Op.EQUALS_IGNORING_CASE:
-            return func.lower(column) == value
-        if self.op is Op.CONTAINS:
-            return contains(column, value)
-        if self.op is Op.AT_LEAST:
-            return column >= value
-        return column <= value
+        return COMPARISONS[self.op](self.field.column.expression, value)
+
+
+COMPARISONS: dict[Op, Callable[[ColumnElement[Any], Any], ColumnElement[bool]]] = {
+    Op.EQUALS: lambda column, value: column == value,
+    Op.EQUALS_IGNORING_CASE: lambda column, value: func.lower(column) == value,
+    Op.CONTAINS: contains,
+    Op.AT_LEAST: lambda column, value: column >= value,
+    Op.AT_MOST: lambda column, value: column <= value,
+}
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ class OrderKey:
 
     def expression(self) -> ColumnElement[Any]:
         if self.nulls_as is None:
-            return self.field.column
+            return self.field.column.expression
         return func.coalesce(self.field.column, cast(self.nulls_as, Integer))
 
 
@@ -209,7 +210,7 @@ class Ordering:
 
     name: str
     key: OrderKey
-    id: InstrumentedAttribute[int]
+    id: QueryableAttribute[int]
     descending: bool
 
     @property
@@ -235,18 +236,22 @@ class Ordering:
         `row_id` are values or bind parameters standing for them.
         """
         ascending = self.descending != forward
-        if self.by_id:
-            return self.id > row_id if ascending else self.id < row_id
-        mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
-        return mine > theirs if ascending else mine < theirs
+        mine, theirs = self._compared(key, row_id)
+        past: ColumnElement[bool] = mine > theirs if ascending else mine < theirs
+        return past
 
     def not_beyond(self, key: Any, row_id: Any, *, forward: bool) -> ColumnElement[bool]:
         """The complement of `beyond`, also as an index range."""
         ascending = self.descending != forward
+        mine, theirs = self._compared(key, row_id)
+        within: ColumnElement[bool] = mine <= theirs if ascending else mine >= theirs
+        return within
+
+    def _compared(self, key: Any, row_id: Any) -> tuple[ColumnElement[Any], Any]:
+        """(this row's side, the cursor's side): the id alone, or the (key, id) row."""
         if self.by_id:
-            return self.id <= row_id if ascending else self.id >= row_id
-        mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
-        return mine <= theirs if ascending else mine >= theirs
+            return self.id.expression, row_id
+        return tuple_(self.sort_key(), self.id), tuple_(key, row_id)
 
     def cursor_for(self, key: Any, row_id: int) -> str:
         return encode_cursor(self.name, row_id, self.codec.encode(key))
@@ -284,9 +289,14 @@ class Relation:
     name: str
     target: str
     cardinality: Cardinality
-    local: InstrumentedAttribute[int]
-    remote: InstrumentedAttribute[int]
+    local: QueryableAttribute[int]
+    remote: QueryableAttribute[int]
     description: str
+
+    @property
+    def cascade_argument(self) -> str:
+        """The delete mutation's flag that deletes this relation's rows too (`withBooks`)."""
+        return "with" + self.name[:1].upper() + self.name[1:]
 
 
 @dataclass(frozen=True)
@@ -301,8 +311,12 @@ class Entity:
     relations: tuple[Relation, ...] = ()
     default_order: str = "ID_ASC"
     orderings: dict[str, Ordering] = field(init=False, repr=False)
+    # A field, not a property: mypy reads a property of a descriptor type (the model's
+    # attribute) as the descriptor's instance value, an int.
+    id_column: QueryableAttribute[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "id_column", self.model.id)
         built = {
             f"{key.name}_{direction}": Ordering(
                 f"{key.name}_{direction}", key, self.id_column, direction == "DESC"
@@ -315,11 +329,6 @@ class Entity:
     @property
     def table(self) -> Any:
         return self.model.__table__
-
-    @property
-    def id_column(self) -> InstrumentedAttribute[int]:
-        column: InstrumentedAttribute[int] = self.model.id
-        return column
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -335,7 +344,7 @@ class Entity:
         return self.orderings[name or self.default_order]
 
     @property
-    def columns(self) -> tuple[InstrumentedAttribute[Any], ...]:
+    def columns(self) -> tuple[QueryableAttribute[Any], ...]:
         """What a row of this entity holds: the id and every field's column."""
         return (self.id_column, *(f.column for f in self.fields))
 

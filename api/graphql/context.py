@@ -2,8 +2,10 @@
 
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import strawberry
+from graphql import DocumentNode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.extensions import SchemaExtension
 
@@ -12,12 +14,23 @@ from api.graphql.sessions import RequestSession
 from api.settings import Settings
 
 
+class PlanLearner(Protocol):
+    """What the ordinary path asks of the query planner's cache: learn the documents it ran.
+
+    A protocol, so the context (which every resolver imports) needs nothing from the planner.
+    """
+
+    def knows(self, query: str) -> bool: ...
+
+    def learn(self, query: str, document: DocumentNode) -> None: ...
+
+
 @dataclass
 class Context:
     settings: Settings
     db: RequestSession
     authorization: str | None = None
-    query_plans: object | None = None  # QueryPlans: the ordinary path teaches it new queries
+    query_plans: PlanLearner | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -33,7 +46,7 @@ def build_context(
     session_factory: async_sessionmaker[AsyncSession],
     *,
     authorization: str | None = None,
-    query_plans: object | None = None,
+    query_plans: PlanLearner | None = None,
 ) -> Context:
     return Context(
         settings=settings,

@@ -16,19 +16,20 @@ from strawberry.extensions import (
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api.graphql.author_mutations import AuthorMutations
-from api.graphql.book_mutations import BookMutations
 from api.graphql.context import CloseSession
+from api.graphql.derive import with_fields
 from api.graphql.errors import ErrorPolicy
 from api.graphql.limits import cost_limit, document_limits
+from api.graphql.mutations import ENTITY_MUTATIONS
 from api.graphql.planner.fastpath import LearnPlans
 from api.graphql.queries import Query
-from api.graphql.seed_mutation import SeedMutations
+from api.graphql.seed_mutation import SEED_MUTATIONS
 from api.observability.requests import RecordOperation
 
 
 @strawberry.type
-class Mutation(AuthorMutations, BookMutations, SeedMutations):
+@with_fields({**ENTITY_MUTATIONS, **SEED_MUTATIONS})
+class Mutation:
     pass
 
 
