@@ -36,7 +36,9 @@ def _run_on(connection: Connection) -> None:
 
 
 async def _run_async(target: DatabaseTarget) -> None:
-    engine = create_engine(target, EngineOptions(pool_size=1, max_overflow=0))
+    # No statement timeout: building an index on a large table may rightly take minutes.
+    options = EngineOptions(pool_size=1, max_overflow=0, statement_timeout=None)
+    engine = create_engine(target, options)
     try:
         async with engine.connect() as connection:
             await run_serialised(connection, _run_on)

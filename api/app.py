@@ -19,12 +19,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
-from api.db.engine import create_engine, create_session_factory
+from api.db.engine import EngineOptions, create_engine, create_session_factory
 from api.db.reads import create_read_pool
 from api.graphql.context import Context, build_context
 from api.graphql.planner.endpoint import GraphQLEndpoint
 from api.graphql.planner.fastpath import QueryPlans
-from api.graphql.schema import build_schema
+from api.graphql.schema import SchemaOptions, build_schema
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.observability.metrics import Metrics
@@ -80,8 +80,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = create_engine(settings.database, settings.engine_options())
-        read_pool = await create_read_pool(settings.database, settings.engine_options())
+        engine_options = settings.options(EngineOptions)
+        engine = create_engine(settings.database, engine_options)
+        read_pool = await create_read_pool(settings.database, engine_options)
         metrics.watch_pools(engine, read_pool)
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
@@ -98,10 +99,10 @@ def create_app(settings: Settings) -> Starlette:
             await read_pool.close()
             await engine.dispose()
 
-    schema = build_schema(settings.schema_options())
+    schema = build_schema(settings.options(SchemaOptions))
     query_plans = (
         QueryPlans(
-            schema._schema,
+            schema.graphql_schema,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
             max_cost=settings.max_query_cost,
