@@ -22,6 +22,7 @@ from strawberry.asgi import GraphQL
 from api.db.engine import create_engine, create_session_factory
 from api.db.reads import create_read_pool
 from api.graphql.context import Context, build_context
+from api.graphql.limits import document_limits
 from api.graphql.planner.endpoint import GraphQLEndpoint
 from api.graphql.planner.fastpath import QueryPlans
 from api.graphql.schema import build_schema
@@ -102,6 +103,8 @@ def create_app(settings: Settings) -> Starlette:
     query_plans = (
         QueryPlans(
             schema._schema,
+            validation_rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
+            max_tokens=settings.max_tokens,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
             max_cost=settings.max_query_cost,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from api.catalog.filters import contains
+from api.catalog.filters import ilike_pattern
 from api.catalog.ids import decode_id
 from api.catalog.keys import (
     INT4_MAX,
@@ -165,20 +165,25 @@ class Filter:
                 raise InvalidFilter(problem)
             if self.op is Op.EQUALS_IGNORING_CASE:
                 return given.strip().lower()
+            if self.op is Op.CONTAINS:
+                return ilike_pattern(given)
         return given
 
     def clause(self, value: Any) -> ColumnElement[bool]:
         """The condition for a value from `value()`, or a bind parameter standing for one."""
-        column = self.field.column
+        column: ColumnElement[Any] = self.field.column.__clause_element__()
+        condition: ColumnElement[bool]
         if self.op is Op.EQUALS:
-            return column == value
-        if self.op is Op.EQUALS_IGNORING_CASE:
-            return func.lower(column) == value
-        if self.op is Op.CONTAINS:
-            return contains(column, value)
-        if self.op is Op.AT_LEAST:
-            return column >= value
-        return column <= value
+            condition = column == value
+        elif self.op is Op.EQUALS_IGNORING_CASE:
+            condition = func.lower(column) == value
+        elif self.op is Op.CONTAINS:  # `value` is an ILIKE pattern from `value()`
+            condition = column.ilike(value, escape="\\")
+        elif self.op is Op.AT_LEAST:
+            condition = column >= value
+        else:
+            condition = column <= value
+        return condition
 
 
 @dataclass(frozen=True)
@@ -198,9 +203,10 @@ class OrderKey:
         return KEY_CODECS[self.field.kind]
 
     def expression(self) -> ColumnElement[Any]:
+        column: ColumnElement[Any] = self.field.column.__clause_element__()
         if self.nulls_as is None:
-            return self.field.column
-        return func.coalesce(self.field.column, cast(self.nulls_as, Integer))
+            return column
+        return func.coalesce(column, cast(self.nulls_as, Integer))
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,6 +226,10 @@ class Ordering:
     def by_id(self) -> bool:
         return self.key.field.column is self.id
 
+    def id_column(self) -> ColumnElement[int]:
+        column: ColumnElement[int] = self.id.__clause_element__()
+        return column
+
     def sort_key(self) -> ColumnElement[Any]:
         return self.key.expression()
 
@@ -235,18 +245,26 @@ class Ordering:
         `row_id` are values or bind parameters standing for them.
         """
         ascending = self.descending != forward
+        condition: ColumnElement[bool]
         if self.by_id:
-            return self.id > row_id if ascending else self.id < row_id
-        mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
-        return mine > theirs if ascending else mine < theirs
+            row = self.id_column()
+            condition = row > row_id if ascending else row < row_id
+        else:
+            mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
+            condition = mine > theirs if ascending else mine < theirs
+        return condition
 
     def not_beyond(self, key: Any, row_id: Any, *, forward: bool) -> ColumnElement[bool]:
         """The complement of `beyond`, also as an index range."""
         ascending = self.descending != forward
+        condition: ColumnElement[bool]
         if self.by_id:
-            return self.id <= row_id if ascending else self.id >= row_id
-        mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
-        return mine <= theirs if ascending else mine >= theirs
+            row = self.id_column()
+            condition = row <= row_id if ascending else row >= row_id
+        else:
+            mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
+            condition = mine <= theirs if ascending else mine >= theirs
+        return condition
 
     def cursor_for(self, key: Any, row_id: int) -> str:
         return encode_cursor(self.name, row_id, self.codec.encode(key))
@@ -317,9 +335,9 @@ class Entity:
         return self.model.__table__
 
     @property
-    def id_column(self) -> InstrumentedAttribute[int]:
-        column: InstrumentedAttribute[int] = self.model.id
-        return column
+    def id_column(self) -> Any:
+        """The model's `id` attribute (an `InstrumentedAttribute[int]`)."""
+        return self.model.id
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
