@@ -29,8 +29,9 @@ from api.graphql.schema import build_schema
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.observability.metrics import Metrics
-from api.observability.requests import RequestLogMiddleware
+from api.observability.requests import RequestLogMiddleware, record_rejection
 from api.settings import Settings
+from api.unhandled import UnhandledErrors, last_resort
 
 
 class CatalogGraphQL(GraphQL[Context, None]):
@@ -45,11 +46,13 @@ class CatalogGraphQL(GraphQL[Context, None]):
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
+            record_rejection("invalid_json")
             raise HTTPException(
                 400, "The request body is not valid JSON (or holds invalid unicode)"
             ) from None
         operations = value if isinstance(value, list) else [value]
         if not all(isinstance(operation, dict) for operation in operations):
+            record_rejection("not_an_operation")
             raise HTTPException(400, "The body must be a GraphQL request object")
         return value
 
@@ -125,8 +128,14 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
+                allow_methods=["POST", "OPTIONS"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "x-request-id",
+                    "apollographql-client-name",  # Apollo Client's client awareness
+                    "apollographql-client-version",
+                ],
                 expose_headers=["x-request-id"],
                 max_age=600,
             )
@@ -139,7 +148,13 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql),
-            Route("/metrics", metrics.endpoint, methods=["GET"]),
+            Route(
+                "/metrics",
+                metrics.guarded_endpoint(
+                    token=settings.metrics_token_value or None, production=settings.production
+                ),
+                methods=["GET"],
+            ),
         ],
         middleware=[
             Middleware(
@@ -147,9 +162,11 @@ def create_app(settings: Settings) -> Starlette:
             ),
             Middleware(RequestLogMiddleware, metrics=metrics),
             *cors,
+            Middleware(UnhandledErrors),
             Middleware(
                 GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_body_bytes
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={Exception: last_resort(settings.cors_origins)},
     )
