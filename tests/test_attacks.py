@@ -10,14 +10,24 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import SelectionSetNode, Visitor, parse, visit
+from graphql import (
+    FragmentDefinitionNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    Visitor,
+    parse,
+    visit,
+)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.statements import statement_counter
 from api.graphql.limits import counting_visits
+from api.graphql.planner.document import operation_tree
 from api.settings import Settings
 from tests.conftest import make_settings
+from tests.factories import insert_authors
+from tests.graphql_client import GraphQLClient
 from tests.security import WRITE_TOKEN_A, assert_safe, serve
 
 DEFAULTS = Settings.model_fields
@@ -446,6 +456,36 @@ async def test_fragment_fan_out_is_cheap_to_refuse_or_answer(
             assert response.json() == {"data": {"authors": {"edges": []}}}, response.text
             assert 0 < visits.count <= 4 * written, (visits.count, written)
             assert statements.count <= 2, statements.count
+
+
+def issue_fan_out(levels: int = 30) -> str:
+    """The document from the report: 1.3 KB that doubled the planner's work at each level."""
+    fragments = [f"fragment A{i} on Author{{...A{i + 1} ...A{i + 1}}}" for i in range(levels)]
+    fragments.append(f"fragment A{levels} on Author{{name}}")
+    return "query{authors(first:1){edges{node{...A0}}}} " + " ".join(fragments)
+
+
+async def test_the_reported_fan_out_is_planned_with_linear_work(
+    client: GraphQLClient, resolver_client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    query = issue_fan_out()
+    document = parse(query)
+    (operation,) = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    _, visited = operation_tree(operation, fragments)
+    assert visited <= 4 * selections_in(query), (visited, selections_in(query))
+
+    await insert_authors(engine, 2)
+    expected = (await resolver_client.post(query)).json()
+    assert expected["data"]["authors"]["edges"][0]["node"]["name"]
+    for _ in range(2):
+        with statement_counter() as statements:
+            response = await client.post(query)
+        assert_safe(response)
+        assert response.json() == expected
+        assert statements.count == 1  # planned, from the first request on
 
 
 # Batching -------------------------------------------------------------------------------------

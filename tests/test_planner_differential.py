@@ -1,4 +1,4 @@
-"""The planner answers byte for byte as the resolvers do, on documents generated from the description.
+"""The planner answers byte for byte as the resolvers do, on documents made from the description.
 
 Every readable field, relation, filter and ordering in `api.catalog.entities` is drawn on, so
 a field added there is covered without editing this file. Each document goes to two apps on
