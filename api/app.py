@@ -79,6 +79,21 @@ def request_ids() -> Callable[[], str]:
     return lambda: uuid.UUID(int=(start + next(counter)) % 2**128, version=4).hex
 
 
+def query_plans_for(settings: Settings) -> QueryPlans | None:
+    """The planner's document cache, with the limits the ordinary path applies; None when off."""
+    if not settings.query_planner:
+        return None
+    return QueryPlans(
+        build_schema(settings.schema_options())._schema,
+        validation_rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
+        max_tokens=settings.max_tokens,
+        default_page_size=settings.default_page_size,
+        max_page_size=settings.max_page_size,
+        max_cost=settings.max_query_cost,
+        api_tokens=settings.api_tokens,
+    )
+
+
 def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
 
@@ -103,19 +118,7 @@ def create_app(settings: Settings) -> Starlette:
             await engine.dispose()
 
     schema = build_schema(settings.schema_options())
-    query_plans = (
-        QueryPlans(
-            schema._schema,
-            validation_rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
-            max_tokens=settings.max_tokens,
-            default_page_size=settings.default_page_size,
-            max_page_size=settings.max_page_size,
-            max_cost=settings.max_query_cost,
-            api_tokens=settings.api_tokens,
-        )
-        if settings.query_planner
-        else None
-    )
+    query_plans = query_plans_for(settings)
     graphql = GraphQLEndpoint(
         CatalogGraphQL(
             schema,

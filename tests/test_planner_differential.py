@@ -201,8 +201,8 @@ class QueryGenerator:
         rng = self.rng
         node = self.entity(entity, depth)
         edge_parts = [p for p in ("cursor", f"node {node}", "__typename") if rng.random() < 0.7]
-        parts = [f"edges {{ {' '.join(edge_parts or ['cursor'])} }}"]
-        if rng.random() < 0.6:
+        parts = [f"edges {{ {' '.join(edge_parts or ['cursor'])} }}"] if rng.random() < 0.85 else []
+        if rng.random() < 0.6 or not parts:
             info = ["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]
             parts.append(f"pageInfo {{ {' '.join(rng.sample(info, k=rng.randint(1, 4)))} }}")
         if rng.random() < 0.5:

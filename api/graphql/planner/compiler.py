@@ -29,6 +29,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal_column,
     select,
 )
 from sqlalchemy.dialects import postgresql
@@ -263,7 +264,9 @@ class Builder:
                 pairs.append((key, cast(total.scalar_subquery(), Text)))
             else:
                 raise NotPlannable(f"{entity.name}Connection.{item.name}")
-        return select(json_object(pairs)).select_from(page).scalar_subquery()
+        # GROUP BY (): one row even when nothing aggregates (only totalCount is asked).
+        grouped = select(json_object(pairs)).select_from(page).group_by(literal_column("()"))
+        return grouped.scalar_subquery()
 
     @staticmethod
     def filter_type(entity: Entity, name: str) -> Any:
