@@ -42,7 +42,7 @@ def test_one_compilation_per_shape_whatever_the_values(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     compiled: list[object] = []
-    original = fastpath.compile_query
+    original = fastpath.compile_query  # type: ignore[attr-defined]
 
     def counting(*args: Any) -> Any:
         compiled.append(args)
@@ -73,7 +73,7 @@ async def test_columns_named_like_the_planners_helpers_change_nothing(
     columns = ", ".join(f'ADD COLUMN "{name}" integer DEFAULT 7' for name in HELPER_LIKE_NAMES)
     drops = ", ".join(f'DROP COLUMN "{name}"' for name in HELPER_LIKE_NAMES)
     author = encode_id("Author", 1)
-    queries = [
+    queries: list[tuple[str, dict[str, Any]]] = [
         (PAGE, {"first": 2}),
         (PAGE, {"first": 2, "order": "NAME_DESC"}),
         ("query($id: ID!) { author(id: $id) { name books { totalCount } } }", {"id": author}),
