@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import query_plans_for
+from api.catalog.describe import Entity
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import encode_id
 from api.db.statements import statement_counter
@@ -95,3 +96,32 @@ async def test_columns_named_like_the_planners_helpers_change_nothing(
         async with engine.begin() as connection:
             await connection.execute(text(f"ALTER TABLE books {drops}"))
             await connection.execute(text(f"ALTER TABLE authors {drops}"))
+
+
+BOOKS = "query($f: BookFilter) { books(filter: $f) { edges { node { title } } } }"
+CREATE = "mutation($i: CreateBookInput!) { createBook(input: $i) { book { title } } }"
+
+
+def test_keys_the_planner_does_not_know_go_to_the_ordinary_path(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail closed: a filter or input key missing from the planner's view is never ignored."""
+    plans = plans_for(settings)
+    filtered = body(BOOKS, {"f": {"titleContains": "a"}})
+    created = body(CREATE, {"i": {"authorId": encode_id("Author", 1), "title": "T"}})
+    assert plans.prepare(filtered) is not None
+    assert plans.prepare(created) is not None
+
+    known_filter, known_field = Entity.filter, Entity.field
+    monkeypatch.setattr(
+        Entity,
+        "filter",
+        lambda self, name: None if name == "titleContains" else known_filter(self, name),
+    )
+    monkeypatch.setattr(
+        Entity, "field", lambda self, name: None if name == "title" else known_field(self, name)
+    )
+    assert plans.prepare(filtered) is None
+    assert plans.prepare(created) is None
+    counted = "query($f: BookFilter) { books(filter: $f) { totalCount } }"
+    assert plans.prepare(body(counted, {"f": None})) is not None  # what it knows is planned
