@@ -6,16 +6,15 @@ cursors, and the query planner's SQL. A new column is one `Field` there (and the
 migration), not an edit in each of those places.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import InstrumentedAttribute
 
-from api.catalog.filters import contains
+from api.catalog.filters import ilike_pattern
 from api.catalog.ids import decode_id
 from api.catalog.keys import (
     INT4_MAX,
@@ -65,7 +64,7 @@ class Field:
     """
 
     name: str
-    column: QueryableAttribute[Any]
+    column: InstrumentedAttribute[Any]
     kind: Kind
     description: str
     required: bool = False
@@ -166,20 +165,25 @@ class Filter:
                 raise InvalidFilter(problem)
             if self.op is Op.EQUALS_IGNORING_CASE:
                 return given.strip().lower()
+            if self.op is Op.CONTAINS:
+                return ilike_pattern(given)
         return given
 
     def clause(self, value: Any) -> ColumnElement[bool]:
         """The condition for a value from `value()`, or a bind parameter standing for one."""
-        return COMPARISONS[self.op](self.field.column.expression, value)
-
-
-COMPARISONS: dict[Op, Callable[[ColumnElement[Any], Any], ColumnElement[bool]]] = {
-    Op.EQUALS: lambda column, value: column == value,
-    Op.EQUALS_IGNORING_CASE: lambda column, value: func.lower(column) == value,
-    Op.CONTAINS: contains,
-    Op.AT_LEAST: lambda column, value: column >= value,
-    Op.AT_MOST: lambda column, value: column <= value,
-}
+        column: ColumnElement[Any] = self.field.column.__clause_element__()
+        condition: ColumnElement[bool]
+        if self.op is Op.EQUALS:
+            condition = column == value
+        elif self.op is Op.EQUALS_IGNORING_CASE:
+            condition = func.lower(column) == value
+        elif self.op is Op.CONTAINS:  # `value` is an ILIKE pattern from `value()`
+            condition = column.ilike(value, escape="\\")
+        elif self.op is Op.AT_LEAST:
+            condition = column >= value
+        else:
+            condition = column <= value
+        return condition
 
 
 @dataclass(frozen=True)
@@ -199,9 +203,10 @@ class OrderKey:
         return KEY_CODECS[self.field.kind]
 
     def expression(self) -> ColumnElement[Any]:
+        column: ColumnElement[Any] = self.field.column.__clause_element__()
         if self.nulls_as is None:
-            return self.field.column.expression
-        return func.coalesce(self.field.column, cast(self.nulls_as, Integer))
+            return column
+        return func.coalesce(column, cast(self.nulls_as, Integer))
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,7 +215,7 @@ class Ordering:
 
     name: str
     key: OrderKey
-    id: QueryableAttribute[int]
+    id: InstrumentedAttribute[int]
     descending: bool
 
     @property
@@ -220,6 +225,10 @@ class Ordering:
     @property
     def by_id(self) -> bool:
         return self.key.field.column is self.id
+
+    def id_column(self) -> ColumnElement[int]:
+        column: ColumnElement[int] = self.id.__clause_element__()
+        return column
 
     def sort_key(self) -> ColumnElement[Any]:
         return self.key.expression()
@@ -236,22 +245,26 @@ class Ordering:
         `row_id` are values or bind parameters standing for them.
         """
         ascending = self.descending != forward
-        mine, theirs = self._compared(key, row_id)
-        past: ColumnElement[bool] = mine > theirs if ascending else mine < theirs
-        return past
+        condition: ColumnElement[bool]
+        if self.by_id:
+            row = self.id_column()
+            condition = row > row_id if ascending else row < row_id
+        else:
+            mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
+            condition = mine > theirs if ascending else mine < theirs
+        return condition
 
     def not_beyond(self, key: Any, row_id: Any, *, forward: bool) -> ColumnElement[bool]:
         """The complement of `beyond`, also as an index range."""
         ascending = self.descending != forward
-        mine, theirs = self._compared(key, row_id)
-        within: ColumnElement[bool] = mine <= theirs if ascending else mine >= theirs
-        return within
-
-    def _compared(self, key: Any, row_id: Any) -> tuple[ColumnElement[Any], Any]:
-        """(this row's side, the cursor's side): the id alone, or the (key, id) row."""
+        condition: ColumnElement[bool]
         if self.by_id:
-            return self.id.expression, row_id
-        return tuple_(self.sort_key(), self.id), tuple_(key, row_id)
+            row = self.id_column()
+            condition = row <= row_id if ascending else row >= row_id
+        else:
+            mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
+            condition = mine <= theirs if ascending else mine >= theirs
+        return condition
 
     def cursor_for(self, key: Any, row_id: int) -> str:
         return encode_cursor(self.name, row_id, self.codec.encode(key))
@@ -289,8 +302,8 @@ class Relation:
     name: str
     target: str
     cardinality: Cardinality
-    local: QueryableAttribute[int]
-    remote: QueryableAttribute[int]
+    local: InstrumentedAttribute[int]
+    remote: InstrumentedAttribute[int]
     description: str
 
     @property
@@ -311,12 +324,8 @@ class Entity:
     relations: tuple[Relation, ...] = ()
     default_order: str = "ID_ASC"
     orderings: dict[str, Ordering] = field(init=False, repr=False)
-    # A field, not a property: mypy reads a property of a descriptor type (the model's
-    # attribute) as the descriptor's instance value, an int.
-    id_column: QueryableAttribute[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "id_column", self.model.id)
         built = {
             f"{key.name}_{direction}": Ordering(
                 f"{key.name}_{direction}", key, self.id_column, direction == "DESC"
@@ -329,6 +338,11 @@ class Entity:
     @property
     def table(self) -> Any:
         return self.model.__table__
+
+    @property
+    def id_column(self) -> Any:
+        """The model's `id` attribute (an `InstrumentedAttribute[int]`)."""
+        return self.model.id
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -344,7 +358,7 @@ class Entity:
         return self.orderings[name or self.default_order]
 
     @property
-    def columns(self) -> tuple[QueryableAttribute[Any], ...]:
+    def columns(self) -> tuple[InstrumentedAttribute[Any], ...]:
         """What a row of this entity holds: the id and every field's column."""
         return (self.id_column, *(f.column for f in self.fields))
 

@@ -3,6 +3,7 @@
 from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute
 
 
 def ilike_pattern(fragment: str) -> str:
@@ -11,6 +12,6 @@ def ilike_pattern(fragment: str) -> str:
     return f"%{escaped}%"
 
 
-def contains(column: ColumnElement[Any], fragment: str) -> ColumnElement[bool]:
+def contains(column: InstrumentedAttribute[Any], fragment: str) -> ColumnElement[bool]:
     """Case-insensitive substring match; `%` and `_` in the fragment match themselves."""
     return column.ilike(ilike_pattern(fragment), escape="\\")

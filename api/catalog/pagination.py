@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, exists, false, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import InstrumentedAttribute
 
 from api.catalog.describe import InvalidPageRequest, Ordering
 from api.catalog.rows import AnyRow
@@ -71,10 +71,10 @@ class Page:
 async def fetch_pages(
     session: AsyncSession,
     *,
-    columns: Sequence[QueryableAttribute[Any]],
+    columns: Sequence[InstrumentedAttribute[Any]],
     window: Window,
     filters: Sequence[ColumnElement[bool]] = (),
-    parent: QueryableAttribute[int] | None = None,
+    parent: InstrumentedAttribute[int] | None = None,
     parent_ids: Sequence[int] = (0,),
 ) -> dict[int, Page]:
     """One page per parent id (or a single page, keyed 0, when `parent` is None).

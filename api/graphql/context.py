@@ -2,10 +2,8 @@
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import strawberry
-from graphql import DocumentNode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.extensions import SchemaExtension
 
@@ -14,23 +12,11 @@ from api.graphql.sessions import RequestSession
 from api.settings import Settings
 
 
-class PlanLearner(Protocol):
-    """What the ordinary path asks of the query planner's cache: learn the documents it ran.
-
-    A protocol, so the context (which every resolver imports) needs nothing from the planner.
-    """
-
-    def knows(self, query: str) -> bool: ...
-
-    def learn(self, query: str, document: DocumentNode) -> None: ...
-
-
 @dataclass
 class Context:
     settings: Settings
     db: RequestSession
     authorization: str | None = None
-    query_plans: PlanLearner | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,13 +32,11 @@ def build_context(
     session_factory: async_sessionmaker[AsyncSession],
     *,
     authorization: str | None = None,
-    query_plans: PlanLearner | None = None,
 ) -> Context:
     return Context(
         settings=settings,
         db=RequestSession(session_factory),
         authorization=authorization,
-        query_plans=query_plans,
     )
 
 
