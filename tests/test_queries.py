@@ -616,6 +616,15 @@ async def insert_sortable(
         return [{**row, "id": row_id} for row, row_id in zip(values, ids, strict=True)]
 
 
+async def insert_with_parents(engine: AsyncEngine, entity: Entity) -> list[dict[str, Any]]:
+    """`insert_sortable` rows of `entity`, referring to two rows of the entity it refers to."""
+    parents: list[int] = []
+    for reference in (f for f in entity.fields if f.kind is Kind.REFERENCE):
+        referred = ENTITIES[reference.references or ""]
+        parents += [row["id"] for row in await insert_sortable(engine, referred)][:2]
+    return await insert_sortable(engine, entity, parents)
+
+
 def expected_order(rows: Sequence[dict[str, Any]], ordering: Ordering) -> list[int]:
     """Ids in the ordering's order: its key (null as `nulls_as`), then the id, one direction."""
     key = ordering.key
@@ -645,12 +654,7 @@ async def test_order_enums_list_the_described_orderings(client: GraphQLClient) -
 async def test_root_connection_order_by(
     client: GraphQLClient, engine: AsyncEngine, entity: Entity, order_by: str
 ) -> None:
-    parents = []
-    for reference in (f for f in entity.fields if f.kind is Kind.REFERENCE):
-        parents += [
-            row["id"] for row in await insert_sortable(engine, ENTITIES[reference.references or ""])
-        ][:2]
-    rows = await insert_sortable(engine, entity, parents)
+    rows = await insert_with_parents(engine, entity)
     ordering = entity.ordering(order_by)
     assert_tells_apart(rows, entity, ordering)
     query = (
@@ -684,3 +688,33 @@ async def test_to_many_relation_order_by(
     data = await read(client, query, {"id": gid, "orderBy": order_by})
 
     assert node_ids(data[label][relation.name]) == expected_order(rows, ordering)
+
+
+NULL_ORDERS = {
+    "literal": ("query { %s(first: 100, orderBy: null) %s }", None),
+    "null variable": ("query($o: %sOrderBy) { %s(first: 100, orderBy: $o) %s }", {"o": None}),
+    "variable left out": ("query($o: %sOrderBy) { %s(first: 100, orderBy: $o) %s }", {}),
+}
+
+
+@pytest.mark.parametrize("how", NULL_ORDERS)
+@pytest.mark.parametrize("entity", ENTITIES.values(), ids=lambda entity: entity.name)
+async def test_a_null_order_is_the_default_order(
+    client: GraphQLClient,
+    resolver_client: GraphQLClient,
+    engine: AsyncEngine,
+    entity: Entity,
+    how: str,
+) -> None:
+    """A nullable `orderBy` (as Relay declares it) given null or nothing: the default order."""
+    rows = await insert_with_parents(engine, entity)
+    template, variables = NULL_ORDERS[how]
+    selection = "{ edges { node { databaseId } } }"
+    names = (
+        (entity.plural, selection) if how == "literal" else (entity.name, entity.plural, selection)
+    )
+    query = template % names
+
+    for answering in (client, resolver_client):
+        data = await read(answering, query, variables)
+        assert node_ids(data[entity.plural]) == expected_order(rows, entity.ordering(None))
