@@ -51,11 +51,11 @@ class EngineOptions:
 
     pool_size: int = setting("db_pool_size")
     max_overflow: int = setting("db_max_overflow")
+    pool_recycle: int = 240
     connect_timeout: float = setting("db_connect_timeout")
     connect_attempts: int = setting("db_connect_attempts")
-    statement_timeout: float | None = setting("db_statement_timeout")
-    pool_recycle: int = 240
     ping_after_idle: float = 5.0
+    statement_timeout: float | None = setting("db_statement_timeout")
 
 
 def _unique_statement_name() -> str:

@@ -48,17 +48,10 @@ def key_or_error(value: str, *, type_name: str, argument: str) -> int:
 
 def _connection(entity: Entity) -> Any:
     async def resolve(
-        self: None,
-        info: Info,
-        first: int | None,
-        after: str | None,
-        last: int | None,
-        before: str | None,
-        filter: object | None,
-        order_by: Enum | None,
+        self: None, info: Info, filter: object | None, order_by: Enum | None, **pagination: Any
     ) -> CountedConnection[NodeObject]:
         ordering = ordering_of(entity, order_by)
-        window = window_for(info, ordering, first=first, after=after, last=last, before=before)
+        window = window_for(info, ordering, **pagination)
         where = conditions(entity, filter)
         page, count = await page_and_count(
             info,

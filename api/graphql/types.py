@@ -119,16 +119,10 @@ def _to_many(relation: Relation, nodes: Nodes, connections: Connections) -> Any:
     node, connection = nodes[target.name], connections[target.name]
 
     async def resolve(
-        self: NodeObject,
-        info: Info,
-        first: int | None,
-        after: str | None,
-        last: int | None,
-        before: str | None,
-        order_by: Enum | None,
+        self: NodeObject, info: Info, order_by: Enum | None, **pagination: Any
     ) -> CountedConnection[NodeObject]:
         ordering = ordering_of(target, order_by)
-        window = window_for(info, ordering, first=first, after=after, last=last, before=before)
+        window = window_for(info, ordering, **pagination)
         loaders = info.context.loaders
         key = (self.entity.name, relation.name)
         page = await loaders.pages[key].load((self.pk, window))
