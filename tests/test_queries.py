@@ -718,3 +718,28 @@ async def test_a_null_order_is_the_default_order(
     for answering in (client, resolver_client):
         data = await read(answering, query, variables)
         assert node_ids(data[entity.plural]) == expected_order(rows, entity.ordering(None))
+
+
+ABORTED_SIBLINGS = """
+query($id: ID!) {
+  node(id: $id) { ... on Book { title author { name } } }
+  authors(last: 5) { totalCount edges { node { books(first: 1, last: -1) { totalCount } } } }
+}
+"""
+
+
+async def test_an_error_that_nulls_the_answer_leaves_its_siblings_sound(
+    resolver_client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    """graphql-core cancels the fields still running once an error has nulled the answer.
+
+    A read cut off mid-statement must not leave the request's connection broken for the
+    fields that read after it: the one error is the client's, not an internal one.
+    """
+    await insert_authors(engine, 9, books_each=3)
+    for attempt in range(20):
+        query = f"{ABORTED_SIBLINGS}# {attempt}"
+        errors = await resolver_client.errors(query, {"id": book_gid(12)})
+        assert [error["message"] for error in errors] == ["pass `first` or `last`, not both"], (
+            errors
+        )
