@@ -9,6 +9,7 @@ from alembic import context
 from api.db.engine import EngineOptions, create_engine
 from api.db.migrations import migration_target, run_serialised
 from api.db.models import Base
+from api.db.online_ddl import SET_LOCK_TIMEOUT
 from api.db.urls import DatabaseTarget
 
 config = context.config
@@ -19,12 +20,15 @@ target_metadata = Base.metadata
 
 
 def run_migrations_offline() -> None:
+    """Render the SQL (`alembic upgrade --sql`): no database, and no DATABASE_URL, needed."""
     context.configure(
-        url=migration_target(config).url.render_as_string(hide_password=False),
+        dialect_name="postgresql",
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
+        transaction_per_migration=True,
     )
+    context.execute(SET_LOCK_TIMEOUT)
     with context.begin_transaction():
         context.run_migrations()
 
