@@ -2,12 +2,15 @@
 
 import asyncio
 import logging.config
+from typing import Any
 
 from sqlalchemy import Connection
 
 from alembic import context
 from api.db.engine import EngineOptions, create_engine
-from api.db.migrations import migration_target, run_serialised
+from api.db.lineage import LINEAGE_TABLE, record_lineage
+from api.db.migration_lock import APPLICATION_NAME, run_serialised
+from api.db.migrations import MigrationJournal, migration_policy, migration_target
 from api.db.models import Base
 from api.db.online_ddl import SET_LOCK_TIMEOUT
 from api.db.urls import DatabaseTarget
@@ -17,6 +20,12 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+journal: MigrationJournal = config.attributes.get("journal") or MigrationJournal()
+
+
+def include_name(name: str | None, type_: str, _: Any) -> bool:
+    """Autogenerate and `alembic check` leave Alembic's own bookkeeping tables alone."""
+    return not (type_ == "table" and name == LINEAGE_TABLE)
 
 
 def run_migrations_offline() -> None:
@@ -24,6 +33,7 @@ def run_migrations_offline() -> None:
     context.configure(
         dialect_name="postgresql",
         target_metadata=target_metadata,
+        include_name=include_name,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         transaction_per_migration=True,
@@ -34,16 +44,34 @@ def run_migrations_offline() -> None:
 
 
 def _run_on(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    """One attempt; each revision commits on its own, so a retry resumes where this stopped."""
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        include_name=include_name,
+        transaction_per_migration=True,
+        on_version_apply=journal.record_step,
+    )
+    migration = context.get_context()
+    if journal.before is None:
+        journal.before = migration.get_current_heads()
     with context.begin_transaction():
         context.run_migrations()
+    journal.after = migration.get_current_heads()
+    record_lineage(connection, context.script, journal.after)
 
 
 async def _run_async(target: DatabaseTarget) -> None:
-    engine = create_engine(target, EngineOptions(pool_size=1, max_overflow=0))
+    server_settings = {"application_name": APPLICATION_NAME}
+    server_settings |= target.connect_args.get("server_settings", {})
+    target = DatabaseTarget(
+        url=target.url,
+        connect_args=target.connect_args | {"server_settings": server_settings},
+        pooled=target.pooled,
+    )
+    engine = create_engine(target, EngineOptions(pool_size=2, max_overflow=0))
     try:
-        async with engine.connect() as connection:
-            await run_serialised(connection, _run_on)
+        await run_serialised(engine, _run_on, migration_policy(config))
     finally:
         await engine.dispose()
 

@@ -60,11 +60,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
+    """Print one line: what was applied, or that there was nothing to do."""
+    from sqlalchemy.exc import DBAPIError
+
+    from api.db.migration_lock import MigrationBlocked
     from api.db.migrations import upgrade_to_head
+    from api.settings import PooledMigrationTarget
 
     settings = load_settings()
-    log.info("migrating %s", settings.migration_database.render())
-    upgrade_to_head(settings.migration_database, quiet=True)  # keep our log format
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the summary says it all
+    try:
+        target = settings.migration_database
+        log.debug("migrating %s", target.render())
+        journal = upgrade_to_head(target, quiet=True, policy=settings.migration_policy())
+    except (PooledMigrationTarget, MigrationBlocked) as error:
+        raise SystemExit(f"error: {error}") from None
+    except DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0]
+        raise SystemExit(f"error: migration failed: {reason}") from None
+    print(journal.summary(), flush=True)
     return 0
 
 
