@@ -13,6 +13,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from api.db.migration_lock import MigrationPolicy
 from api.db.migrations import ALEMBIC_INI, PROJECT_ROOT, alembic_config
 from api.db.urls import DatabaseTarget
 
@@ -94,8 +95,10 @@ class ScratchScripts:
         self.added.append(revision)
         return revision
 
-    def config(self, target: DatabaseTarget | None = None) -> Config:
-        config = alembic_config(target, quiet=True)
+    def config(
+        self, target: DatabaseTarget | None = None, policy: MigrationPolicy | None = None
+    ) -> Config:
+        config = alembic_config(target, quiet=True, policy=policy)
         config.set_main_option("version_locations", str(self.versions))
         return config
 

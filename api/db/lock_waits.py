@@ -18,7 +18,9 @@ QUERY_PREVIEW = 80
 # The waiting session's ungranted lock, and each session that blocks it. A wait on a
 # transaction id (as concurrent index builds do) has no relation.
 BLOCKERS = """
-SELECT coalesce(l.relation::regclass::text, 'a ' || l.locktype || ' lock') AS target,
+SELECT CASE WHEN l.relation IS NOT NULL THEN 'a lock on ' || l.relation::regclass::text
+            WHEN l.locktype IN ('virtualxid', 'transactionid') THEN 'another transaction to end'
+            ELSE 'a ' || l.locktype || ' lock' END AS target,
        b.pid, b.application_name, b.state,
        extract(epoch FROM now() - b.xact_start)::float8 AS transaction_age,
        extract(epoch FROM now() - b.query_start)::float8 AS query_age,
@@ -97,4 +99,4 @@ class LockWatch:
             return "a lock wait timed out before its blocker could be seen"
         target = self.blockers[0].target
         sessions = "; ".join(blocker.describe() for blocker in self.blockers)
-        return f"waiting for a lock on {target}, blocked by {sessions}"
+        return f"waiting for {target}, blocked by {sessions}"
