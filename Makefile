@@ -49,12 +49,13 @@ bench-tools:
 bench: $(INSTALLED) $(BENCH_INSTALLED) bench-tools
 	$(PY) -m bench $(BENCH_ARGS)
 
-## Format, lint, types, schema drift and the tests on a real Postgres.
+## Format, lint, types, schema drift, migration lint and the tests on a real Postgres.
 check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m api export-schema --check
+	$(PY) -m api lint-migrations
 	$(PY) -m pytest
 
 ## Write schema.graphql from the code.

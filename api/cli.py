@@ -82,6 +82,26 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lint_migrations(args: argparse.Namespace) -> int:
+    """`file: rule: message` per problem in the revisions' rendered SQL; exit 1 if any."""
+    from alembic.util import CommandError
+
+    from api.db.migration_lint import LintUnavailable, lint_revisions
+    from api.db.migrations import alembic_config
+    from api.db.models import Base
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        problems = lint_revisions(alembic_config(quiet=True), Base.metadata, args.revisions)
+    except (LintUnavailable, CommandError) as error:
+        raise SystemExit(f"error: {error}") from None
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print("lint-migrations: no problems found")
+    return 1 if problems else 0
+
+
 async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
     from sqlalchemy import func, select
 
@@ -152,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("seed", help="load the demo catalogue (idempotent)").set_defaults(
         handler=cmd_seed
     )
+    lint = commands.add_parser(
+        "lint-migrations", help="lint the revisions' SQL with Squawk and this project's rules"
+    )
+    lint.add_argument("revisions", nargs="*", metavar="REV", help="revisions (default: all)")
+    lint.set_defaults(handler=cmd_lint_migrations)
     export = commands.add_parser("export-schema", help="write schema.graphql from the code")
     export.add_argument("--output", default=str(SCHEMA_FILE))
     export.add_argument("--check", action="store_true", help="fail if the file is out of date")
