@@ -56,6 +56,11 @@ check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	$(PY) -m mypy
 	$(PY) -m api export-schema --check
 	$(PY) -m api lint-migrations
+	@if git rev-parse --verify --quiet HEAD~1 >/dev/null 2>&1; then \
+	  $(PY) -m api schema-diff --against HEAD~1; \
+	else \
+	  echo "note: no previous commit here (first commit or shallow clone): schema-diff skipped"; \
+	fi
 	$(PY) -m pytest
 
 ## Write schema.graphql from the code.

@@ -102,6 +102,32 @@ def cmd_lint_migrations(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_schema_diff(args: argparse.Namespace) -> int:
+    """Each change against schema.graphql at --against; exit 1 on an unaccepted breaking one."""
+    from api.graphql.schema import schema
+    from api.graphql.schema_diff import ACCEPTED_FILE, SchemaDiffError, diff_against
+
+    ref = args.against
+    try:
+        diff = diff_against(ref, schema.as_str(), Path.cwd())
+    except SchemaDiffError as error:
+        raise SystemExit(f"error: {error}") from None
+    if diff is None:
+        print(f"note: {ref} has no {SCHEMA_FILE.name}; nothing to compare")
+        return 0
+    for line in diff.lines():
+        print(line)
+    if diff.refused:
+        print(
+            f"schema-diff: {len(diff.refused)} breaking change(s) against {ref}; if deployed"
+            f" clients survive one, accept it in {ACCEPTED_FILE} with the reason",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"schema-diff: no unaccepted breaking change against {ref}")
+    return 0
+
+
 async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
     from sqlalchemy import func, select
 
@@ -177,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lint.add_argument("revisions", nargs="*", metavar="REV", help="revisions (default: all)")
     lint.set_defaults(handler=cmd_lint_migrations)
+    diff = commands.add_parser(
+        "schema-diff", help="compare the GraphQL schema with schema.graphql at a git ref"
+    )
+    diff.add_argument("--against", required=True, metavar="REF", help="e.g. HEAD~1, origin/main")
+    diff.set_defaults(handler=cmd_schema_diff)
     export = commands.add_parser("export-schema", help="write schema.graphql from the code")
     export.add_argument("--output", default=str(SCHEMA_FILE))
     export.add_argument("--check", action="store_true", help="fail if the file is out of date")
