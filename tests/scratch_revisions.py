@@ -60,9 +60,8 @@ class ScratchScripts:
         shutil.copytree(VERSIONS, self.versions, ignore=shutil.ignore_patterns("__pycache__"))
         locations = f"script_location = {PROJECT_ROOT / 'alembic'}\n"
         locations += f"version_locations = {self.versions}"
-        self.ini.write_text(
-            ALEMBIC_INI.read_text().replace("script_location = %(here)s/alembic", locations)
-        )
+        ini = ALEMBIC_INI.read_text().replace("script_location = %(here)s/alembic", locations)
+        self.ini.write_text(ini.replace("%(here)s/", f"{PROJECT_ROOT}/"))
 
     @property
     def versions(self) -> Path:
