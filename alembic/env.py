@@ -58,7 +58,8 @@ def _run_on(connection: Connection) -> None:
     with context.begin_transaction():
         context.run_migrations()
     journal.after = migration.get_current_heads()
-    record_lineage(connection, context.script, journal.after)
+    if journal.steps:  # `alembic check` and autogenerate write nothing
+        record_lineage(connection, context.script, journal.after)
 
 
 async def _run_async(target: DatabaseTarget) -> None:
