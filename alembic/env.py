@@ -8,9 +8,15 @@ from sqlalchemy import Connection
 
 from alembic import context
 from api.db.engine import EngineOptions, create_engine
-from api.db.lineage import LINEAGE_TABLE, record_lineage
-from api.db.migration_lock import APPLICATION_NAME, run_serialised
-from api.db.migrations import MigrationJournal, migration_policy, migration_target
+from api.db.lineage import (
+    LINEAGE_TABLE,
+    ancestors,
+    descends_from,
+    read_lineage,
+    record_lineage,
+)
+from api.db.migration_lock import APPLICATION_NAME, MigrationBlocked, run_serialised
+from api.db.migrations import MigrationJournal, describe, migration_policy, migration_target
 from api.db.models import Base
 from api.db.online_ddl import SET_LOCK_TIMEOUT
 from api.db.urls import DatabaseTarget
@@ -53,13 +59,40 @@ def _run_on(connection: Connection) -> None:
         on_version_apply=journal.record_step,
     )
     migration = context.get_context()
+    current = migration.get_current_heads()
     if journal.before is None:
-        journal.before = migration.get_current_heads()
+        journal.before = current
+    if _ahead_of_this_code(connection, current):
+        return
     with context.begin_transaction():
         context.run_migrations()
     journal.after = migration.get_current_heads()
     if journal.steps:  # `alembic check` and autogenerate write nothing
         record_lineage(connection, context.script, journal.after)
+
+
+def _ahead_of_this_code(connection: Connection, current: tuple[str, ...]) -> bool:
+    """A later release migrated the database past this code: nothing to do, if it descends.
+
+    A replica of the previous release that restarts (MIGRATE_ON_START) must not fail on a
+    revision it has never seen; one on another branch must, in one line.
+    """
+    script = context.script
+    known = {step.revision for step in script.walk_revisions()}
+    unknown = [revision for revision in current if revision not in known]
+    if not unknown:
+        return False
+    heads = script.get_heads()
+    ancestry = {rev: ancestors(script, rev) for rev in current if rev in known}
+    ancestry |= read_lineage(connection, unknown)
+    if not descends_from(current, heads, ancestry):
+        raise MigrationBlocked(
+            f"database at revision {describe(current)}, which this code does not know and"
+            f" cannot tell descends from {describe(tuple(heads))}: deploy the code that"
+            " migrated it"
+        )
+    journal.after, journal.ahead_of = current, tuple(heads)
+    return True
 
 
 async def _run_async(target: DatabaseTarget) -> None:

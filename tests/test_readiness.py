@@ -11,12 +11,13 @@ from sqlalchemy import text
 from alembic import command
 from api.db.compatibility import COLUMNS_CACHE_SECONDS, Compatibility
 from api.db.engine import EngineOptions, create_engine
-from api.db.migrations import alembic_config
+from api.db.migration_lock import MigrationBlocked
+from api.db.migrations import alembic_config, upgrade_to_head
 from api.db.statements import statement_counter
 from tests.conftest import make_settings
 from tests.scratch_revisions import ScratchScripts, project_head
 from tests.test_http import serve
-from tests.test_migrations import connect, fresh_url, target_for, upgrade
+from tests.test_migrations import connect, fresh_url, target_for, upgrade, versions
 
 __all__ = ["fresh_url"]
 
@@ -64,6 +65,20 @@ async def test_an_unknown_revision_without_recorded_lineage_is_not_ready(
     reason = response.json()["reason"]
     assert reason.startswith("database schema at revision scratch_expand, which this code")
     assert project_head() in reason
+
+
+async def test_migrate_with_old_code_leaves_a_database_ahead_alone(one_expand_ahead: str) -> None:
+    """A previous-release replica that migrates on start must neither fail nor downgrade."""
+    journal = await asyncio.to_thread(upgrade_to_head, target_for(one_expand_ahead), quiet=True)
+
+    assert journal.summary() == (
+        f"database at scratch_expand, ahead of this code's head {project_head()}: nothing to do"
+    )
+    assert await versions(one_expand_ahead) == ["scratch_expand"]
+
+    await execute(one_expand_ahead, "DELETE FROM alembic_lineage WHERE revision = 'scratch_expand'")
+    with pytest.raises(MigrationBlocked, match="does not know and cannot tell descends from"):
+        await asyncio.to_thread(upgrade_to_head, target_for(one_expand_ahead), quiet=True)
 
 
 async def test_one_revision_behind_is_not_ready(fresh_url: str) -> None:

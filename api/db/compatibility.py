@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db.lineage import recorded_ancestors
+from api.db.lineage import descends_from, recorded_ancestors
 from api.db.migrations import code_lineage, current_revisions, describe, head_revisions
 from api.db.models import Base
 
@@ -31,9 +31,7 @@ def revision_problem(
     ancestry: Mapping[str, frozenset[str]],
 ) -> str | None:
     """Why `current` cannot serve code at `heads`, given each current revision's ancestors."""
-    covered = {head for head in heads if head in current}
-    covered |= {head for head in heads for rev in current if head in ancestry.get(rev, ())}
-    if covered == heads:
+    if current and descends_from(current, heads, ancestry):
         return None
     have, want = describe(current) if current else "none", describe(heads)
     unknown = sorted(current - ancestry.keys())

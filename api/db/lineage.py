@@ -7,7 +7,7 @@ The table is Alembic's bookkeeping, like alembic_version: revision 0003 creates 
 autogenerate leaves it alone (see env.py).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     MetaData,
+    Select,
     String,
     Table,
     func,
@@ -59,15 +60,34 @@ def record_lineage(connection: Connection, script: ScriptDirectory, heads: Itera
         )
 
 
+def descends_from(
+    current: Iterable[str], heads: Iterable[str], ancestry: Mapping[str, frozenset[str]]
+) -> bool:
+    """Is every one of `heads` applied: current itself, or an ancestor of a current revision?"""
+    current = set(current)
+    return all(
+        head in current or any(head in ancestry.get(rev, ()) for rev in current) for head in heads
+    )
+
+
+def _ancestry_of(revisions: Iterable[str]) -> Select[str, list[str]]:
+    return select(lineage.c.revision, lineage.c.ancestors).where(
+        lineage.c.revision.in_(list(revisions))
+    )
+
+
+def read_lineage(connection: Connection, revisions: Iterable[str]) -> dict[str, frozenset[str]]:
+    """The ancestry recorded for each of `revisions` that has one (for env.py)."""
+    if connection.scalar(select(func.to_regclass(LINEAGE_TABLE))) is None:
+        return {}
+    return {rev: frozenset(parents) for rev, parents in connection.execute(_ancestry_of(revisions))}
+
+
 async def recorded_ancestors(
     connection: AsyncConnection, revisions: Iterable[str]
 ) -> dict[str, frozenset[str]]:
     """The ancestry recorded for each of `revisions` that has one."""
     if await connection.scalar(select(func.to_regclass(LINEAGE_TABLE))) is None:
         return {}
-    found = await connection.execute(
-        select(lineage.c.revision, lineage.c.ancestors).where(
-            lineage.c.revision.in_(list(revisions))
-        )
-    )
+    found = await connection.execute(_ancestry_of(revisions))
     return {revision: frozenset(parents) for revision, parents in found}

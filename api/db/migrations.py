@@ -94,6 +94,8 @@ class MigrationJournal:
     before: tuple[str, ...] | None = None
     after: tuple[str, ...] = ()
     steps: list[str] = field(default_factory=list)
+    # Set when the database is already past this code's heads (a later release migrated it).
+    ahead_of: tuple[str, ...] | None = None
 
     def record_step(
         self,
@@ -106,6 +108,11 @@ class MigrationJournal:
         self.steps.append(step.up_revision_id or "base")
 
     def summary(self) -> str:
+        if self.ahead_of is not None:
+            return (
+                f"database at {describe(self.after)}, ahead of this code's head"
+                f" {describe(self.ahead_of)}: nothing to do"
+            )
         if not self.steps:
             return f"already at head {describe(self.after)}"
         count = len(self.steps)
