@@ -25,6 +25,10 @@ def is_weak_token(token: str) -> bool:
     )
 
 
+class PooledMigrationTarget(ValueError):
+    """Migrations were asked to run through a transaction-mode pooler."""
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
 
@@ -55,6 +59,14 @@ class Settings(BaseSettings):
     )
     migrate_on_start: bool = Field(
         default=False, description="Run migrations before serving (off: use a migrate job)."
+    )
+    migration_lock_window: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds migrate keeps retrying DDL that finds its table locked.",
+    )
+    migration_turn_timeout: float = Field(
+        default=900.0, gt=0, description="Seconds migrate waits for another replica's run."
     )
     api_token: SecretStr | None = Field(
         default=None,
@@ -157,10 +169,20 @@ class Settings(BaseSettings):
 
     @cached_property
     def migration_database(self) -> DatabaseTarget:
-        """The direct connection migrations use: never a transaction-mode pooler."""
+        """The direct connection migrations use: never a transaction-mode pooler.
+
+        A pooler hands each transaction its own server session: the advisory lock, the
+        session's lock_timeout and asyncpg's prepared statements would not survive it.
+        """
         if self.database_direct_url:
             return parse_database_url(self.database_direct_url, pooled=False)
-        return parse_database_url(direct_url_for(self.database_url), pooled=False)
+        direct = direct_url_for(self.database_url)
+        if direct == self.database_url and self.database.pooled:
+            raise PooledMigrationTarget(
+                "DATABASE_URL goes through a pooler and cannot be made direct: set"
+                " DATABASE_DIRECT_URL to the database's direct connection for migrations"
+            )
+        return parse_database_url(direct, pooled=False)
 
 
 SETTING = "setting"

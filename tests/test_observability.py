@@ -26,7 +26,6 @@ from tests.conftest import make_settings
 from tests.factories import insert_authors
 from tests.graphql_client import INTERNALS, GraphQLClient
 from tests.postgres import create_database, drop_database
-from tests.revisions import FIRST
 
 REQUEST_LOGGER = "api.request"
 AUTHORS_QUERY = "query {name} {{ authors(first: 2) {{ totalCount edges {{ node {{ name }} }} }} }}"
@@ -246,11 +245,11 @@ async def serve(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def behind_head_url(postgres_admin_url: str) -> AsyncIterator[str]:
-    """A database at its first revision: `authors` has no `country` column yet."""
+    """A database at revision 0001: `authors` has no `country` column yet."""
     url = await create_database(postgres_admin_url, prefix="catalog_obs")
     try:
         config = alembic_config(make_settings(url).migration_database, quiet=True)
-        await asyncio.to_thread(command.upgrade, config, FIRST)
+        await asyncio.to_thread(command.upgrade, config, "0001")
         yield url
     finally:
         await drop_database(postgres_admin_url, url)

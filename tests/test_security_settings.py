@@ -19,7 +19,6 @@ from api.db.migrations import alembic_config
 from tests.conftest import make_settings
 from tests.factories import author_gid, book_gid, insert_authors
 from tests.postgres import create_database, drop_database
-from tests.revisions import FIRST
 from tests.security import WRITE_TOKEN_A, WRITE_TOKEN_B, assert_safe, serve
 
 AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -158,11 +157,11 @@ async def test_development_keeps_introspection_graphiql_and_suggestions(
 
 @pytest.fixture(scope="module")
 async def stale_url(postgres_admin_url: str) -> AsyncIterator[str]:
-    """A database migrated only to its first revision, so reading authors.country fails in SQL."""
+    """A database migrated only to 0001, so reading authors.country fails in SQL."""
     url = await create_database(postgres_admin_url, prefix="catalog_stale")
     try:
         config = alembic_config(make_settings(url).migration_database, quiet=True)
-        await asyncio.to_thread(command.upgrade, config, FIRST)
+        await asyncio.to_thread(command.upgrade, config, "0001")
         yield url
     finally:
         await drop_database(postgres_admin_url, url)

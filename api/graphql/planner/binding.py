@@ -67,6 +67,15 @@ class Binder:
     bound: Binding = field(default_factory=Binding)
 
     def arguments(self, parent: str, selection: Selection) -> dict[str, Any]:
+        """The field's argument values; read once for a field that uses no variable."""
+        if selection.constant_arguments is not None:
+            return selection.constant_arguments
+        values = self.read_arguments(parent, selection)
+        if not selection.uses_variables:
+            selection.constant_arguments = values
+        return values
+
+    def read_arguments(self, parent: str, selection: Selection) -> dict[str, Any]:
         parent_type = self.schema.get_type(parent)
         if not isinstance(parent_type, GraphQLObjectType):
             raise NotPlannable(parent)
@@ -125,6 +134,22 @@ class Binder:
                 self.entity(target, selection.on(target.name))
 
     def connection(self, entity: Entity, selection: Selection, args: dict[str, Any]) -> None:
+        bound = selection.constant_binding
+        if bound is None:
+            bound = self.page(entity, args)
+            if not selection.uses_variables:
+                selection.constant_binding = bound
+        shape, values = bound
+        self.bound.shape.append(shape)
+        self.bound.values.extend(values)
+        for edges in selection.on(f"{entity.name}Connection").values():
+            if edges.name == "edges":
+                for node in edges.on(f"{entity.name}Edge").values():
+                    if node.name == "node":
+                        self.entity(entity, node.on(entity.name))
+
+    def page(self, entity: Entity, args: dict[str, Any]) -> tuple[ConnectionShape, list[Any]]:
+        """A connection's shape and values, from its arguments."""
         unknown = set(args) - PAGE_ARGUMENTS
         if unknown:
             raise NotPlannable(f"arguments {sorted(unknown)}")
@@ -156,21 +181,14 @@ class Binder:
             if cursor is not None:
                 values.extend(cursor)
         values.append(window.size)
-        self.bound.shape.append(
-            ConnectionShape(
-                ordering.name,
-                window.forward,
-                window.after is not None,
-                window.before is not None,
-                tuple(sorted(given)),
-            )
+        shape = ConnectionShape(
+            ordering.name,
+            window.forward,
+            window.after is not None,
+            window.before is not None,
+            tuple(sorted(given)),
         )
-        self.bound.values.extend(values)
-        for edges in (s for s in selection.on(f"{entity.name}Connection").values()):
-            if edges.name == "edges":
-                for node in edges.on(f"{entity.name}Edge").values():
-                    if node.name == "node":
-                        self.entity(entity, node.on(entity.name))
+        return shape, values
 
     def create(self, entity: Entity, selection: Selection) -> None:
         """A create mutation's input: which fields are set (the shape), and their values."""

@@ -11,15 +11,21 @@ know raises `NotPlannable`, so the ordinary path answers instead.
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     InlineFragmentNode,
+    ListValueNode,
     NameNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
 )
 
 from api.catalog.describe import Cardinality, Entity
@@ -49,6 +55,13 @@ class Selection:
     name: str
     node: FieldNode
     children: dict[str, dict[str, "Selection"]] = field(default_factory=dict)
+    # Read once for a field that uses no variable: its arguments, and a connection's binding.
+    constant_arguments: dict[str, Any] | None = None
+    constant_binding: tuple[Any, list[Any]] | None = None
+
+    @cached_property
+    def uses_variables(self) -> bool:
+        return any(_has_variable(argument.value) for argument in self.node.arguments or ())
 
     def on(self, type_name: str) -> dict[str, "Selection"]:
         return self.children.get(type_name, {})
@@ -176,6 +189,16 @@ class TreeBuilder:
         if relation.cardinality is Cardinality.MANY:
             return [(f"{relation.target}Connection", None)]
         return [(relation.target, "Node")]
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(v) for v in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(f.value) for f in value.fields)
+    return False
 
 
 def operation_tree(

@@ -12,10 +12,12 @@ import logging
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import orjson
 from graphql import (
+    ArgumentNode,
     ASTValidationRule,
     DocumentNode,
     FragmentDefinitionNode,
@@ -23,9 +25,12 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    VariableNode,
+    Visitor,
     parse,
     specified_rules,
     validate,
+    visit,
 )
 from graphql.execution.values import VariableValues, get_variable_values
 
@@ -43,6 +48,8 @@ from api.observability.requests import record_operation
 log = logging.getLogger(__name__)
 MAX_DOCUMENTS = 512
 MAX_SHAPES = 64  # per operation: orderings x directions x cursors x filters actually seen
+MAX_REPEATED = 2048
+MAX_REPEATED_BODY = 4096
 
 
 @dataclass
@@ -53,6 +60,37 @@ class PlannedOperation:
     fragments: dict[str, FragmentDefinitionNode]
     tree: dict[str, Selection]
     plans: OrderedDict[tuple[Hashable, ...], CompiledPlan] = field(default_factory=OrderedDict)
+    costs: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    def cost(self, variables: VariableValues, default_page_size: int, max_page_size: int) -> int:
+        """The query cost limit's measure; it only depends on the page sizes' variables."""
+        key = tuple(variables.coerced.get(name) for name in self.size_variables)
+        cost = self.costs.get(key)
+        if cost is None:
+            cost = query_cost(
+                self.operation,
+                self.fragments,
+                variables,
+                default_page_size=default_page_size,
+                max_page_size=max_page_size,
+            )
+            if len(self.costs) < MAX_SHAPES:
+                self.costs[key] = cost
+        return cost
+
+    @cached_property
+    def size_variables(self) -> tuple[str, ...]:
+        """Variables given to `first` or `last` anywhere in the operation or its fragments."""
+        names: set[str] = set()
+
+        class PageSizes(Visitor):
+            def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+                if node.name.value in ("first", "last") and isinstance(node.value, VariableNode):
+                    names.add(node.value.name.value)
+
+        for definition in (self.operation, *self.fragments.values()):
+            visit(definition, PageSizes())
+        return tuple(sorted(names))
 
     @property
     def writes(self) -> bool:
@@ -120,6 +158,8 @@ class QueryPlans:
         self.max_page_size = max_page_size
         self.max_cost = max_cost
         self._documents: OrderedDict[str, KnownDocument | None] = OrderedDict()
+        # A client repeating a request exactly (same ids, same page) skips the binding too.
+        self._repeated: OrderedDict[bytes, Prepared] = OrderedDict()
 
     def document(self, query: str) -> KnownDocument | None:
         if query in self._documents:
@@ -146,13 +186,28 @@ class QueryPlans:
 
         A write without the credentials it needs is left to the ordinary path, which refuses it.
         """
+        repeated = self._repeated.get(body)
+        if repeated is not None:
+            self._repeated.move_to_end(body)
+            return repeated if self._allowed(repeated.writes, authorization) else None
         try:
-            return self._prepare(body, authorization)
+            prepared = self._prepare(body, authorization)
         except (NotPlannable, Rejected):
             return None
         except Exception:  # never answer what we did not fully understand
             log.warning("the planner could not prepare a request", exc_info=True)
             return None
+        if prepared is not None and len(body) <= MAX_REPEATED_BODY:
+            self._repeated[body] = prepared
+            while len(self._repeated) > MAX_REPEATED:
+                self._repeated.popitem(last=False)
+        return prepared
+
+    def _allowed(self, writes: bool, authorization: str | None) -> bool:
+        if not writes or not self.api_tokens:
+            return True
+        offered = bearer_token(authorization)
+        return offered is not None and token_matches(offered, self.api_tokens)
 
     def _prepare(self, body: bytes, authorization: str | None) -> Prepared | None:
         request = orjson.loads(body)
@@ -168,23 +223,16 @@ class QueryPlans:
         planned = known.operations.get(operation_name) if known else None
         if planned is None:
             return None
-        if planned.writes and self.api_tokens:
-            offered = bearer_token(authorization)
-            if offered is None or not token_matches(offered, self.api_tokens):
-                return None
+        if not self._allowed(planned.writes, authorization):
+            return None
         coerced = get_variable_values(
             self.schema, planned.operation.variable_definitions or (), variables
         )
         if not isinstance(coerced, VariableValues):
             return None
-        cost = query_cost(
-            planned.operation,
-            planned.fragments,
-            coerced,
-            default_page_size=self.default_page_size,
-            max_page_size=self.max_page_size,
-        )
-        if cost > self.max_cost:  # the ordinary path refuses it, with its message
+        if (
+            planned.cost(coerced, self.default_page_size, self.max_page_size) > self.max_cost
+        ):  # the ordinary path refuses it, with its message
             return None
         binding = self.bind(planned, coerced)
         plan = planned.plan(tuple(binding.shape))
