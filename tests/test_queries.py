@@ -743,3 +743,18 @@ async def test_an_error_that_nulls_the_answer_leaves_its_siblings_sound(
         assert [error["message"] for error in errors] == ["pass `first` or `last`, not both"], (
             errors
         )
+
+
+async def test_node_finds_the_largest_id_and_nothing_past_it(
+    client: GraphQLClient, resolver_client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    largest = 2**31 - 1  # Postgres `integer`
+    async with engine.begin() as connection:
+        await connection.execute(insert(Author).values(id=largest, name="Last"))
+    query = "query($id: ID!) { node(id: $id) { ... on Author { databaseId name } } }"
+
+    for answering in (client, resolver_client):
+        found = await read(answering, query, {"id": author_gid(largest)})
+        past = await read(answering, query, {"id": author_gid(largest + 1)})
+        assert found["node"] == {"databaseId": largest, "name": "Last"}
+        assert past["node"] is None

@@ -14,6 +14,7 @@ from strawberry import relay
 
 from api.catalog.describe import Cardinality, Entity, Ordering, Relation
 from api.catalog.entities import ENTITIES
+from api.catalog.keys import INT4_MAX
 from api.catalog.pagination import Page
 from api.catalog.rows import AnyRow
 from api.graphql.arguments import order_argument, ordering_of
@@ -47,8 +48,11 @@ class NodeObject(relay.Node):
 
 
 def _int_keys(node_ids: Iterable[str]) -> list[int]:
-    """Keys for ids that cannot exist (not numeric) become 0, which no row has."""
-    return [int(i) if i.isascii() and i.isdigit() and len(i) < 10 else 0 for i in node_ids]
+    """Keys for ids that cannot exist (not a number an id column holds) become 0: no row has it."""
+    return [
+        int(i) if i.isascii() and i.isdigit() and len(i) <= 10 and int(i) <= INT4_MAX else 0
+        for i in node_ids
+    ]
 
 
 NodeT = TypeVar("NodeT", bound=relay.Node)
