@@ -45,15 +45,15 @@ def graphql_type(field: Field, *, optional: bool = False) -> Any:
     return base | None if optional or not field.required else base
 
 
-def resolver(
-    func: F, *, returns: Any, arguments: Sequence[tuple[str, Any, Any]] = (), root: bool = True
-) -> F:
-    """`func` with the signature Strawberry reads: (self,) info, then (name, type, default)s."""
-    parameters = [inspect.Parameter("self", POSITIONAL)] if root else []
-    parameters.append(inspect.Parameter("info", POSITIONAL, annotation=Info))
-    parameters += [
-        inspect.Parameter(name, POSITIONAL, annotation=annotation, default=default)
-        for name, annotation, default in arguments
+def resolver(func: F, *, returns: Any, arguments: Sequence[tuple[str, Any, Any]] = ()) -> F:
+    """`func` with the signature Strawberry reads: self, info, then (name, type, default)s."""
+    parameters = [
+        inspect.Parameter("self", POSITIONAL),
+        inspect.Parameter("info", POSITIONAL, annotation=Info),
+        *(
+            inspect.Parameter(name, POSITIONAL, annotation=annotation, default=default)
+            for name, annotation, default in arguments
+        ),
     ]
     func.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
     return func
