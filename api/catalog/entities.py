@@ -15,6 +15,7 @@ from api.catalog.describe import (
     contains,
     created_at,
 )
+from api.catalog.keys import INT4_MAX
 from api.db.models import Author, Book
 
 AUTHOR_CREATED_AT = created_at(Author.created_at, "author")
@@ -58,15 +59,32 @@ BOOK_AUTHOR = Field(
     references="Author",
 )
 BOOK_CREATED_AT = created_at(Book.created_at, "book")
+BOOK_PUBLISHED_YEAR = Field(
+    "publishedYear",
+    Book.published_year,
+    Kind.INT,
+    "The year the book was first published.",
+    minimum=1000,
+    maximum=2100,
+)
 
 BOOK = Entity(
     name="Book",
     plural="books",
     model=Book,
     description="A book, written by one author.",
-    fields=(BOOK_AUTHOR, BOOK_TITLE, BOOK_CREATED_AT),
-    filters=(Filter("authorId", BOOK_AUTHOR, Op.EQUALS), contains(BOOK_TITLE)),
-    order_keys=(OrderKey("TITLE", BOOK_TITLE), OrderKey("CREATED_AT", BOOK_CREATED_AT)),
+    fields=(BOOK_AUTHOR, BOOK_TITLE, BOOK_PUBLISHED_YEAR, BOOK_CREATED_AT),
+    filters=(
+        Filter("authorId", BOOK_AUTHOR, Op.EQUALS),
+        contains(BOOK_TITLE),
+        Filter("publishedYearFrom", BOOK_PUBLISHED_YEAR, Op.AT_LEAST),
+        Filter("publishedYearTo", BOOK_PUBLISHED_YEAR, Op.AT_MOST),
+    ),
+    order_keys=(
+        OrderKey("TITLE", BOOK_TITLE),
+        OrderKey("CREATED_AT", BOOK_CREATED_AT),
+        OrderKey("PUBLISHED_YEAR", BOOK_PUBLISHED_YEAR, nulls_as=INT4_MAX),
+    ),
     relations=(
         Relation("author", "Author", Cardinality.ONE, Book.author_id, Author.id, "The author."),
     ),
