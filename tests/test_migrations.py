@@ -24,11 +24,13 @@ from api.db.migrations import (
     head_revisions,
     upgrade_to_head,
 )
+from api.db.models import Base
 from api.db.urls import DatabaseTarget
 from tests.conftest import make_settings
 from tests.postgres import create_database, drop_database
+from tests.scratch_revisions import project_head
 
-HEAD = "0002"
+HEAD = project_head()
 FIRST = "0001"
 MIGRATORS = 4
 
@@ -114,7 +116,7 @@ async def revisions_of(url: str) -> frozenset[str]:
 async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> None:
     await upgrade(fresh_url)
 
-    assert await tables(fresh_url) == ["alembic_version", "authors", "books"]
+    assert await tables(fresh_url) == ["alembic_version", "authors", "books", "row_counts"]
     authors = await columns(fresh_url, "authors")
     assert set(authors) == {"id", "name", "bio", "created_at", "country"}
     assert authors["id"][:3] == ("integer", None, "NO")
@@ -140,7 +142,12 @@ async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> N
         " WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = 'public'"
         " ORDER BY tc.table_name",
     )
-    assert primary_keys == [("alembic_version", "version_num"), ("authors", "id"), ("books", "id")]
+    assert primary_keys == [
+        ("alembic_version", "version_num"),
+        ("authors", "id"),
+        ("books", "id"),
+        ("row_counts", "slot"),
+    ]
 
     foreign_keys = await rows(
         fresh_url,
@@ -159,11 +166,13 @@ async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> N
         "SELECT indexname, indexdef FROM pg_indexes"
         " WHERE schemaname = 'public' AND tablename = 'books' AND indexname NOT LIKE 'pk_%'",
     )
-    assert len(indexes) == 1, indexes
-    name, definition = indexes[0]
-    assert name == "ix_books_author_id"
-    assert definition.endswith("(author_id)"), definition
-    assert "UNIQUE" not in definition
+    assert {name for name, _ in indexes} == {
+        index.name for index in Base.metadata.tables["books"].indexes
+    }
+    definitions = dict(indexes)
+    assert definitions["ix_books_author_id_id"].endswith("(author_id, id)")
+    assert "gin_trgm_ops" in definitions["ix_books_title_trgm"]
+    assert not any("UNIQUE" in definition for definition in definitions.values())
 
     assert await versions(fresh_url) == [HEAD]
 
@@ -226,7 +235,7 @@ async def test_up_down_up_keeps_the_data(fresh_url: str) -> None:
     assert await versions(fresh_url) == []
 
     await upgrade(fresh_url)
-    assert await tables(fresh_url) == ["alembic_version", "authors", "books"]
+    assert await tables(fresh_url) == ["alembic_version", "authors", "books", "row_counts"]
     assert await versions(fresh_url) == [HEAD]
     assert await rows(fresh_url, "SELECT count(*) FROM authors") == [(0,)]
     assert "country" in await columns(fresh_url, "authors")
@@ -316,7 +325,7 @@ async def test_concurrent_migrate_runs_the_migrations_once(fresh_url: str) -> No
     assert [process.returncode for process in processes] == [0] * MIGRATORS, logs
 
     assert await versions(fresh_url) == [HEAD]
-    assert await tables(fresh_url) == ["alembic_version", "authors", "books"]
+    assert await tables(fresh_url) == ["alembic_version", "authors", "books", "row_counts"]
     assert len(await columns(fresh_url, "authors")) == 5
     # Exactly one migrator did the work; the others found nothing left to do.
     ran_first = [log for log in logs if f"-> {FIRST}," in log]

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.catalog.counts import exact_row_count
 from api.catalog.filters import contains
 from api.catalog.pagination import (
     INT_KEY,
@@ -56,7 +57,10 @@ async def authors_page(session: AsyncSession, *, window: Window, where: AuthorFi
 
 
 async def count_authors(session: AsyncSession, *, where: AuthorFilter) -> int:
-    total = await session.scalar(select(func.count()).select_from(Author).where(*where.clauses()))
+    clauses = where.clauses()
+    if not clauses:
+        return await session.scalar(select(exact_row_count(Author))) or 0
+    total = await session.scalar(select(func.count()).select_from(Author).where(*clauses))
     return total or 0
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.catalog.counts import exact_row_count
 from api.catalog.filters import contains
 from api.catalog.pagination import (
     INT_KEY,
@@ -65,7 +66,10 @@ async def books_pages_by_author(
 
 
 async def count_books(session: AsyncSession, *, where: BookFilter) -> int:
-    total = await session.scalar(select(func.count()).select_from(Book).where(*where.clauses()))
+    clauses = where.clauses()
+    if not clauses:
+        return await session.scalar(select(exact_row_count(Book))) or 0
+    total = await session.scalar(select(func.count()).select_from(Book).where(*clauses))
     return total or 0
 
 

@@ -15,14 +15,13 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    and_,
     exists,
     false,
     func,
     literal,
-    or_,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,12 +109,17 @@ class Ordering:
         return [c.desc() if descending else c.asc() for c in (self.key, self.id)]
 
     def beyond(self, cursor: CursorKey, *, forward: bool) -> ColumnElement[bool]:
-        """Rows strictly after `cursor` in the direction of travel (`forward` = sort order)."""
+        """Rows strictly after `cursor` in the direction of travel (`forward` = sort order).
+
+        A row comparison, `(key, id) > (k, i)`, which Postgres turns into the start of an index
+        range scan; the same condition spelled with OR is a filter, and a deep cursor would
+        then walk the index from its first row. `~` negates it into `<=` (or `>=`), which is
+        an index range too. Keys are NOT NULL, so the comparison is total.
+        """
         key, row_id = cursor
         ascending = self.descending != forward
-        if ascending:
-            return or_(self.key > key, and_(self.key == key, self.id > row_id))
-        return or_(self.key < key, and_(self.key == key, self.id < row_id))
+        row, at = tuple_(self.key, self.id), tuple_(key, row_id)
+        return row > at if ascending else row < at
 
     def cursor_for(self, key: Any, row_id: int) -> str:
         """Opaque to clients: base64url of "ORDERING:ID:KEY" (the key last, as it may hold ':')."""
