@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    exists,
     false,
     func,
     literal,
@@ -241,11 +240,17 @@ async def fetch_pages(
         .lateral("page")
     )
     came_from = window.after if window.forward else window.before
-    behind = (
-        exists().where(*scope, ~ordering.beyond(came_from, forward=window.forward))
-        if came_from is not None
-        else false()
-    )
+    behind: ColumnElement[bool] = false()
+    if came_from is not None:
+        # The nearest row behind the cursor, found by walking the index back from it; EXISTS
+        # would drop the ORDER BY, and then a sequential scan may look for it everywhere.
+        nearest = (
+            select(true())
+            .where(*scope, ~ordering.beyond(came_from, forward=window.forward))
+            .order_by(*ordering.order_by(reverse=window.forward))
+            .limit(1)
+        )
+        behind = func.coalesce(nearest.scalar_subquery(), false())
     statement = (
         select(parents.c.id.label("parent_id_"), behind.label("behind_"), page)
         .select_from(parents.outerjoin(page, true()))

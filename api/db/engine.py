@@ -51,6 +51,7 @@ class EngineOptions:
     connect_timeout: float = 15.0
     connect_attempts: int = 4
     statement_timeout: float | None = None
+    read_timeout: float | None = None
     pool_recycle: int = 240
     ping_after_idle: float = 5.0
 

@@ -26,7 +26,12 @@ from strawberry.extensions import SchemaExtension
 
 from api.db.reads import ReadPool
 from api.db.statements import count_statement
-from api.graphql.errors import is_database_unavailable, unavailable_error
+from api.graphql.errors import (
+    is_database_unavailable,
+    is_query_timeout,
+    query_timeout_error,
+    unavailable_error,
+)
 from api.graphql.limits import query_cost
 from api.graphql.permissions import bearer_token, token_matches
 from api.graphql.planner.compiler import NotPlannable, Rejected, compile_query
@@ -214,9 +219,14 @@ async def serve_planned(
     attempts = 1 if writes else 2
     for attempt in range(1, attempts + 1):
         try:
-            response: bytes | None = await pool.fetch_value(sql, params)
+            response: bytes | None = await pool.fetch_value(sql, params, read=not writes)
             break
         except Exception as error:
+            if is_query_timeout(error):  # too expensive: running it again would cost as much
+                count_statement()
+                log.warning("planned query ran past the read budget: %s", operation_name)
+                record_operation(operation_name or "anonymous", "error")
+                return orjson.dumps({"data": None, "errors": [query_timeout_error().formatted]})
             if not is_database_unavailable(error):  # the statement failed: nothing written
                 log.warning("planned query failed; answering it the ordinary way", exc_info=True)
                 return None
