@@ -519,6 +519,7 @@ async def test_statement_timeout_cuts_a_slow_statement(faults_url: str) -> None:
 async def test_statement_timeout_through_the_app_is_a_clean_error(
     cluster: ThrowawayPostgres, faults_url: str
 ) -> None:
+    """A read cut off by the statement timeout is QUERY_TIMEOUT: the database is there."""
     settings = make_settings(faults_url, db_statement_timeout=0.5, **FAST_FAILING)
     locker = plain_engine(faults_url)
     try:
@@ -526,10 +527,14 @@ async def test_statement_timeout_through_the_app_is_a_clean_error(
             await client.execute(READ_AUTHORS)  # a warm pool: only the lock can slow it now
             async with locker.connect() as connection:
                 await connection.execute(text("LOCK TABLE authors IN ACCESS EXCLUSIVE MODE"))
-                started = time.monotonic()
-                payload = await assert_unavailable(client, cluster, READ_AUTHORS)
-                assert time.monotonic() - started < 2.0
-                assert payload["data"] is None
+                for _ in range(2):  # a timed-out read leaves nothing behind for the next
+                    started = time.monotonic()
+                    response = await client.post(READ_AUTHORS)
+                    assert time.monotonic() - started < 2.0
+                    assert_clean(response.text, cluster)
+                    payload = response.json()
+                    assert payload["data"] is None
+                    assert set(error_codes(payload)) == {"QUERY_TIMEOUT"}, payload
                 await connection.rollback()  # releases the lock
             data = await client.execute(READ_AUTHORS)
             assert isinstance(data["authors"]["edges"], list)

@@ -23,6 +23,12 @@ class ReadTimedOut(Exception):
     """A read ran past the read budget and was cancelled: the query, not the database."""
 
 
+def read_budget(options: EngineOptions) -> float | None:
+    """Seconds a read may run: its own budget, and never more than any statement may."""
+    limits = [t for t in (options.read_timeout, options.statement_timeout) if t is not None]
+    return min(limits, default=None)
+
+
 async def _nothing_to_reset(_: Any) -> None:
     """Planned reads leave no transaction, cursor or setting behind."""
 
@@ -80,4 +86,4 @@ async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> Re
         reset=_nothing_to_reset,
         **args,
     )
-    return ReadPool(pool, options.pool_size, options.read_timeout)
+    return ReadPool(pool, options.pool_size, read_budget(options))

@@ -18,6 +18,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.db.reads import ReadTimedOut
+
 
 def read_settings(read_timeout: float | None) -> Select[tuple[str, str]]:
     """SET LOCAL, as a query: a transaction-mode pooler keeps it with the transaction.
@@ -60,7 +62,9 @@ class RequestSession:
         """The request's read transaction, with the read settings set as it begins.
 
         A failed read ends the transaction, so that the request's other fields can still be
-        read.
+        read. Postgres stops a read at the read budget (57014); a statement that reaches the
+        client's DB_STATEMENT_TIMEOUT first is a timed-out read all the same: the connection
+        was there, as the settings had been sent over it.
         """
         async with self._lock:
             session = self._current()
@@ -68,6 +72,9 @@ class RequestSession:
                 await session.execute(self._read_settings)
             try:
                 yield session
+            except TimeoutError as error:  # asyncpg gave up on a statement (DB_STATEMENT_TIMEOUT)
+                await session.rollback()
+                raise ReadTimedOut("a read ran past the statement timeout") from error
             except BaseException:
                 await session.rollback()
                 raise
