@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
+from api.db.compatibility import Compatibility
 from api.db.engine import create_engine, create_session_factory
 from api.db.reads import create_read_pool
 from api.graphql.context import Context, build_context
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
                 "session_factory": create_session_factory(engine),
                 "query_plans": query_plans,
                 "read_pool": read_pool,
+                "compatibility": Compatibility(),
             }
         finally:
             await read_pool.close()

@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.db.engine import EngineOptions
+from api.db.migration_lock import MigrationPolicy
 
 if TYPE_CHECKING:
     from api.graphql.schema import SchemaOptions
@@ -14,6 +15,10 @@ from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, pars
 
 MIN_PRODUCTION_TOKEN = 24
 PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "test", "password"})
+
+
+class PooledMigrationTarget(ValueError):
+    """Migrations were asked to run through a transaction-mode pooler."""
 
 
 class Settings(BaseSettings):
@@ -51,6 +56,14 @@ class Settings(BaseSettings):
     )
     migrate_on_start: bool = Field(
         default=False, description="Run migrations before serving (off: use a migrate job)."
+    )
+    migration_lock_window: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds migrate keeps retrying DDL that finds its table locked.",
+    )
+    migration_turn_timeout: float = Field(
+        default=900.0, gt=0, description="Seconds migrate waits for another replica's run."
     )
     api_token: SecretStr | None = Field(
         default=None,
@@ -126,6 +139,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} {error}") from None
         return value
 
+    def migration_policy(self) -> MigrationPolicy:
+        return MigrationPolicy(
+            lock_window=self.migration_lock_window, turn_timeout=self.migration_turn_timeout
+        )
+
     def engine_options(self) -> EngineOptions:
         return EngineOptions(
             pool_size=self.db_pool_size,
@@ -143,7 +161,17 @@ class Settings(BaseSettings):
 
     @cached_property
     def migration_database(self) -> DatabaseTarget:
-        """The direct connection migrations use: never a transaction-mode pooler."""
+        """The direct connection migrations use: never a transaction-mode pooler.
+
+        A pooler hands each transaction its own server session: the advisory lock, the
+        session's lock_timeout and asyncpg's prepared statements would not survive it.
+        """
         if self.database_direct_url:
             return parse_database_url(self.database_direct_url, pooled=False)
-        return parse_database_url(direct_url_for(self.database_url), pooled=False)
+        direct = direct_url_for(self.database_url)
+        if direct == self.database_url and self.database.pooled:
+            raise PooledMigrationTarget(
+                "DATABASE_URL goes through a pooler and cannot be made direct: set"
+                " DATABASE_DIRECT_URL to the database's direct connection for migrations"
+            )
+        return parse_database_url(direct, pooled=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from api.db.migration_lock import MigrationPolicy
 from api.db.migrations import ALEMBIC_INI, PROJECT_ROOT, alembic_config
 from api.db.urls import DatabaseTarget
 
@@ -59,9 +60,8 @@ class ScratchScripts:
         shutil.copytree(VERSIONS, self.versions, ignore=shutil.ignore_patterns("__pycache__"))
         locations = f"script_location = {PROJECT_ROOT / 'alembic'}\n"
         locations += f"version_locations = {self.versions}"
-        self.ini.write_text(
-            ALEMBIC_INI.read_text().replace("script_location = %(here)s/alembic", locations)
-        )
+        ini = ALEMBIC_INI.read_text().replace("script_location = %(here)s/alembic", locations)
+        self.ini.write_text(ini.replace("%(here)s/", f"{PROJECT_ROOT}/"))
 
     @property
     def versions(self) -> Path:
@@ -94,8 +94,10 @@ class ScratchScripts:
         self.added.append(revision)
         return revision
 
-    def config(self, target: DatabaseTarget | None = None) -> Config:
-        config = alembic_config(target, quiet=True)
+    def config(
+        self, target: DatabaseTarget | None = None, policy: MigrationPolicy | None = None
+    ) -> Config:
+        config = alembic_config(target, quiet=True, policy=policy)
         config.set_main_option("version_locations", str(self.versions))
         return config
 

@@ -10,8 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from alembic import command
+from api.db.migration_lock import MigrationBlocked, MigrationPolicy
 from tests.scratch_revisions import ScratchScripts, project_head
-from tests.test_migrations import connect, fresh_url, rows, target_for
+from tests.test_migrations import connect, fresh_url, rows, target_for, versions
 
 __all__ = ["fresh_url"]
 
@@ -151,5 +152,41 @@ async def test_an_invalid_leftover_is_rebuilt_and_a_valid_index_kept(
     rebuilt = await valid_index(at_project_head, TITLE_INDEX)
     assert rebuilt.oid != leftover.oid  # dropped and built again, not just marked valid
     assert await index(at_project_head, NAME_INDEX) == kept
+    invalid = await rows(at_project_head, "SELECT count(*) FROM pg_index WHERE NOT indisvalid")
+    assert invalid == [(0,)]
+
+
+async def test_migrate_interrupted_mid_build_converges_on_the_next_run(
+    at_project_head: str, scripts: ScratchScripts
+) -> None:
+    """The build meets an open writer, times out its lock waits until the window closes.
+
+    It leaves an INVALID index and migrate fails in one message naming the writer; once the
+    writer is gone, the next run drops the leftover, builds it again and stamps the revision.
+    """
+    config = scripts.config(target_for(at_project_head), MigrationPolicy(lock_window=1.5))
+    async with connect(at_project_head) as writer:
+        await writer.execute(text("SET application_name = 'open-writer'"))
+        await writer.execute(text(OPEN_WRITE))
+        with pytest.raises(MigrationBlocked) as blocked:
+            await asyncio.to_thread(command.upgrade, config, "head")
+        await writer.rollback()
+
+    message = str(blocked.value)
+    assert "MIGRATION_LOCK_WINDOW" in message
+    assert "waiting for another transaction to end, blocked by pid" in message, message
+    assert "application_name 'open-writer', idle in transaction" in message, message
+    assert "\n" not in message
+    leftover = await index(at_project_head, TITLE_INDEX)
+    assert leftover is not None
+    assert not leftover.valid
+    assert await versions(at_project_head) == [project_head()]
+
+    await asyncio.to_thread(command.upgrade, scripts.config(target_for(at_project_head)), "head")
+
+    assert await versions(at_project_head) == [scripts.head]
+    rebuilt = await valid_index(at_project_head, TITLE_INDEX)
+    assert rebuilt.oid != leftover.oid
+    await valid_index(at_project_head, NAME_INDEX)
     invalid = await rows(at_project_head, "SELECT count(*) FROM pg_index WHERE NOT indisvalid")
     assert invalid == [(0,)]

@@ -5,7 +5,7 @@ INVALID leftover of an interrupted build is rebuilt on the next run), and the co
 installed without blocking writers for the length of a count. Running it again converges.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-29
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from api.db.online_ddl import SET_LOCK_TIMEOUT, create_index_concurrently, drop_index_concurrently
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
