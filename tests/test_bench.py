@@ -5,11 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.shapes import shapes
 from bench.workloads import Catalogue, workloads
 from bench.wrk import lua_script
 
@@ -107,3 +109,37 @@ def test_wrk_cycles_through_every_body() -> None:
     assert "function request()" in script
     assert "[=[" in script  # a long bracket the third body cannot close
     assert "function request()" not in lua_script(bodies[:1])
+
+
+def test_bench_scale_measures_every_shape_and_reuses_its_catalogue(tmp_path: Path) -> None:
+    """`make bench-scale`'s code paths on a tiny catalogue: load, migrate under load, reuse."""
+    require_wrk()
+    database = f"catalog_scale_smoke_{uuid.uuid4().hex[:8]}"
+    sizes = ("--authors", "100", "--books", "1000", "--small-books", "100")
+
+    def scale(*options: str) -> dict[str, Any]:
+        command = [sys.executable, "-m", "bench.scale", *sizes, "--requests", "2"]
+        command += ["--database", database, "--output-dir", str(tmp_path), *options]
+        completed = subprocess.run(
+            command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        assert (tmp_path / "scale.md").read_text() in completed.stdout
+        results: dict[str, Any] = json.loads((tmp_path / "scale.json").read_text())
+        return results
+
+    try:
+        first = scale("--migrate-under-load")
+    finally:
+        again = scale("--drop")  # reuses both catalogues, then drops them
+    assert not first["large"]["reused"]
+    assert again["large"]["reused"]
+    assert again["small"]["reused"]
+    migration = first["migration_under_load"]
+    assert migration["statements"] > 0
+    assert migration["failures"] == 0, migration
+    names = [row["shape"] for row in first["shapes"]]
+    assert names == [shape.name for shape in shapes(100)]
+    for row in first["shapes"]:
+        assert row["small"]["requests"] == row["large"]["requests"] == 2, row
+        assert 0 < row["large"]["p50_ms"] <= row["large"]["p99_ms"], row

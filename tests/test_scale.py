@@ -17,22 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import graphql
 import pytest
-from sqlalchemy import func, select
 
 from alembic import command
-from api.catalog.authors import AUTHOR_ORDERINGS
-from api.catalog.books import BOOK_ORDERINGS
-from api.catalog.pagination import Ordering
-from api.db.engine import create_engine
-from api.db.migrations import PROJECT_ROOT, alembic_config, upgrade_to_head
+from api.db.migrations import alembic_config, upgrade_to_head
 from api.db.statements import statement_counter
 from api.settings import Settings
-from bench.scale_data import RARE_NAME_WORD, RARE_TITLE_WORD, ScaleCatalogue, load, rare_country
+from bench.scale_data import RARE_TITLE_WORD, ScaleCatalogue, load
+from bench.shapes import ORDERINGS, DeepCursors, Shape, deep_cursors, shapes
 from bench.under_load import Traffic, traffic_during
 from tests.conftest import make_settings, serving
-from tests.factories import author_gid
 from tests.graphql_client import GraphQLClient
 from tests.plans import executed_plans
 from tests.postgres import create_database, drop_database
@@ -42,20 +36,6 @@ SIZE = ScaleCatalogue(authors=100_000, books=500_000)
 ROWS_BUDGET = 1_000
 TABLES = frozenset({"authors", "books"})
 SEED_SCHEMA = "0002"
-PAGE = 20
-# Each connection type's orderings, by enum value: where deep cursors come from.
-ORDERINGS: dict[str, dict[str, Ordering]] = {
-    "AuthorConnection": AUTHOR_ORDERINGS,
-    "BookConnection": BOOK_ORDERINGS,
-}
-# A rare value for every filter the schema offers (a new filter needs one here).
-RARE_VALUES: dict[str, Callable[[], object]] = {
-    "country": rare_country,
-    "nameContains": lambda: RARE_NAME_WORD,
-    "titleContains": lambda: RARE_TITLE_WORD,
-    "authorId": lambda: author_gid(SIZE.authors // 2),
-}
-SCHEMA = graphql.build_schema((PROJECT_ROOT / "schema.graphql").read_text())
 MIGRATION_WAIT_LIMIT = 2.0
 # A read no index can serve: a two-letter fragment has no trigram, so it scans every title.
 EXPENSIVE_READ = '{ books(filter: { titleContains: "zq" }) { totalCount } }'
@@ -67,25 +47,7 @@ ANSWER_MARGIN = 1.5
 class Scale:
     url: str
     migration: Traffic
-    deep_cursors: dict[tuple[str, str], str] = field(default_factory=dict)
-
-
-async def _deep_cursors(url: str) -> dict[tuple[str, str], str]:
-    """A cursor in the middle of every ordering: (connection type, enum value) -> cursor."""
-    engine = create_engine(make_settings(url).database)
-    cursors = {}
-    try:
-        async with engine.connect() as connection:
-            for type_name, orderings in ORDERINGS.items():
-                for name, ordering in orderings.items():
-                    rows = await connection.scalar(select(func.count(ordering.id)))
-                    middle = select(ordering.key, ordering.id).order_by(*ordering.order_by())
-                    found = await connection.execute(middle.offset((rows or 0) // 2).limit(1))
-                    key, row_id = found.one()
-                    cursors[type_name, name] = ordering.cursor_for(key, row_id)
-    finally:
-        await engine.dispose()
-    return cursors
+    deep_cursors: DeepCursors = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -110,132 +72,12 @@ async def scale(postgres_admin_url: str) -> AsyncIterator[Scale]:
             await connection.execute("ANALYZE authors, books")
         finally:
             await connection.close()
-        yield Scale(url, traffic, await _deep_cursors(url))
+        yield Scale(url, traffic, await deep_cursors(url))
     finally:
         await drop_database(postgres_admin_url, url)
 
 
-# ---------------------------------------------------------------------------------------------
-# Query shapes, from the schema
-
-
-@dataclass(frozen=True)
-class Shape:
-    name: str
-    query: str
-    variables: dict[str, Any] = field(default_factory=dict)
-    # (connection type, ordering) whose deep cursor goes into the `cursor` variable.
-    deep_cursor: tuple[str, str] | None = None
-
-    def variables_for(self, scale: Scale) -> dict[str, Any]:
-        if self.deep_cursor is None:
-            return self.variables
-        return {**self.variables, "cursor": scale.deep_cursors[self.deep_cursor]}
-
-
-PAGE_SELECTION = (
-    "edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
-)
-
-
-def _object(type_: graphql.GraphQLType) -> graphql.GraphQLObjectType:
-    named = graphql.get_named_type(type_)
-    assert isinstance(named, graphql.GraphQLObjectType), named
-    return named
-
-
-def _argument_type(field: graphql.GraphQLField, argument: str) -> graphql.GraphQLNamedType:
-    return graphql.get_named_type(field.args[argument].type)
-
-
-def _connections(parent: graphql.GraphQLObjectType) -> dict[str, graphql.GraphQLField]:
-    """Fields of `parent` that are connections (of a type with orderings)."""
-    return {
-        name: field
-        for name, field in parent.fields.items()
-        if graphql.get_named_type(field.type).name in ORDERINGS
-    }
-
-
-def _orderings(field: graphql.GraphQLField) -> list[str]:
-    enum = _argument_type(field, "orderBy")
-    assert isinstance(enum, graphql.GraphQLEnumType), enum
-    return list(enum.values)
-
-
-def _node_type(connection: graphql.GraphQLField) -> graphql.GraphQLObjectType:
-    edge = _object(_object(connection.type).fields["edges"].type)
-    return _object(edge.fields["node"].type)
-
-
-def _ordering_shapes(name: str, connection: graphql.GraphQLField) -> list[Shape]:
-    """Both directions of every ordering: first, last, and from a cursor deep in the middle."""
-    found = []
-    for order in _orderings(connection):
-        windows = [
-            ("first", f"first: {PAGE}", False),
-            ("last", f"last: {PAGE}", False),
-            ("deep after", f"first: {PAGE}, after: $cursor", True),
-            ("deep before", f"last: {PAGE}, before: $cursor", True),
-        ]
-        for window, arguments, deep in windows:
-            declared = "($cursor: String)" if deep else ""
-            found.append(
-                Shape(
-                    f"{name} {order} {window}",
-                    f"query{declared} {{ {name}({arguments}, orderBy: {order}) "
-                    f"{{ {PAGE_SELECTION} }} }}",
-                    deep_cursor=(_object(connection.type).name, order) if deep else None,
-                )
-            )
-    return found
-
-
-def _filter_shapes(name: str, connection: graphql.GraphQLField) -> list[Shape]:
-    """Each filter with a rare value, its page and its totalCount."""
-    inputs = _argument_type(connection, "filter")
-    assert isinstance(inputs, graphql.GraphQLInputObjectType), inputs
-    missing = set(inputs.fields) - set(RARE_VALUES)
-    assert not missing, f"add a rare value to RARE_VALUES for the filters {missing}"
-    return [
-        Shape(
-            f"{name} filter {filter_name}",
-            f"query($filter: {inputs.name}) {{ {name}(first: {PAGE}, filter: $filter) "
-            f"{{ totalCount {PAGE_SELECTION} }} }}",
-            {"filter": {filter_name: RARE_VALUES[filter_name]()}},
-        )
-        for filter_name in inputs.fields
-    ]
-
-
-def _nested_shapes(name: str, connection: graphql.GraphQLField) -> list[Shape]:
-    """Connections inside each node of a page (an author's books), in every ordering."""
-    found = []
-    for nested_name, nested in _connections(_node_type(connection)).items():
-        for order in _orderings(nested):
-            found.append(
-                Shape(
-                    f"{name}.{nested_name} {order}",
-                    f"{{ {name}(first: {PAGE}) {{ edges {{ node {{ {nested_name}(first: 5, "
-                    f"orderBy: {order}) {{ totalCount {PAGE_SELECTION} }} }} }} }} }}",
-                )
-            )
-    return found
-
-
-def shapes() -> list[Shape]:
-    query = SCHEMA.query_type
-    assert query is not None
-    found = []
-    for name, connection in _connections(query).items():
-        found += _ordering_shapes(name, connection)
-        found.append(Shape(f"{name} totalCount", f"{{ {name} {{ totalCount }} }}"))
-        found += _filter_shapes(name, connection)
-        found += _nested_shapes(name, connection)
-    return found
-
-
-SHAPES = shapes()
+SHAPES = shapes(SIZE.authors)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +91,7 @@ async def sent_by_resolvers(
     client: GraphQLClient, shape: Shape, scale: Scale
 ) -> list[SentStatement]:
     with statements_sent() as sent:
-        data = await client.execute(shape.query, shape.variables_for(scale))
+        data = await client.execute(shape.query, shape.variables_for(scale.deep_cursors))
     assert data, shape
     return sent
 
