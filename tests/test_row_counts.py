@@ -7,15 +7,21 @@ Every test compares three numbers: what the API answers, what `row_counts` holds
 import asyncio
 
 import asyncpg
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alembic import command
 from api.catalog.counts import exact_row_count
+from api.db.migrations import alembic_config
 from api.db.models import Author, Book
 from api.graphql.seed_mutation import MAX_SEED_BOOKS
 from tests.factories import author_gid, insert_authors
 from tests.graphql_client import GraphQLClient
+from tests.postgres import create_database, drop_database
 from tests.test_concurrency import CREATE_BOOK, DELETE_AUTHOR, SEED, payload_of
+from tests.test_migrations import connect, rows, target_for
+from tests.test_online_ddl import leave_invalid_index, valid_index
 
 TOTALS = "{ authors { totalCount } books { totalCount } }"
 CREATE_AUTHOR = (
@@ -201,3 +207,41 @@ async def test_the_resolvers_read_the_counters_not_the_table(
             await connection.execute(
                 text("UPDATE row_counts SET books = books - 40 WHERE slot = 0")
             )
+
+
+def counts_revision() -> Script:
+    """The revision that installs the row counts (found by what it defines, not by its id)."""
+    for script in ScriptDirectory.from_config(alembic_config()).walk_revisions():
+        if hasattr(script.module, "COUNTED_TABLES"):
+            return script
+    raise AssertionError("no revision installs the row counts")
+
+
+async def test_rerunning_the_revision_converges(postgres_admin_url: str) -> None:
+    """Run again after an interruption that left one of its indexes INVALID: the index is
+    rebuilt, the valid ones kept, and no row is counted twice."""
+    url = await create_database(postgres_admin_url, prefix="catalog_counts_rerun")
+    config = alembic_config(target_for(url), quiet=True)
+    revision = counts_revision()
+    try:
+        await asyncio.to_thread(command.upgrade, config, revision.revision)
+        async with connect(url) as connection:
+            await connection.execute(text("INSERT INTO authors (name) VALUES ('A'), ('B')"))
+            await connection.execute(text("DROP INDEX ix_authors_name_id"))
+            await connection.commit()
+        await leave_invalid_index(
+            url,
+            "ix_authors_name_id",
+            "CREATE INDEX CONCURRENTLY ix_authors_name_id ON authors (name)",
+        )
+        kept = await valid_index(url, "ix_books_title_id")
+        assert revision.down_revision is not None
+        await asyncio.to_thread(command.stamp, config, revision.down_revision)
+        await asyncio.to_thread(command.upgrade, config, revision.revision)
+
+        rebuilt = await valid_index(url, "ix_authors_name_id")
+        assert rebuilt.definition.endswith("(name, id)")
+        assert (await valid_index(url, "ix_books_title_id")).oid == kept.oid
+        assert await rows(url, "SELECT sum(authors) FROM row_counts") == [(2,)]
+    finally:
+        await drop_database(postgres_admin_url, url)
