@@ -96,6 +96,9 @@ async def sent_by_resolvers(
     return sent
 
 
+# Each path that answers GraphQL, with the statements it sent for one request. The planner's
+# statement goes to asyncpg directly, past the SQLAlchemy event that sent_by_resolvers reads:
+# it joins this table once the planner reports the SQL and parameters it sends.
 PATHS: dict[str, SentBy] = {"resolvers": sent_by_resolvers}
 
 
