@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -281,9 +281,64 @@ def report(
     }
 
 
+def _page_of(connection: str) -> Callable[[str], bool]:
+    """Shapes that page through `connection` in some ordering (no filter, no nesting)."""
+    return lambda name: (
+        name.startswith(f"{connection} ") and name.split()[1].endswith(("_ASC", "_DESC"))
+    )
+
+
+def _named(shape: str) -> Callable[[str], bool]:
+    return lambda name: name == shape
+
+
+# The issue's table: a label, and which shapes it sums up (their worst p50 and p99).
+SUMMARY: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("authors: every ordering, both ways, first / last / deep cursor", _page_of("authors")),
+    ("books: every ordering, both ways, first / last / deep cursor", _page_of("books")),
+    ("authors(filter: {country}), a country of 0.1%", _named("authors filter country")),
+    ("authors(filter: {nameContains}), a rare name", _named("authors filter nameContains")),
+    ("books(filter: {titleContains}), a rare word", _named("books filter titleContains")),
+    ("books(filter: {authorId})", _named("books filter authorId")),
+    ("an author's books, every ordering (nested)", lambda n: n.startswith("authors.books ")),
+    ("books { totalCount }", _named("books totalCount")),
+    ("authors { totalCount }", _named("authors totalCount")),
+    ("authors(filter: {country}) { totalCount }", _named("authors filter country totalCount")),
+    (
+        "books(filter: {titleContains}) { totalCount }",
+        _named("books filter titleContains totalCount"),
+    ),
+)
+
+
+def summary(results: dict[str, Any]) -> list[str]:
+    """The issue's table: each group's worst p50 at both sizes and worst p99 at the large."""
+    small, large = results["small"], results["large"]
+    lines = [
+        f"| query shape | {small['books']:,} books p50 ms | {large['books']:,} books p50 ms "
+        f"| {large['books']:,} books p99 ms | target p50 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, matches in SUMMARY:
+        rows = [row for row in results["shapes"] if matches(row["shape"])]
+        if not rows:
+            continue
+        lines.append(
+            f"| {label} ({len(rows)}) | {max(r['small']['p50_ms'] for r in rows):.1f} "
+            f"| {max(r['large']['p50_ms'] for r in rows):.1f} "
+            f"| {max(r['large']['p99_ms'] for r in rows):.1f} "
+            f"| ≤ {rows[0]['target_p50_ms']:g} ms |"
+        )
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     small, large = results["small"], results["large"]
     lines = [
+        *summary(results),
+        "",
+        "Every shape:",
+        "",
         f"Single client through HTTP, one request at a time ({results['date']}, "
         f"{results['cpu_count']} CPUs); p50 / p99 in ms; target p50 ≤ {PAGE_TARGET_MS:g} ms "
         f"(≤ {COUNT_TARGET_MS:g} ms for a count alone) at {large['books']:,} books.",
