@@ -36,7 +36,9 @@ def load_settings() -> Settings:
                 lines.append(f"{name} is not set: export {name}=postgresql://user:pass@host/dbname")
             else:
                 message = str(problem["msg"]).removeprefix("Value error, ")
-                lines.append(message if message.startswith(name) else f"{name}: {message}")
+                # Checks across settings (loc is empty) name the settings in their message.
+                named = not problem["loc"] or message.startswith(name)
+                lines.append(message if named else f"{name}: {message}")
         raise SettingsError("error: " + "\nerror: ".join(lines)) from None
 
 

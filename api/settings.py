@@ -14,7 +14,19 @@ if TYPE_CHECKING:
 from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, parse_database_url
 
 MIN_PRODUCTION_TOKEN = 24
+MIN_DISTINCT_CHARACTERS = 8  # "aaaa…" or "tok-aaaa…" is long but guessable
 PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "test", "password"})
+STRONG_TOKEN_RULE = (
+    f"{MIN_PRODUCTION_TOKEN}+ random characters, {MIN_DISTINCT_CHARACTERS}+ of them different"
+)
+
+
+def is_weak_token(token: str) -> bool:
+    return (
+        len(token) < MIN_PRODUCTION_TOKEN
+        or len(set(token)) < MIN_DISTINCT_CHARACTERS
+        or token.lower() in PLACEHOLDER_TOKENS
+    )
 
 
 class PooledMigrationTarget(ValueError):
@@ -69,6 +81,14 @@ class Settings(BaseSettings):
         default=None,
         description="Comma-separated bearer tokens; when set, every mutation needs one.",
     )
+    api_open_writes: bool = Field(
+        default=False,
+        description="Production only: start without API_TOKEN, letting anyone write, on purpose.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics needs when set; production without it hides /metrics.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins browsers may call from."
     )
@@ -94,14 +114,25 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_weak_tokens_in_production(self) -> "Settings":
-        if self.api_env == "production":
-            for token in self.api_tokens:
-                if len(token) < MIN_PRODUCTION_TOKEN or token.lower() in PLACEHOLDER_TOKENS:
-                    raise ValueError(
-                        f"API_TOKEN has a weak or placeholder token; in production each token "
-                        f"needs {MIN_PRODUCTION_TOKEN}+ random characters"
-                    )
+    def _production_fails_closed(self) -> "Settings":
+        """Production refuses to start open to anonymous writes, or with guessable tokens."""
+        if not self.production:
+            return self
+        if not self.api_tokens and not self.api_open_writes:
+            raise ValueError(
+                "API_TOKEN is not set: production needs at least one bearer token for "
+                f"mutations ({STRONG_TOKEN_RULE}), or API_OPEN_WRITES=true to let anyone write"
+            )
+        if any(is_weak_token(token) for token in self.api_tokens):
+            raise ValueError(
+                f"API_TOKEN has a weak or placeholder token; in production each token needs "
+                f"{STRONG_TOKEN_RULE}"
+            )
+        if self.metrics_token is not None and is_weak_token(self.metrics_token_value or ""):
+            raise ValueError(
+                "METRICS_TOKEN is weak or a placeholder; in production it needs "
+                f"{STRONG_TOKEN_RULE}"
+            )
         return self
 
     def schema_options(self) -> "SchemaOptions":
@@ -127,6 +158,12 @@ class Settings(BaseSettings):
         if self.api_token is None:
             return []
         return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]
+
+    @property
+    def metrics_token_value(self) -> str | None:
+        if self.metrics_token is None:
+            return None
+        return self.metrics_token.get_secret_value().strip()
 
     @field_validator("database_url", "database_direct_url")
     @classmethod

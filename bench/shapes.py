@@ -13,9 +13,8 @@ from typing import Any
 import graphql
 from sqlalchemy import func, select
 
-from api.catalog.authors import AUTHOR_ORDERINGS
-from api.catalog.books import BOOK_ORDERINGS
-from api.catalog.pagination import Ordering
+from api.catalog.describe import Ordering
+from api.catalog.entities import ENTITIES
 from api.db.engine import create_engine
 from api.db.migrations import PROJECT_ROOT
 from api.db.urls import parse_database_url
@@ -26,8 +25,7 @@ PAGE = 20
 SCHEMA = graphql.build_schema((PROJECT_ROOT / "schema.graphql").read_text())
 # Each connection type's orderings, by enum value: where deep cursors come from.
 ORDERINGS: dict[str, dict[str, Ordering]] = {
-    "AuthorConnection": AUTHOR_ORDERINGS,
-    "BookConnection": BOOK_ORDERINGS,
+    f"{name}Connection": entity.orderings for name, entity in ENTITIES.items()
 }
 PAGE_SELECTION = (
     "edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
@@ -72,7 +70,7 @@ async def deep_cursors(url: str) -> DeepCursors:
             for type_name, orderings in ORDERINGS.items():
                 for name, ordering in orderings.items():
                     rows = await connection.scalar(select(func.count(ordering.id)))
-                    middle = select(ordering.key, ordering.id).order_by(*ordering.order_by())
+                    middle = select(ordering.sort_key(), ordering.id).order_by(*ordering.order_by())
                     found = await connection.execute(middle.offset((rows or 0) // 2).limit(1))
                     key, row_id = found.one()
                     cursors[type_name, name] = ordering.cursor_for(key, row_id)

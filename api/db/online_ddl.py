@@ -7,6 +7,10 @@ helpers drop such a leftover and build it again, so running a migration twice co
 
 Names and tables are quoted here; `columns` and `where` are SQL written by the revision's
 author (expressions such as "lower(country)" or "title gin_trgm_ops"), never user input.
+
+The build commits whatever the revision did before it (Alembic's autocommit_block), and a
+retry after a lock timeout runs the revision again from the top: keep concurrent builds in a
+revision of their own, or put other statements after them.
 """
 
 from collections.abc import Sequence
