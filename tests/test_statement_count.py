@@ -165,7 +165,7 @@ async def test_lookups_by_id_in_one_query_are_batched(
 
     assert {alias: node["databaseId"] for alias, node in data.items()} == wanted
     assert batched == one_each
-    assert one_each.first <= 3  # the read settings, then a statement per table
+    assert one_each.first <= 2  # a statement per table
 
 
 async def test_author_and_node_lookups_of_one_author_share_a_statement(
@@ -187,7 +187,7 @@ async def test_author_and_node_lookups_of_one_author_share_a_statement(
 
     assert (data["author"]["name"], data["node"]["name"]) == ("Author 000", "Author 002")
     assert single == paired
-    assert paired.first == 2  # the read settings, then one lookup
+    assert paired.first == 1
 
 
 async def test_nested_counters_each_count_every_statement(engine: AsyncEngine) -> None:
