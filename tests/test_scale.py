@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from alembic import command
+from api.app import query_plans_for
 from api.db.migrations import alembic_config, upgrade_to_head
 from api.db.statements import statement_counter
 from api.settings import Settings
@@ -121,16 +123,36 @@ async def sent_by_resolvers(
     return sent
 
 
-# Each path that answers GraphQL, with the statements it sent for one request. The planner's
-# statement goes to asyncpg directly, past the SQLAlchemy event that sent_by_resolvers reads:
-# it joins this table once the planner reports the SQL and parameters it sends.
-PATHS: dict[str, SentBy] = {"resolvers": sent_by_resolvers}
+async def sent_by_planner(client: GraphQLClient, shape: Shape, scale: Scale) -> list[SentStatement]:
+    """The planner's one statement for the request, as `serve_planned` sends it to asyncpg.
+
+    The request also goes through HTTP, which must answer it with that single statement.
+    """
+    body = orjson.dumps(
+        {"query": shape.query, "variables": shape.variables_for(scale.deep_cursors)}
+    )
+    plans = query_plans_for(make_settings(scale.url))
+    assert plans is not None
+    prepared = plans.prepare(body)
+    assert prepared is not None, f"{shape.name} is not planned"
+    with statement_counter() as counter, statements_sent() as ordinary:
+        data = await client.execute(shape.query, shape.variables_for(scale.deep_cursors))
+    assert data, shape
+    assert (counter.count, ordinary) == (1, []), "answered by the resolvers, not the planner"
+    return [SentStatement(prepared.sql, tuple(prepared.parameters))]
+
+
+# Each path that answers GraphQL, with the statements it sent for one request.
+PATHS: dict[str, SentBy] = {"resolvers": sent_by_resolvers, "planner": sent_by_planner}
 
 
 @pytest.fixture(scope="module")
 async def scale_clients(scale: Scale) -> AsyncIterator[dict[str, GraphQLClient]]:
-    async with serving(make_settings(scale.url, query_planner=False)) as resolvers:
-        yield {"resolvers": resolvers}
+    async with (
+        serving(make_settings(scale.url, query_planner=False)) as resolvers,
+        serving(make_settings(scale.url)) as planner,
+    ):
+        yield {"resolvers": resolvers, "planner": planner}
 
 
 def test_the_shapes_cover_every_ordering_and_filter() -> None:
