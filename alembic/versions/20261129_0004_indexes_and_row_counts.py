@@ -2,7 +2,9 @@
 
 Safe on a large, live catalogue: indexes are built concurrently (writes keep flowing, and an
 INVALID leftover of an interrupted build is rebuilt on the next run), and the counts are
-installed without blocking writers for the length of a count. Running it again converges.
+installed without blocking writers for the length of a count. Every step may run again (a
+retry after a lock timeout starts the revision from the top): tables, rows, functions and
+triggers are created if missing or replaced, and the backfill keeps the base row it wrote.
 
 Revision ID: 0004
 Revises: 0003
