@@ -26,7 +26,8 @@ from sqlalchemy.pool import NullPool
 from api.app import create_app
 from api.db.engine import EngineOptions, create_engine
 from api.db.migrations import upgrade_to_head
-from api.graphql.errors import is_database_unavailable
+from api.db.reads import ReadTimedOut
+from api.graphql.errors import is_database_unavailable, is_query_timeout
 from api.settings import Settings
 from tests.conftest import make_settings
 from tests.graphql_client import GraphQLClient
@@ -526,6 +527,14 @@ async def test_statement_timeout_cuts_a_slow_statement(faults_url: str) -> None:
             assert await connection.scalar(text("SELECT 1")) == 1
     finally:
         await engine.dispose()
+
+
+def test_a_statement_stopped_for_its_time_is_the_query_not_an_outage() -> None:
+    """57014 (query_canceled) and the planner's read budget: QUERY_TIMEOUT, never UNAVAILABLE."""
+    for error in (asyncpg.QueryCanceledError("canceling statement"), ReadTimedOut("budget")):
+        assert is_query_timeout(error)
+        assert not is_database_unavailable(error)
+    assert not is_query_timeout(asyncpg.CannotConnectNowError("starting up"))
 
 
 async def test_statement_timeout_through_the_app_is_a_clean_error(
