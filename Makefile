@@ -55,11 +55,13 @@ bench: $(INSTALLED) $(BENCH_INSTALLED) bench-tools
 bench-scale: $(INSTALLED) $(BENCH_INSTALLED)
 	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
 
-## Format, lint, types, schema drift, migration lint and the tests on a real Postgres.
+## Format, lint, types, import contracts (no cycles), schema drift, migration lint and the tests
+## on a real Postgres.
 check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m api export-schema --check
 	$(PY) -m api lint-migrations
 	@if git rev-parse --verify --quiet HEAD~1 >/dev/null 2>&1; then \

@@ -65,7 +65,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     """Print one line: what was applied, or that there was nothing to do."""
     from sqlalchemy.exc import DBAPIError
 
-    from api.db.migration_lock import MigrationBlocked
+    from api.db.migration_lock import MigrationBlocked, MigrationPolicy
     from api.db.migrations import upgrade_to_head
     from api.settings import PooledMigrationTarget
 
@@ -74,7 +74,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     try:
         target = settings.migration_database
         log.debug("migrating %s", target.render())
-        journal = upgrade_to_head(target, quiet=True, policy=settings.migration_policy())
+        journal = upgrade_to_head(target, quiet=True, policy=settings.options(MigrationPolicy))
     except (PooledMigrationTarget, MigrationBlocked) as error:
         raise SystemExit(f"error: {error}") from None
     except DBAPIError as error:

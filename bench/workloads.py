@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from api.catalog.books import BOOK_ORDERINGS
+from api.catalog.entities import BOOK
 
 BOOKS_SELECTION = "books(first: 10) { edges { node { id title } } }"
 BOOKS_WITH_AUTHOR = "books(first: 10) { edges { node { id title author { name } } } }"
@@ -95,7 +95,7 @@ class Catalogue:
 
 def book_cursor(book_id: int) -> str:
     """The cursor the API gives a book in the default order (ID_ASC)."""
-    return BOOK_ORDERINGS["ID_ASC"].cursor_for(book_id, book_id)
+    return BOOK.orderings["ID_ASC"].cursor_for(book_id, book_id)
 
 
 def varied_variables(catalogue: Catalogue, count: int = VARIED_SETS) -> tuple[dict[str, Any], ...]:

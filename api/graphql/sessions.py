@@ -61,10 +61,12 @@ class RequestSession:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """The request's read transaction, with the read settings set as it begins.
 
-        A failed read ends the transaction, so that the request's other fields can still be
-        read. Postgres stops a read at the read budget (57014); a statement that reaches the
-        client's DB_STATEMENT_TIMEOUT first is a timed-out read all the same: the connection
-        was there, as the settings had been sent over it.
+        A read that fails ends the transaction: graphql-core cancels the fields still running
+        once an error has nulled their parent, and a statement cut off in flight leaves the
+        connection unusable until rolled back; without the rollback every field read after it
+        would fail too. Postgres stops a read at the read budget (57014); a statement that
+        reaches the client's DB_STATEMENT_TIMEOUT first is a timed-out read all the same: the
+        connection was there, as the settings had been sent over it.
         """
         async with self._lock:
             session = self._current()
