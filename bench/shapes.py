@@ -40,6 +40,9 @@ def rare_values(authors: int) -> dict[str, object]:
         "nameContains": RARE_NAME_WORD,
         "titleContains": RARE_TITLE_WORD,
         "authorId": global_id("Author", max(1, authors // 2)),
+        # The ends of the allowed range: few books, if any, were published so late or early.
+        "publishedYearFrom": 2100,
+        "publishedYearTo": 1000,
     }
 
 
