@@ -47,6 +47,7 @@ from api.graphql.permissions import bearer_token, token_matches
 from api.graphql.planner.binding import Binder, Binding, Rejected
 from api.graphql.planner.compiler import CompiledPlan, compile_query
 from api.graphql.planner.document import NotPlannable, Selection, operation_tree
+from api.graphql.planner.variables import SimpleVariable, coerce_simple, simple_variables
 from api.graphql.planner.writes import compile_create, created_entity
 from api.observability.requests import record_operation
 
@@ -64,6 +65,7 @@ class PlannedOperation:
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
     tree: dict[str, Selection]
+    schema: GraphQLSchema
     plans: OrderedDict[tuple[Hashable, ...], CompiledPlan] = field(default_factory=OrderedDict)
     costs: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
@@ -82,6 +84,20 @@ class PlannedOperation:
             if len(self.costs) < MAX_SHAPES:
                 self.costs[key] = cost
         return cost
+
+    def coerce(self, inputs: dict[str, Any]) -> VariableValues | None:
+        """The request's variables, coerced as graphql-core does; None when they are invalid."""
+        if self.simple_variables is not None:
+            coerced = coerce_simple(self.simple_variables, inputs)
+            if coerced is not None:
+                return coerced
+        definitions = self.operation.variable_definitions or ()
+        values = get_variable_values(self.schema, definitions, inputs)
+        return values if isinstance(values, VariableValues) else None
+
+    @cached_property
+    def simple_variables(self) -> tuple[SimpleVariable, ...] | None:
+        return simple_variables(self.schema, self.operation.variable_definitions or ())
 
     @cached_property
     def size_variables(self) -> tuple[str, ...]:
@@ -193,7 +209,7 @@ class QueryPlans:
             return None
         if validate(self.schema, document, self.rules):
             return None
-        return known_document(document)
+        return known_document(document, self.schema)
 
     def prepare(self, body: bytes, authorization: str | None = None) -> Prepared | None:
         """The SQL and parameters for `body` when the planner can answer it, else None.
@@ -239,10 +255,8 @@ class QueryPlans:
             return None
         if not self._allowed(planned.writes, authorization):
             return None
-        coerced = get_variable_values(
-            self.schema, planned.operation.variable_definitions or (), variables
-        )
-        if not isinstance(coerced, VariableValues):
+        coerced = planned.coerce(variables)
+        if coerced is None:
             return None
         if (
             planned.cost(coerced, self.default_page_size, self.max_page_size) > self.max_cost
@@ -263,7 +277,7 @@ class QueryPlans:
         return binder.bound
 
 
-def known_document(document: DocumentNode) -> KnownDocument | None:
+def known_document(document: DocumentNode, schema: GraphQLSchema) -> KnownDocument | None:
     definitions = document.definitions
     fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
@@ -277,7 +291,7 @@ def known_document(document: DocumentNode) -> KnownDocument | None:
                 created_entity(next(iter(tree.values())))
         except NotPlannable:
             continue
-        candidate = PlannedOperation(operation, fragments, tree)
+        candidate = PlannedOperation(operation, fragments, tree, schema)
         if operation.name is not None:
             planned[operation.name.value] = candidate
         if len(operations) == 1:
