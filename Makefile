@@ -2,26 +2,36 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+RUN_INSTALLED := $(VENV)/.installed-run
 INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
 .PHONY: run check schema bench bench-tools clean test-services
 
-$(INSTALLED): pyproject.toml
+$(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+
+# What serving needs, and no more: `make run` on a fresh clone installs only this. After
+# `make check` the dev extras already hold it, so nothing is installed again.
+$(RUN_INSTALLED): pyproject.toml | $(VENV)/bin/python
+	@if [ $(INSTALLED) -nt pyproject.toml ]; then :; else $(PIP) install -e .; fi
+	@touch $(RUN_INSTALLED)
+
+# Everything `make check` needs: the test, lint and type-checking tools too.
+$(INSTALLED): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[dev]'
 	@touch $(INSTALLED)
 
 # The benchmark's extras (matplotlib, psutil); `make check` needs them too: it type-checks
 # bench/ and tests/test_bench.py runs it.
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PIP) install -e '.[dev,bench]'
 	@touch $(BENCH_INSTALLED)
 
 ## Serve GraphiQL at http://127.0.0.1:8000/graphql (embedded Postgres unless DATABASE_URL is set).
-run: $(INSTALLED)
+run: $(RUN_INSTALLED)
 	$(PY) -m api dev
 
 ## Debian's PgBouncer for the pooled-mode tests (installed when we are root with apt-get).
