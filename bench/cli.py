@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from api.db.embedded import start_embedded_postgres
 from bench import catalogue as database
 from bench import wrk
 from bench.measure import (
@@ -172,7 +173,8 @@ def _memory_line(memory: RequestMemory) -> str:
 def run(args: argparse.Namespace) -> int:
     wrk_path = wrk.find_wrk()
     catalogue = Catalogue(args.authors, args.books)
-    admin = asyncio.run(admin_url())
+    # No local server: an embedded one, kept in .pgdata-test between runs.
+    admin = asyncio.run(admin_url()) or start_embedded_postgres(PROJECT_ROOT / ".pgdata-test").url
     url: str | None = None
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="catalog-bench-") as scratch:

@@ -17,11 +17,18 @@ from api.db.migrations import upgrade_to_head
 from api.settings import Settings
 from tests.graphql_client import GraphQLClient
 from tests.postgres import admin_url, create_database, drop_database
+from tests.throwaway_postgres import throwaway_postgres
 
 
 @pytest.fixture(scope="session")
-async def postgres_admin_url() -> str:
-    return await admin_url()
+async def postgres_admin_url() -> AsyncIterator[str]:
+    """The configured or local server; else a cluster of this run's own, deleted at the end."""
+    found = await admin_url()
+    if found is not None:
+        yield found
+        return
+    with throwaway_postgres() as cluster:
+        yield cluster.url
 
 
 @pytest.fixture(scope="session")

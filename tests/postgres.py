@@ -1,17 +1,13 @@
-"""Find a Postgres for the tests: the one at 127.0.0.1:5432, else an embedded one."""
+"""Find a Postgres for the tests: TEST_DATABASE_URL, else the one at 127.0.0.1:5432."""
 
-import asyncio
 import os
 import uuid
-from pathlib import Path
 
 import asyncpg
 
-from api.db.embedded import start_embedded_postgres
 from api.db.urls import parse_database_url
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-EMBEDDED_DIR = Path(__file__).resolve().parents[1] / ".pgdata-test"
 
 
 async def _reachable(url: str) -> bool:
@@ -28,14 +24,14 @@ async def _reachable(url: str) -> bool:
     return True
 
 
-async def admin_url() -> str:
-    """TEST_DATABASE_URL, else the local server, else an embedded server started now."""
+async def admin_url() -> str | None:
+    """TEST_DATABASE_URL, else the local server if it answers; None when there is neither."""
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
         return configured
     if await _reachable(DEFAULT_ADMIN_URL):
         return DEFAULT_ADMIN_URL
-    return await asyncio.to_thread(start_embedded_postgres, EMBEDDED_DIR)
+    return None
 
 
 def with_database(url: str, database: str) -> str:
