@@ -16,7 +16,7 @@ from api.db.engine import EngineOptions, create_engine
 from api.db.migrations import upgrade_to_head
 from api.settings import Settings
 from tests.graphql_client import GraphQLClient
-from tests.postgres import admin_url, create_database, drop_database
+from tests.postgres import admin_url, create_database, drop_database, sweep_stale_databases
 from tests.throwaway_postgres import throwaway_postgres
 
 
@@ -25,6 +25,7 @@ async def postgres_admin_url() -> AsyncIterator[str]:
     """The configured or local server; else a cluster of this run's own, deleted at the end."""
     found = await admin_url()
     if found is not None:
+        await sweep_stale_databases(found)
         yield found
         return
     with throwaway_postgres() as cluster:

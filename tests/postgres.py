@@ -2,10 +2,13 @@
 
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 
 from api.db.urls import parse_database_url
+from tests.stale_databases import sweep, this_process
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -41,24 +44,39 @@ def with_database(url: str, database: str) -> str:
     return base.render_as_string(hide_password=False) + query
 
 
-async def admin_execute(url: str, *statements: str) -> None:
+@asynccontextmanager
+async def admin_connection(url: str) -> AsyncIterator[asyncpg.Connection]:
     target = parse_database_url(url)
     connection = await asyncpg.connect(
         target.url.render_as_string(hide_password=False).replace("+asyncpg", ""),
         **target.connect_args,
     )
     try:
-        for statement in statements:
-            await connection.execute(statement)
+        yield connection
     finally:
         await connection.close()
 
 
+async def admin_execute(url: str, *statements: str) -> None:
+    async with admin_connection(url) as connection:
+        for statement in statements:
+            await connection.execute(statement)
+
+
 async def create_database(admin: str, prefix: str = "catalog_test") -> str:
-    """A new, empty database; returns its URL."""
+    """A new, empty database, marked with this process as its creator; returns its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    await admin_execute(admin, f'CREATE DATABASE "{name}"')
+    comment = this_process().comment().replace("'", "''")
+    await admin_execute(
+        admin, f'CREATE DATABASE "{name}"', f"COMMENT ON DATABASE \"{name}\" IS '{comment}'"
+    )
     return with_database(admin, name)
+
+
+async def sweep_stale_databases(admin: str) -> list[str]:
+    """Drop what killed test runs left behind (see tests/stale_databases.py)."""
+    async with admin_connection(admin) as connection:
+        return await sweep(connection)
 
 
 async def drop_database(admin: str, url: str) -> None:
