@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from api.db.embedded import postmaster_pid
-from tests.served import free_port
+from tests.served import RUNNING
 from tests.test_cli import environment
 
 # initdb, migrations and the demo seed on a busy two-core machine.
@@ -80,20 +80,28 @@ def data_dir() -> Iterator[Path]:
 @asynccontextmanager
 async def dev(workdir: Path, data_dir: Path, name: str) -> AsyncIterator[Dev]:
     """`python -m api dev` in `workdir`, once it answers /healthz; killed if still running."""
-    port = free_port()
     log = workdir / f"{name}.log"
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "api", "dev", "--port", str(port),
+            sys.executable, "-m", "api", "dev", "--port", "0",
             cwd=workdir, env=environment(EMBEDDED_PGDATA=str(data_dir), LOG_FORMAT="text"),
             stdout=sink, stderr=sink,
         )  # fmt: skip
     running = Dev(process, log)
     try:
+        port = 0
+
+        async def listening() -> bool:
+            nonlocal port
+            assert process.returncode is None, running.output()
+            found = RUNNING.search(log.read_bytes())
+            port = int(found.group(1)) if found else 0
+            return found is not None
+
+        await until(listening, "dev listens", START_DEADLINE)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
 
             async def answers() -> bool:
-                assert process.returncode is None, running.output()
                 try:
                     return (await http.get("/healthz")).status_code == 200
                 except httpx.TransportError:
