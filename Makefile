@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: run check schema bench bench-tools clean test-services
+.PHONY: run check schema bench bench-tools clean test-services vendor-graphiql check-graphiql-offline
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11 or newer")'
@@ -66,6 +66,27 @@ check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	$(PY) -m mypy
 	$(PY) -m api export-schema --check
 	$(PY) -m pytest
+
+## Fetch GraphiQL's assets from npm into api/static/graphiql/ with their hashes (needs npm).
+vendor-graphiql: $(RUN_INSTALLED)
+	$(PY) scripts/vendor_graphiql.py
+
+NPM_TOOLS := $(VENV)/npm-tools
+PLAYWRIGHT_CORE := playwright-core@1.65.1
+## GraphiQL in headless Chromium with every request off 127.0.0.1 blocked: types a query,
+## runs it, reads the result, screenshot in /tmp/graphiql-offline.png. Starts `python -m api
+## dev` itself, or checks GRAPHIQL_URL=http://127.0.0.1:PORT/graphql when given.
+check-graphiql-offline: $(RUN_INSTALLED)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium from Debian for the offline GraphiQL check"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is needed: apt-get install chromium (or set CHROMIUM=/path)"; exit 1; \
+	  fi; }
+	@test -d $(NPM_TOOLS)/node_modules/playwright-core || \
+	  npm install --silent --no-save --no-audit --no-fund --prefix $(NPM_TOOLS) $(PLAYWRIGHT_CORE)
+	node scripts/check_graphiql_offline.mjs $(GRAPHIQL_URL)
 
 ## Write schema.graphql from the code.
 schema: $(INSTALLED)
