@@ -158,10 +158,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
         signal.signal(signum, _exit_on_signal)
     with ExitStack() as cleanup:
         if not os.environ.get("DATABASE_URL") and not Path(".env").exists():
-            from api.db.embedded import embedded_postgres
+            from api.db.embedded import EmbeddedPostgresFailed, embedded_postgres
 
             data_dir = Path(os.environ.get("EMBEDDED_PGDATA") or EMBEDDED_DATA_DIR)
-            server = cleanup.enter_context(embedded_postgres(data_dir))
+            try:
+                server = cleanup.enter_context(embedded_postgres(data_dir))
+            except EmbeddedPostgresFailed as error:
+                raise CommandFailed(str(error)) from None
             os.environ["DATABASE_URL"] = server.url
             log.info(EMBEDDED_STATES[server.how], data_dir, server.pid)
         cmd_migrate(args)

@@ -16,7 +16,7 @@ import pytest
 
 from api.db.embedded import postmaster_pid
 from tests.served import RUNNING
-from tests.test_cli import environment
+from tests.test_cli import environment, run_cli, single_error_line
 
 # initdb, migrations and the demo seed on a busy two-core machine.
 START_DEADLINE = 180.0
@@ -152,3 +152,14 @@ async def test_a_server_left_by_a_killed_run_is_reused_and_then_stopped(
 
         assert code == 128 + signal.SIGTERM, second.output()
         await gone(pid)
+
+
+def test_an_embedded_postgres_that_cannot_start_is_one_line(tmp_path: Path, data_dir: Path) -> None:
+    data_dir.mkdir()
+    (data_dir / "PG_VERSION").write_text("1\n")  # a data directory no server can run
+
+    finished = run_cli(tmp_path, "dev", "--port", "0", EMBEDDED_PGDATA=str(data_dir))
+
+    line = single_error_line(finished)
+    assert line.startswith(f"error: the embedded Postgres in {data_dir} did not start ("), line
+    assert line.endswith(f"; its log: {data_dir / 'log'}"), line

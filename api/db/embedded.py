@@ -8,6 +8,7 @@ stopped again. Dead processes are struck off the list before the server is start
 
 import logging
 import os
+import subprocess
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,9 +29,14 @@ def _pgserver() -> Any:
         warnings.simplefilter("ignore")
         import pgserver
         import pgserver.utils
-    # Its INFO records span many lines (every pg_ctl command with its output) on every start.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # Its records span many lines (every pg_ctl command with its output, the server's whole
+    # log on a failure); a failure reaches us as an exception, told in one line.
+    logging.getLogger("pgserver").setLevel(logging.CRITICAL)
     return pgserver
+
+
+class EmbeddedPostgresFailed(RuntimeError):
+    """The server could not be started; the message says where its log is."""
 
 
 @dataclass(frozen=True)
@@ -72,11 +78,22 @@ def start_embedded_postgres(data_dir: Path) -> EmbeddedPostgres:
     at interpreter exit, unless another live process still uses it.
     """
     pgserver = _pgserver()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with pgserver.PostgresServer._lock:
-        sharing = _strike_dead_handles(data_dir)
-        running_before = postmaster_pid(data_dir)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with pgserver.PostgresServer._lock:
+            sharing = _strike_dead_handles(data_dir)
+            running_before = postmaster_pid(data_dir)
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    except subprocess.CalledProcessError as error:
+        command = Path(str(error.cmd[0])).name if error.cmd else "a command"
+        raise EmbeddedPostgresFailed(
+            f"the embedded Postgres in {data_dir} did not start ({command} exited with "
+            f"status {error.returncode}); its log: {data_dir / 'log'}"
+        ) from None
+    except (subprocess.TimeoutExpired, OSError) as error:
+        raise EmbeddedPostgresFailed(
+            f"the embedded Postgres in {data_dir} did not start ({error})"
+        ) from None
     _servers.append(server)
     how: Literal["started", "adopted", "shared"] = "started"
     if running_before is not None:
