@@ -59,12 +59,18 @@ bench-tools:
 bench: $(INSTALLED) $(BENCH_INSTALLED) bench-tools
 	$(PY) -m bench $(BENCH_ARGS)
 
-## Format, lint, types, schema drift and the tests on a real Postgres.
+## Format, lint, types, schema drift, migration lint and the tests on a real Postgres.
 check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m api export-schema --check
+	$(PY) -m api lint-migrations
+	@if git rev-parse --verify --quiet HEAD~1 >/dev/null 2>&1; then \
+	  $(PY) -m api schema-diff --against HEAD~1; \
+	else \
+	  echo "note: no previous commit here (first commit or shallow clone): schema-diff skipped"; \
+	fi
 	$(PY) -m pytest
 
 ## Fetch GraphiQL's assets from npm into api/static/graphiql/ with their hashes (needs npm).

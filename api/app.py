@@ -19,18 +19,21 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from strawberry.asgi import GraphQL
 
+from api.db.compatibility import Compatibility
 from api.db.engine import create_engine, create_session_factory
 from api.db.reads import create_read_pool
 from api.graphiql import ASSETS_PATH, GraphiQLAssets, graphiql_page
 from api.graphql.context import Context, build_context
+from api.graphql.limits import document_limits
 from api.graphql.planner.endpoint import GraphQLEndpoint
 from api.graphql.planner.fastpath import QueryPlans
 from api.graphql.schema import build_schema
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.observability.metrics import Metrics
-from api.observability.requests import RequestLogMiddleware
+from api.observability.requests import RequestLogMiddleware, record_rejection
 from api.settings import Settings
+from api.unhandled import UnhandledErrors, last_resort
 
 
 class CatalogGraphQL(GraphQL[Context, None]):
@@ -45,11 +48,13 @@ class CatalogGraphQL(GraphQL[Context, None]):
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
+            record_rejection("invalid_json")
             raise HTTPException(
                 400, "The request body is not valid JSON (or holds invalid unicode)"
             ) from None
         operations = value if isinstance(value, list) else [value]
         if not all(isinstance(operation, dict) for operation in operations):
+            record_rejection("not_an_operation")
             raise HTTPException(400, "The body must be a GraphQL request object")
         return value
 
@@ -80,6 +85,21 @@ def request_ids() -> Callable[[], str]:
     return lambda: uuid.UUID(int=(start + next(counter)) % 2**128, version=4).hex
 
 
+def query_plans_for(settings: Settings) -> QueryPlans | None:
+    """The planner's document cache, with the limits the ordinary path applies; None when off."""
+    if not settings.query_planner:
+        return None
+    return QueryPlans(
+        build_schema(settings.schema_options())._schema,
+        validation_rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
+        max_tokens=settings.max_tokens,
+        default_page_size=settings.default_page_size,
+        max_page_size=settings.max_page_size,
+        max_cost=settings.max_query_cost,
+        api_tokens=settings.api_tokens,
+    )
+
+
 def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
 
@@ -98,23 +118,14 @@ def create_app(settings: Settings) -> Starlette:
                 "session_factory": create_session_factory(engine),
                 "query_plans": query_plans,
                 "read_pool": read_pool,
+                "compatibility": Compatibility(),
             }
         finally:
             await read_pool.close()
             await engine.dispose()
 
     schema = build_schema(settings.schema_options())
-    query_plans = (
-        QueryPlans(
-            schema._schema,
-            default_page_size=settings.default_page_size,
-            max_page_size=settings.max_page_size,
-            max_cost=settings.max_query_cost,
-            api_tokens=settings.api_tokens,
-        )
-        if settings.query_planner
-        else None
-    )
+    query_plans = query_plans_for(settings)
     graphql = GraphQLEndpoint(
         CatalogGraphQL(
             schema,
@@ -127,8 +138,14 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
+                allow_methods=["POST", "OPTIONS"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "x-request-id",
+                    "apollographql-client-name",  # Apollo Client's client awareness
+                    "apollographql-client-version",
+                ],
                 expose_headers=["x-request-id"],
                 max_age=600,
             )
@@ -141,7 +158,13 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql),
-            Route("/metrics", metrics.endpoint, methods=["GET"]),
+            Route(
+                "/metrics",
+                metrics.guarded_endpoint(
+                    token=settings.metrics_token_value or None, production=settings.production
+                ),
+                methods=["GET"],
+            ),
             *([] if settings.production else [Mount(ASSETS_PATH, GraphiQLAssets())]),
         ],
         middleware=[
@@ -150,9 +173,11 @@ def create_app(settings: Settings) -> Starlette:
             ),
             Middleware(RequestLogMiddleware, metrics=metrics),
             *cors,
+            Middleware(UnhandledErrors),
             Middleware(
                 GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_body_bytes
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={Exception: last_resort(settings.cors_origins)},
     )

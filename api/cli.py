@@ -41,7 +41,9 @@ def load_settings() -> Settings:
                 lines.append(f"{name} is not set: export {name}=postgresql://user:pass@host/dbname")
             else:
                 message = str(problem["msg"]).removeprefix("Value error, ")
-                lines.append(message if message.startswith(name) else f"{name}: {message}")
+                # Checks across settings (loc is empty) name the settings in their message.
+                named = not problem["loc"] or message.startswith(name)
+                lines.append(message if named else f"{name}: {message}")
         raise SettingsError("error: " + "\nerror: ".join(lines)) from None
 
 
@@ -90,12 +92,72 @@ def _serve(settings: Settings, args: argparse.Namespace, *, stop_on_hangup: bool
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
+    """Print one line: what was applied, or that there was nothing to do."""
+    from sqlalchemy.exc import DBAPIError
+
+    from api.db.migration_lock import MigrationBlocked
     from api.db.migrations import upgrade_to_head
+    from api.settings import PooledMigrationTarget
 
     settings = load_settings()
-    with explained(settings.migration_database):
-        upgrade_to_head(settings.migration_database, quiet=True)  # keep our log format
-    log.info("migrated %s to the latest revision", settings.migration_database.render())
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the summary says it all
+    try:
+        target = settings.migration_database
+        log.debug("migrating %s", target.render())
+        with explained(target):
+            journal = upgrade_to_head(target, quiet=True, policy=settings.migration_policy())
+    except (PooledMigrationTarget, MigrationBlocked) as error:
+        raise SystemExit(f"error: {error}") from None
+    except DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0]
+        raise SystemExit(f"error: migration failed: {reason}") from None
+    print(journal.summary(), flush=True)
+    return 0
+
+
+def cmd_lint_migrations(args: argparse.Namespace) -> int:
+    """`file: rule: message` per problem in the revisions' rendered SQL; exit 1 if any."""
+    from alembic.util import CommandError
+
+    from api.db.migration_lint import LintUnavailable, lint_revisions
+    from api.db.migrations import alembic_config
+    from api.db.models import Base
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        problems = lint_revisions(alembic_config(quiet=True), Base.metadata, args.revisions)
+    except (LintUnavailable, CommandError) as error:
+        raise SystemExit(f"error: {error}") from None
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print("lint-migrations: no problems found")
+    return 1 if problems else 0
+
+
+def cmd_schema_diff(args: argparse.Namespace) -> int:
+    """Each change against schema.graphql at --against; exit 1 on an unaccepted breaking one."""
+    from api.graphql.schema import schema
+    from api.graphql.schema_diff import ACCEPTED_FILE, SchemaDiffError, diff_against
+
+    ref = args.against
+    try:
+        diff = diff_against(ref, schema.as_str(), Path.cwd())
+    except SchemaDiffError as error:
+        raise SystemExit(f"error: {error}") from None
+    if diff is None:
+        print(f"note: {ref} has no {SCHEMA_FILE.name}; nothing to compare")
+        return 0
+    for line in diff.lines():
+        print(line)
+    if diff.refused:
+        print(
+            f"schema-diff: {len(diff.refused)} breaking change(s) against {ref}; if deployed"
+            f" clients survive one, accept it in {ACCEPTED_FILE} with the reason",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"schema-diff: no unaccepted breaking change against {ref}")
     return 0
 
 
@@ -210,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("seed", help="load the demo catalogue (idempotent)").set_defaults(
         handler=cmd_seed
     )
+    lint = commands.add_parser(
+        "lint-migrations", help="lint the revisions' SQL with Squawk and this project's rules"
+    )
+    lint.add_argument("revisions", nargs="*", metavar="REV", help="revisions (default: all)")
+    lint.set_defaults(handler=cmd_lint_migrations)
+    diff = commands.add_parser(
+        "schema-diff", help="compare the GraphQL schema with schema.graphql at a git ref"
+    )
+    diff.add_argument("--against", required=True, metavar="REF", help="e.g. HEAD~1, origin/main")
+    diff.set_defaults(handler=cmd_schema_diff)
     export = commands.add_parser("export-schema", help="write schema.graphql from the code")
     export.add_argument("--output", default=str(SCHEMA_FILE))
     export.add_argument("--check", action="store_true", help="fail if the file is out of date")

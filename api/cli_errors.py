@@ -3,9 +3,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import asyncpg
-
-from api.db.unreachable import causes, connect_failure, host_of
+from api.db.unreachable import connect_failure, host_of
 from api.db.urls import DatabaseTarget
 
 NOT_MIGRATED = "the database is not migrated: run python -m api migrate"
@@ -25,15 +23,11 @@ def server_name(target: DatabaseTarget) -> str:
 
 @contextmanager
 def explained(target: DatabaseTarget) -> Iterator[None]:
-    """Failures to reach `target`, or a database never migrated, become one line."""
+    """A failure to reach `target` becomes one line naming it and the cause."""
     try:
         yield
     except Exception as error:
         message = connect_failure(error, server_name(target))
-        if message is None and any(
-            isinstance(cause, asyncpg.UndefinedTableError) for cause in causes(error)
-        ):
-            message = NOT_MIGRATED
         if message is None:
             raise
         raise CommandFailed(message) from None

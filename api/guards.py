@@ -8,6 +8,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.observability.requests import record_rejection
+
 JSON_TYPES = ("application/json", "application/graphql-response+json")
 
 
@@ -58,10 +60,11 @@ class GraphQLRequestGuard:
         except BodyTooLarge:
             await self._send(send, *self._too_large())
 
-    def _too_large(self) -> tuple[int, str]:
-        return 413, f"Request body is larger than {self.max_body_bytes} bytes"
+    def _too_large(self) -> tuple[int, str, str]:
+        return 413, f"Request body is larger than {self.max_body_bytes} bytes", "body_too_large"
 
-    def _problem(self, scope: Scope) -> tuple[int, str] | None:
+    def _problem(self, scope: Scope) -> tuple[int, str, str] | None:
+        """(status, message, reason for the metrics) when the request is refused here."""
         method = scope["method"]
         if method == "POST":
             length = content_type_header = None
@@ -74,16 +77,25 @@ class GraphQLRequestGuard:
                 return self._too_large()
             content_type = (content_type_header or b"").decode("latin-1").lower()
             if content_type.split(";")[0].strip() not in JSON_TYPES:
-                return 415, "Send GraphQL requests as application/json"
+                return 415, "Send GraphQL requests as application/json", "unsupported_media_type"
         elif method == "GET":
             if scope.get("query_string"):
-                return 405, "Queries over GET are not accepted; POST application/json"
+                return (
+                    405,
+                    "Queries over GET are not accepted; POST application/json",
+                    "query_over_get",
+                )
         elif method not in ("OPTIONS", "HEAD"):
-            return 405, f"Method {method} is not allowed; POST application/json"
+            return (
+                405,
+                f"Method {method} is not allowed; POST application/json",
+                "method_not_allowed",
+            )
         return None
 
     @staticmethod
-    async def _send(send: Send, status: int, message: str) -> None:
+    async def _send(send: Send, status: int, message: str, reason: str) -> None:
+        record_rejection(reason)
         start, body = _reply(status, message)
         await send(start)
         await send(body)

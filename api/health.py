@@ -1,4 +1,4 @@
-"""Liveness and readiness: is the process up, and can it serve (database reachable, at head)?"""
+"""Liveness and readiness: is the process up, and can it serve this database's schema?"""
 
 import asyncio
 import logging
@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from api.db.migrations import current_revisions, head_revisions
+from api.db.compatibility import Compatibility
 
 READINESS_TIMEOUT_SECONDS = 3.0
 log = logging.getLogger(__name__)
@@ -17,24 +17,18 @@ async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def readiness_problem(engine: AsyncEngine) -> str | None:
+async def readiness_problem(engine: AsyncEngine, compatibility: Compatibility) -> str | None:
     """Why the service cannot serve yet, or None when it can."""
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), engine.connect() as connection:
-            current = await current_revisions(connection)
+            return await compatibility.problem(connection)
     except Exception as error:
         log.warning("readiness check failed: %r", error)
         return "database unreachable"
-    heads = head_revisions()
-    if current != heads:
-        have = ", ".join(sorted(current)) or "none"
-        want = ", ".join(sorted(heads))
-        return f"database schema at revision {have}, expected {want}: run migrations"
-    return None
 
 
 async def readyz(request: Request) -> JSONResponse:
-    problem = await readiness_problem(request.state.engine)
+    problem = await readiness_problem(request.state.engine, request.state.compatibility)
     if problem is None:
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)

@@ -7,13 +7,30 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.db.engine import EngineOptions
+from api.db.migration_lock import MigrationPolicy
 
 if TYPE_CHECKING:
     from api.graphql.schema import SchemaOptions
 from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, parse_database_url
 
 MIN_PRODUCTION_TOKEN = 24
+MIN_DISTINCT_CHARACTERS = 8  # "aaaa…" or "tok-aaaa…" is long but guessable
 PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "test", "password"})
+STRONG_TOKEN_RULE = (
+    f"{MIN_PRODUCTION_TOKEN}+ random characters, {MIN_DISTINCT_CHARACTERS}+ of them different"
+)
+
+
+def is_weak_token(token: str) -> bool:
+    return (
+        len(token) < MIN_PRODUCTION_TOKEN
+        or len(set(token)) < MIN_DISTINCT_CHARACTERS
+        or token.lower() in PLACEHOLDER_TOKENS
+    )
+
+
+class PooledMigrationTarget(ValueError):
+    """Migrations were asked to run through a transaction-mode pooler."""
 
 
 class Settings(BaseSettings):
@@ -47,9 +64,25 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(
         default=False, description="Run migrations before serving (off: use a migrate job)."
     )
+    migration_lock_window: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds migrate keeps retrying DDL that finds its table locked.",
+    )
+    migration_turn_timeout: float = Field(
+        default=900.0, gt=0, description="Seconds migrate waits for another replica's run."
+    )
     api_token: SecretStr | None = Field(
         default=None,
         description="Comma-separated bearer tokens; when set, every mutation needs one.",
+    )
+    api_open_writes: bool = Field(
+        default=False,
+        description="Production only: start without API_TOKEN, letting anyone write, on purpose.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics needs when set; production without it hides /metrics.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins browsers may call from."
@@ -76,14 +109,25 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_weak_tokens_in_production(self) -> "Settings":
-        if self.api_env == "production":
-            for token in self.api_tokens:
-                if len(token) < MIN_PRODUCTION_TOKEN or token.lower() in PLACEHOLDER_TOKENS:
-                    raise ValueError(
-                        f"API_TOKEN has a weak or placeholder token; in production each token "
-                        f"needs {MIN_PRODUCTION_TOKEN}+ random characters"
-                    )
+    def _production_fails_closed(self) -> "Settings":
+        """Production refuses to start open to anonymous writes, or with guessable tokens."""
+        if not self.production:
+            return self
+        if not self.api_tokens and not self.api_open_writes:
+            raise ValueError(
+                "API_TOKEN is not set: production needs at least one bearer token for "
+                f"mutations ({STRONG_TOKEN_RULE}), or API_OPEN_WRITES=true to let anyone write"
+            )
+        if any(is_weak_token(token) for token in self.api_tokens):
+            raise ValueError(
+                f"API_TOKEN has a weak or placeholder token; in production each token needs "
+                f"{STRONG_TOKEN_RULE}"
+            )
+        if self.metrics_token is not None and is_weak_token(self.metrics_token_value or ""):
+            raise ValueError(
+                "METRICS_TOKEN is weak or a placeholder; in production it needs "
+                f"{STRONG_TOKEN_RULE}"
+            )
         return self
 
     def schema_options(self) -> "SchemaOptions":
@@ -110,6 +154,12 @@ class Settings(BaseSettings):
             return []
         return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]
 
+    @property
+    def metrics_token_value(self) -> str | None:
+        if self.metrics_token is None:
+            return None
+        return self.metrics_token.get_secret_value().strip()
+
     @field_validator("database_url", "database_direct_url")
     @classmethod
     def _must_parse(cls, value: str | None, info: object) -> str | None:
@@ -120,6 +170,11 @@ class Settings(BaseSettings):
                 name = getattr(info, "field_name", "database_url").upper()
                 raise ValueError(f"{name} {error}") from None
         return value
+
+    def migration_policy(self) -> MigrationPolicy:
+        return MigrationPolicy(
+            lock_window=self.migration_lock_window, turn_timeout=self.migration_turn_timeout
+        )
 
     def engine_options(self) -> EngineOptions:
         return EngineOptions(
@@ -137,7 +192,17 @@ class Settings(BaseSettings):
 
     @cached_property
     def migration_database(self) -> DatabaseTarget:
-        """The direct connection migrations use: never a transaction-mode pooler."""
+        """The direct connection migrations use: never a transaction-mode pooler.
+
+        A pooler hands each transaction its own server session: the advisory lock, the
+        session's lock_timeout and asyncpg's prepared statements would not survive it.
+        """
         if self.database_direct_url:
             return parse_database_url(self.database_direct_url, pooled=False)
-        return parse_database_url(direct_url_for(self.database_url), pooled=False)
+        direct = direct_url_for(self.database_url)
+        if direct == self.database_url and self.database.pooled:
+            raise PooledMigrationTarget(
+                "DATABASE_URL goes through a pooler and cannot be made direct: set"
+                " DATABASE_DIRECT_URL to the database's direct connection for migrations"
+            )
+        return parse_database_url(direct, pooled=False)

@@ -15,8 +15,9 @@ EXACT_MARKERS = (*INTERNALS, "SELECT ", "INSERT ", "Traceback", 'File "', "/work
 # Markers matched ignoring case: library names that only a leaked exception would carry.
 FOLDED_MARKERS = ("sqlalchemy", "asyncpg", "psycopg", "site-packages", "traceback")
 
-WRITE_TOKEN_A = "tok-aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-WRITE_TOKEN_B = "tok-bbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+# Strong enough for production: 24+ characters, 8+ of them different.
+WRITE_TOKEN_A = "tok-a7Kq9XvR2mWz4TbN8cLp3sYd"
+WRITE_TOKEN_B = "tok-b5Hj2QwE9rUt6YiO1pAs4DfG"
 
 
 def leaked_internals(text: str) -> list[str]:
@@ -26,8 +27,8 @@ def leaked_internals(text: str) -> list[str]:
 
 
 def assert_safe(response: httpx.Response) -> None:
-    """What every response must be, whatever was sent: not a 500, and nothing internal shown."""
-    assert response.status_code != 500, response.text[:2000]
+    """What every response must be, whatever was sent: not a 5xx, and nothing internal shown."""
+    assert response.status_code < 500, response.text[:2000]
     leaked = leaked_internals(response.text)
     assert leaked == [], (leaked, response.text[:2000])
 

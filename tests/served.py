@@ -5,7 +5,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,18 +59,23 @@ async def _drain(process: asyncio.subprocess.Process, stderr: bytearray) -> None
         stderr += chunk
 
 
-@asynccontextmanager
-async def served(**settings: str) -> AsyncIterator[Served]:
+def served(**settings: str) -> AbstractAsyncContextManager[Served]:
     """The server with these settings (and none inherited), once it answers /healthz."""
+    return served_from(PROJECT_ROOT, **settings)
+
+
+@asynccontextmanager
+async def served_from(code: Path, /, **settings: str) -> AsyncIterator[Served]:
+    """The same, run from the checkout `code` (another commit's, for compatibility tests)."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DATABASE_", "API_", "MIGRATE_"))
     }
-    env |= {"PYTHONPATH": str(PROJECT_ROOT), "LOG_FORMAT": "text", **settings}
+    env |= {"PYTHONPATH": str(code), "LOG_FORMAT": "text", **settings}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "api", "serve", "--port", "0",
-        cwd=PROJECT_ROOT, env=env,
+        cwd=code, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     stderr = bytearray()

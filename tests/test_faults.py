@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -327,10 +328,9 @@ async def test_restart_while_mutations_run(cluster: ThrowawayPostgres, faults_ur
     async def warmed_up() -> bool:
         return acknowledged(after_restart=False) >= 2 * workers
 
-    started = time.monotonic()
     async with serve(settings) as client:
         await asyncio.gather(*(client.execute(READ_AUTHORS) for _ in range(5)))  # warm pool
-        async with asyncio.timeout(25):
+        async with asyncio.timeout(25):  # a hang guard, not a speed requirement
             tasks = [asyncio.create_task(worker(n)) for n in range(workers)]
             try:
                 await until(warmed_up, within=10, what="mutations before the restart")
@@ -342,7 +342,6 @@ async def test_restart_while_mutations_run(cluster: ThrowawayPostgres, faults_ur
             finally:
                 done.set()
                 await asyncio.gather(*tasks)
-        elapsed = time.monotonic() - started
 
         problems = [o for o in outcomes if o.problem is not None]
         assert not problems, "\n".join(f"{o.name}: {o.problem}" for o in problems[:10])
@@ -364,7 +363,6 @@ async def test_restart_while_mutations_run(cluster: ThrowawayPostgres, faults_ur
             {"input": {"name": f"{prefix}final"}},
         )
         assert data["createAuthor"]["author"]["name"] == f"{prefix}final"
-    assert elapsed < 30, f"took {elapsed:.1f}s"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,17 +487,31 @@ async def test_connect_retry_bridges_a_short_outage(
 
 
 async def test_connect_without_retries_fails_fast(
-    cluster: ThrowawayPostgres, faults_url: str
+    cluster: ThrowawayPostgres,
+    faults_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Fast means one attempt and no backoff, counted: a clock would measure the machine."""
+    caplog.set_level(logging.WARNING, logger="api.db.engine")
+    attempts = 0
+    connect = asyncpg.connect
+
+    async def counted_connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        nonlocal attempts
+        attempts += 1
+        return await connect(*args, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "connect", counted_connect)
     target = Settings(_env_file=None, database_url=faults_url).database
     engine = create_engine(target, EngineOptions(connect_attempts=1, connect_timeout=2))
     try:
         await stop(cluster)
-        started = time.monotonic()
         with pytest.raises(FileNotFoundError) as raised:  # the socket is gone: refused at once
             async with engine.connect() as connection:
                 await connection.scalar(text("SELECT 1"))
-        assert time.monotonic() - started < 1.0
+        assert attempts == 1
+        assert retry_records(caplog) == []
         assert is_database_unavailable(raised.value), repr(raised.value)
     finally:
         await engine.dispose()
@@ -513,11 +525,11 @@ async def test_statement_timeout_cuts_a_slow_statement(faults_url: str) -> None:
     target = Settings(_env_file=None, database_url=faults_url).database
     engine = create_engine(target, EngineOptions(statement_timeout=0.5, connect_attempts=1))
     try:
-        started = time.monotonic()
+        # Twenty times the timeout: only the timeout can end it with an error, so the error is
+        # the proof, and how long it took says nothing more.
         with pytest.raises(TimeoutError):
             async with engine.connect() as connection:
-                await connection.execute(text("SELECT pg_sleep(2)"))
-        assert time.monotonic() - started < 1.5
+                await connection.execute(text("SELECT pg_sleep(10)"))
         async with engine.connect() as connection:  # the pool is still usable
             assert await connection.scalar(text("SELECT 1")) == 1
     finally:
@@ -534,9 +546,8 @@ async def test_statement_timeout_through_the_app_is_a_clean_error(
             await client.execute(READ_AUTHORS)  # a warm pool: only the lock can slow it now
             async with locker.connect() as connection:
                 await connection.execute(text("LOCK TABLE authors IN ACCESS EXCLUSIVE MODE"))
-                started = time.monotonic()
+                # The lock outlives the request: only the statement timeout lets it answer.
                 payload = await assert_unavailable(client, cluster, READ_AUTHORS)
-                assert time.monotonic() - started < 2.0
                 assert payload["data"] is None
                 await connection.rollback()  # releases the lock
             data = await client.execute(READ_AUTHORS)

@@ -1,8 +1,6 @@
 """Alembic's migrations build the schema the models describe, both ways, once under contention."""
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,9 +14,9 @@ from sqlalchemy.pool import NullPool
 
 from alembic import command
 from api.db.migrations import (
-    MIGRATION_LOCK_KEY,
     PROJECT_ROOT,
     alembic_config,
+    code_lineage,
     current_revisions,
     downgrade_to,
     head_revisions,
@@ -27,10 +25,10 @@ from api.db.migrations import (
 from api.db.urls import DatabaseTarget
 from tests.conftest import make_settings
 from tests.postgres import create_database, drop_database
+from tests.scratch_revisions import project_head
 
-HEAD = "0002"
-FIRST = "0001"
-MIGRATORS = 4
+HEAD = project_head()
+FIRST = "0001"  # pinned: the revision before authors.country
 
 
 @pytest.fixture
@@ -114,7 +112,7 @@ async def revisions_of(url: str) -> frozenset[str]:
 async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> None:
     await upgrade(fresh_url)
 
-    assert await tables(fresh_url) == ["alembic_version", "authors", "books"]
+    assert await tables(fresh_url) == ["alembic_lineage", "alembic_version", "authors", "books"]
     authors = await columns(fresh_url, "authors")
     assert set(authors) == {"id", "name", "bio", "created_at", "country"}
     assert authors["id"][:3] == ("integer", None, "NO")
@@ -140,7 +138,12 @@ async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> N
         " WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = 'public'"
         " ORDER BY tc.table_name",
     )
-    assert primary_keys == [("alembic_version", "version_num"), ("authors", "id"), ("books", "id")]
+    assert primary_keys == [
+        ("alembic_lineage", "revision"),
+        ("alembic_version", "version_num"),
+        ("authors", "id"),
+        ("books", "id"),
+    ]
 
     foreign_keys = await rows(
         fresh_url,
@@ -226,7 +229,7 @@ async def test_up_down_up_keeps_the_data(fresh_url: str) -> None:
     assert await versions(fresh_url) == []
 
     await upgrade(fresh_url)
-    assert await tables(fresh_url) == ["alembic_version", "authors", "books"]
+    assert await tables(fresh_url) == ["alembic_lineage", "alembic_version", "authors", "books"]
     assert await versions(fresh_url) == [HEAD]
     assert await rows(fresh_url, "SELECT count(*) FROM authors") == [(0,)]
     assert "country" in await columns(fresh_url, "authors")
@@ -256,79 +259,14 @@ async def test_check_fails_when_the_schema_drifts_from_the_models(fresh_url: str
     assert "isbn" in message
 
 
-async def waiting_for_the_lock(url: str) -> int:
-    """How many sessions on `url`'s database wait for an advisory lock."""
-    found = await rows(
-        url,
-        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-        " WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()",
-    )
-    return int(found[0][0])
-
-
-async def test_concurrent_migrate_runs_the_migrations_once(fresh_url: str) -> None:
-    """Four `python -m api migrate` at once: all succeed, and the migrations run exactly once.
-
-    Processes start a few hundred milliseconds apart, which is longer than these migrations
-    take, so the test holds the migration lock until all four wait for it: then they really
-    race, as replicas deployed together do.
-    """
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DATABASE_")}
-    env["DATABASE_URL"] = fresh_url
-    async with connect(fresh_url) as gate:
-        await gate.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        await gate.commit()
-        processes = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "api",
-                "migrate",
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            for _ in range(MIGRATORS)
-        ]
-        try:
-            waiting = 0
-            deadline = asyncio.get_running_loop().time() + 30
-            while asyncio.get_running_loop().time() < deadline:
-                waiting = await waiting_for_the_lock(fresh_url)
-                if waiting == MIGRATORS or any(p.returncode is not None for p in processes):
-                    break
-                await asyncio.sleep(0.05)
-        finally:
-            await gate.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            await gate.commit()
-        try:
-            outputs = await asyncio.wait_for(
-                asyncio.gather(*(process.communicate() for process in processes)), timeout=60
-            )
-        finally:
-            for process in processes:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
-    logs = [(out + err).decode() for out, err in outputs]
-    assert waiting == MIGRATORS, ("not every migrator waited for the migration lock", logs)
-    assert [process.returncode for process in processes] == [0] * MIGRATORS, logs
-
-    assert await versions(fresh_url) == [HEAD]
-    assert await tables(fresh_url) == ["alembic_version", "authors", "books"]
-    assert len(await columns(fresh_url, "authors")) == 5
-    # Exactly one migrator did the work; the others found nothing left to do.
-    ran_first = [log for log in logs if f"-> {FIRST}," in log]
-    ran_second = [log for log in logs if f"{FIRST} -> {HEAD}," in log]
-    assert len(ran_first) == 1, logs
-    assert ran_first == ran_second
-
-
 async def test_head_revisions_match_a_migrated_database(fresh_url: str) -> None:
     assert await revisions_of(fresh_url) == frozenset()
     await upgrade(fresh_url)
     assert head_revisions() == frozenset({HEAD})
+    assert await rows(fresh_url, "SELECT revision, ancestors FROM alembic_lineage") == [
+        (HEAD, sorted(code_lineage()[HEAD]))
+    ]
+    assert FIRST in code_lineage()[HEAD]
     assert await revisions_of(fresh_url) == head_revisions()
 
 

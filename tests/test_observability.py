@@ -385,3 +385,55 @@ def test_text_logs_carry_the_request_id() -> None:
             correlation_id.reset(token)
     (line,) = stream.getvalue().splitlines()
     assert line.endswith("INFO api [feedface] hello")
+
+
+# --- HTTP-level rejections ------------------------------------------------------------------------
+
+# Requests refused before any GraphQL operation ran: what is sent, and how it is counted.
+REJECTIONS: dict[str, tuple[dict[str, Any], str, str]] = {
+    "text/plain": (
+        {"method": "POST", "content": b"{}", "headers": {"content-type": "text/plain"}},
+        "415",
+        "unsupported_media_type",
+    ),
+    "PUT": ({"method": "PUT", "json": {"query": "{ __typename }"}}, "405", "method_not_allowed"),
+    "query over GET": (
+        {"method": "GET", "params": {"query": "{ __typename }"}},
+        "405",
+        "query_over_get",
+    ),
+    "Content-Length over the limit": (
+        {
+            "method": "POST",
+            "content": b"{}",
+            "headers": {"content-type": "application/json", "content-length": "99999999"},
+        },
+        "413",
+        "body_too_large",
+    ),
+    "invalid JSON": (
+        {"method": "POST", "content": b"{", "headers": {"content-type": "application/json"}},
+        "400",
+        "invalid_json",
+    ),
+    "a JSON number": (
+        {"method": "POST", "content": b"1", "headers": {"content-type": "application/json"}},
+        "400",
+        "not_an_operation",
+    ),
+}
+
+
+async def test_metrics_count_http_rejections_by_status_and_reason(database_url: str) -> None:
+    async with serve(database_url) as http:
+        statuses = []
+        for request, _, _ in REJECTIONS.values():
+            for _ in range(2):
+                statuses.append((await http.request(url="/graphql", **request)).status_code)
+        text = (await http.get("/metrics")).text
+
+    assert statuses == [int(status) for _, status, _ in REJECTIONS.values() for _ in range(2)]
+    for name, (_, status, reason) in REJECTIONS.items():
+        counted = value_of(text, "graphql_http_rejections_total", status=status, reason=reason)
+        assert counted == 2, (name, counted)
+    assert samples(text, "graphql_requests_total") == []  # no operation ran

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.db.engine import connect_args_for
 from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, parse_database_url
-from api.settings import Settings
+from api.settings import PooledMigrationTarget, Settings
 
 NEON_POOLED = (
     "postgresql://user:pass@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb"
@@ -342,8 +342,9 @@ def test_database_pooled_true_forces_pooled_on_a_non_neon_url(
 
     assert config.database.pooled is True
     assert config.database.url.host == "pgbouncer.internal"
-    # Migrations never go through a transaction-mode pooler, whatever DATABASE_POOLED says.
-    assert config.migration_database.pooled is False
+    # Migrations never go through a transaction-mode pooler: without a direct URL, none at all.
+    with pytest.raises(PooledMigrationTarget, match="set DATABASE_DIRECT_URL"):
+        _ = config.migration_database
 
 
 def test_database_pooled_false_overrides_neon_detection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,30 +8,16 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.catalog.entities import AUTHOR
 from api.catalog.filters import contains
-from api.catalog.pagination import (
-    INT_KEY,
-    TEXT_KEY,
-    TIMESTAMP_KEY,
-    Page,
-    Window,
-    fetch_pages,
-    orderings,
-)
+from api.catalog.pagination import Page, Window, fetch_pages
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.rows import AnyRow
 from api.db.models import Author, Book
 
 AUTHOR_COLUMNS = (Author.id, Author.name, Author.bio, Author.country, Author.created_at)
 
-AUTHOR_ORDERINGS = orderings(
-    Author.id,
-    {
-        "ID": (Author.id, INT_KEY),
-        "NAME": (Author.name, TEXT_KEY),
-        "CREATED_AT": (Author.created_at, TIMESTAMP_KEY),
-    },
-)
+AUTHOR_ORDERINGS = AUTHOR.orderings
 
 
 @dataclass(frozen=True)

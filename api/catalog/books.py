@@ -8,30 +8,16 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.catalog.entities import BOOK
 from api.catalog.filters import contains
-from api.catalog.pagination import (
-    INT_KEY,
-    TEXT_KEY,
-    TIMESTAMP_KEY,
-    Page,
-    Window,
-    fetch_pages,
-    orderings,
-)
+from api.catalog.pagination import Page, Window, fetch_pages
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.rows import AnyRow
 from api.db.models import Book
 
 BOOK_COLUMNS = (Book.id, Book.title, Book.author_id, Book.created_at)
 
-BOOK_ORDERINGS = orderings(
-    Book.id,
-    {
-        "ID": (Book.id, INT_KEY),
-        "TITLE": (Book.title, TEXT_KEY),
-        "CREATED_AT": (Book.created_at, TIMESTAMP_KEY),
-    },
-)
+BOOK_ORDERINGS = BOOK.orderings
 
 
 @dataclass(frozen=True)

@@ -1,154 +1,23 @@
-"""Keyset pagination: opaque cursors, page windows and the SQL that fetches a page.
+"""Keyset pagination: page windows and the SQL that fetches a page.
 
-A cursor holds the sort key and id of a row, not an offset, so rows inserted before the
-current page never shift what comes after it. Every page is fetched with one statement,
-whether it is one top-level page or one page per parent (an author's books).
+Every page is fetched with one statement, whether it is one top-level page or one page per
+parent (an author's books). Orderings and their cursors are described in
+`api.catalog.describe`; the query planner builds its pages from the same pieces.
 """
 
-import base64
-import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    and_,
-    exists,
-    false,
-    func,
-    literal,
-    or_,
-    select,
-    true,
-)
+from sqlalchemy import ColumnElement, Integer, exists, false, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from api.catalog.describe import InvalidPageRequest, Ordering
 from api.catalog.rows import AnyRow
 
 CursorKey = tuple[Any, int]
-
-
-class InvalidPageRequest(ValueError):
-    """Pagination arguments that cannot be served, with the reason for the client."""
-
-
-@dataclass(frozen=True)
-class KeyCodec:
-    """How a sort key is written into a cursor, in Python and, identically, in SQL.
-
-    `sql` renders a key column as the same text `encode` produces, so a cursor built by
-    Postgres (the query planner's path) equals one built here.
-    """
-
-    encode: Callable[[Any], str]
-    decode: Callable[[str], Any]
-    sql: str
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-
-
-INT4_MAX = 2**31 - 1
-MAX_TEXT_KEY = 1000
-
-
-def _decode_id(text: str) -> int:
-    """Ids are Postgres `integer`s: anything outside its range is not a cursor we issued."""
-    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) > INT4_MAX:
-        raise ValueError(text)
-    return int(text)
-
-
-def _decode_text(text: str) -> str:
-    if "\x00" in text or len(text) > MAX_TEXT_KEY:
-        raise ValueError(text)
-    return text
-
-
-def _decode_timestamp(text: str) -> datetime:
-    digits = text.removeprefix("-")
-    if not digits.isascii() or not digits.isdigit() or len(digits) > 17:
-        raise ValueError(text)
-    return EPOCH + int(text) * MICROSECOND
-
-
-INT_KEY = KeyCodec(encode=str, decode=_decode_id, sql="{}::text")
-TEXT_KEY = KeyCodec(encode=str, decode=_decode_text, sql="{}::text")
-TIMESTAMP_KEY = KeyCodec(
-    encode=lambda value: str((value - EPOCH) // MICROSECOND),
-    decode=_decode_timestamp,
-    sql="((extract(epoch from {}) * 1000000)::bigint)::text",
-)
-
-
-def encode_cursor(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-@dataclass(frozen=True, eq=False)
-class Ordering:
-    """A sort order: a key column, then the id to break ties, both in one direction.
-
-    Compared by identity: each ordering is a module-level constant, and its columns are
-    SQL expressions whose `==` builds SQL rather than comparing.
-    """
-
-    name: str
-    key: InstrumentedAttribute[Any]
-    id: InstrumentedAttribute[int]
-    descending: bool
-    codec: KeyCodec
-
-    def order_by(self, *, reverse: bool = False) -> list[ColumnElement[Any]]:
-        descending = self.descending != reverse
-        return [c.desc() if descending else c.asc() for c in (self.key, self.id)]
-
-    def beyond(self, cursor: CursorKey, *, forward: bool) -> ColumnElement[bool]:
-        """Rows strictly after `cursor` in the direction of travel (`forward` = sort order)."""
-        key, row_id = cursor
-        ascending = self.descending != forward
-        if ascending:
-            return or_(self.key > key, and_(self.key == key, self.id > row_id))
-        return or_(self.key < key, and_(self.key == key, self.id < row_id))
-
-    def cursor_for(self, key: Any, row_id: int) -> str:
-        """Opaque to clients: base64url of "ORDERING:ID:KEY" (the key last, as it may hold ':')."""
-        return encode_cursor(f"{self.name}:{row_id}:{self.codec.encode(key)}")
-
-    def parse_cursor(self, cursor: str, *, argument: str) -> CursorKey:
-        try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            text = base64.urlsafe_b64decode(padded.encode()).decode()
-            name, row_id, key_text = text.split(":", 2)
-            key = self.codec.decode(key_text)
-            row = _decode_id(row_id)
-        except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
-            raise InvalidPageRequest(f"`{argument}` is not a valid cursor") from None
-        if name != self.name:
-            raise InvalidPageRequest(
-                f"`{argument}` is a cursor for orderBy {name}, not {self.name}; "
-                "use the cursors of the same ordering"
-            )
-        return key, row
-
-
-def orderings(
-    id_column: InstrumentedAttribute[int],
-    keys: dict[str, tuple[InstrumentedAttribute[Any], KeyCodec]],
-) -> dict[str, Ordering]:
-    """Both directions of each sort key, named like the GraphQL enum (`NAME_ASC`, …)."""
-    built = [
-        Ordering(f"{name}_{direction}", column, id_column, direction == "DESC", codec)
-        for name, (column, codec) in keys.items()
-        for direction in ("ASC", "DESC")
-    ]
-    return {ordering.name: ordering for ordering in built}
 
 
 @dataclass(frozen=True)
@@ -226,11 +95,11 @@ async def fetch_pages(
 
     bounds = []
     if window.after is not None:
-        bounds.append(ordering.beyond(window.after, forward=True))
+        bounds.append(ordering.beyond(*window.after, forward=True))
     if window.before is not None:
-        bounds.append(ordering.beyond(window.before, forward=False))
+        bounds.append(ordering.beyond(*window.before, forward=False))
     page = (
-        select(*columns, ordering.key.label("sort_key_"))
+        select(*columns, ordering.sort_key().label("sort_key_"))
         .where(*scope, *bounds)
         .order_by(*ordering.order_by(reverse=not window.forward))
         .limit(window.size + 1)
@@ -238,7 +107,7 @@ async def fetch_pages(
     )
     came_from = window.after if window.forward else window.before
     behind = (
-        exists().where(*scope, ~ordering.beyond(came_from, forward=window.forward))
+        exists().where(*scope, ordering.not_beyond(*came_from, forward=window.forward))
         if came_from is not None
         else false()
     )

@@ -2,6 +2,7 @@
 
 import unicodedata
 
+from api.catalog.invisible import first_invisible
 from api.catalog.problems import Problem, ProblemCode
 
 ALLOWED_CONTROLS_MULTILINE = frozenset("\r\n\t")
@@ -42,6 +43,17 @@ def clean_text(
                 field,
                 f"{label} must not contain control characters or invalid unicode",
                 ProblemCode.CONTROL_CHARACTERS,
+            )
+        )
+        return None
+    invisible = first_invisible(text)
+    if invisible is not None:
+        problems.append(
+            Problem(
+                field,
+                f"{label} must not contain invisible or text-direction characters "
+                f"(U+{ord(text[invisible]):04X} at position {invisible + 1})",
+                ProblemCode.INVISIBLE_CHARACTERS,
             )
         )
         return None

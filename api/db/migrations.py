@@ -1,42 +1,42 @@
-"""Run Alembic from code, one migrator at a time, and tell whether a database is at head."""
+"""Run Alembic from code, and tell which revisions a database and this code are at."""
 
-import logging
-from collections.abc import Callable
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from tenacity import (
-    AsyncRetrying,
-    before_sleep_log,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from alembic import command
+from api.db.lineage import ancestors
+from api.db.migration_lock import MigrationPolicy
 from api.db.urls import DatabaseTarget
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
-# Any constant works; it only has to be the same for every replica of this service.
-MIGRATION_LOCK_KEY = 0x6361_7461_6C6F_67  # "catalog"
-LOCK_TIMEOUT = "5s"
-LOCK_ATTEMPTS = 5
-LOCK_NOT_AVAILABLE = "55P03"
-
-log = logging.getLogger(__name__)
 
 
-def alembic_config(target: DatabaseTarget | None = None, *, quiet: bool = False) -> Config:
-    """Alembic's config; `target` overrides the URL env.py would read from the settings."""
-    config = Config(str(ALEMBIC_INI))
+def alembic_config(
+    target: DatabaseTarget | None = None,
+    *,
+    quiet: bool = False,
+    policy: MigrationPolicy | None = None,
+) -> Config:
+    """Alembic's config; `target` and `policy` override what env.py would read from settings.
+
+    ALEMBIC_CONFIG names another alembic.ini, as it does for Alembic's own command line.
+    """
+    config = Config(os.environ.get("ALEMBIC_CONFIG") or str(ALEMBIC_INI))
     if target is not None:
         config.attributes["database_target"] = target
+    if policy is not None:
+        config.attributes["migration_policy"] = policy
     config.attributes["configure_logger"] = not quiet
     return config
 
@@ -50,9 +50,28 @@ def migration_target(config: Config) -> DatabaseTarget:
     return Settings().migration_database
 
 
+def migration_policy(config: Config) -> MigrationPolicy:
+    """The caller's policy; the defaults when called from code; the settings' otherwise."""
+    policy = config.attributes.get("migration_policy")
+    if isinstance(policy, MigrationPolicy):
+        return policy
+    if "database_target" in config.attributes:
+        return MigrationPolicy()
+    from api.settings import Settings
+
+    return Settings().migration_policy()
+
+
 @cache
 def head_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+@cache
+def code_lineage() -> dict[str, frozenset[str]]:
+    """Every revision this code knows, with the revisions it descends from."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return {step.revision: ancestors(script, step.revision) for step in script.walk_revisions()}
 
 
 async def current_revisions(connection: AsyncConnection) -> frozenset[str]:
@@ -64,52 +83,60 @@ async def current_revisions(connection: AsyncConnection) -> frozenset[str]:
     return frozenset(rows)
 
 
-async def run_serialised(
-    connection: AsyncConnection, migrate: Callable[[Connection], None]
-) -> None:
-    """Run `migrate` while holding an advisory lock, so concurrent replicas migrate once.
-
-    The lock is taken and released outside the migration's transaction: a waiting replica
-    only proceeds after the first one's DDL is committed, then finds nothing left to do.
-    `lock_timeout` is set after the wait, so DDL never queues forever behind live traffic.
-    """
-    await connection.scalar(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
-    await connection.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
-    await connection.commit()
-    retrying = AsyncRetrying(
-        retry=retry_if_exception(_is_lock_timeout),
-        stop=stop_after_attempt(LOCK_ATTEMPTS),
-        wait=wait_random_exponential(multiplier=1, max=10),
-        before_sleep=before_sleep_log(log, logging.WARNING),
-        reraise=True,
-    )
-    try:
-        async for attempt in retrying:
-            with attempt:
-                try:
-                    await connection.run_sync(migrate)
-                    await connection.commit()
-                except BaseException:
-                    await connection.rollback()
-                    raise
-    finally:
-        await connection.rollback()
-        await connection.scalar(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
-        await connection.commit()
+def describe(revisions: frozenset[str] | tuple[str, ...]) -> str:
+    return ", ".join(sorted(revisions)) or "base"
 
 
-def _is_lock_timeout(error: BaseException) -> bool:
-    """DDL gave up waiting for a table lock held by live traffic: worth another try."""
-    return (
-        isinstance(error, DBAPIError)
-        and getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE
-    )
+@dataclass
+class MigrationJournal:
+    """What one migrate run did, filled in by env.py (across lock-timeout retries)."""
+
+    before: tuple[str, ...] | None = None
+    after: tuple[str, ...] = ()
+    steps: list[str] = field(default_factory=list)
+    # Set when the database is already past this code's heads (a later release migrated it).
+    ahead_of: tuple[str, ...] | None = None
+
+    def record_step(
+        self,
+        ctx: MigrationContext,
+        step: MigrationInfo,
+        heads: Collection[Any],
+        run_args: Mapping[str, Any],
+    ) -> None:
+        """Alembic's on_version_apply hook: called once per revision applied or undone."""
+        self.steps.append(step.up_revision_id or "base")
+
+    def summary(self) -> str:
+        if self.ahead_of is not None:
+            return (
+                f"database at {describe(self.after)}, ahead of this code's head"
+                f" {describe(self.ahead_of)}: nothing to do"
+            )
+        if not self.steps:
+            return f"already at head {describe(self.after)}"
+        count = len(self.steps)
+        plural = "revision" if count == 1 else "revisions"
+        return (
+            f"migrated {describe(self.before or ())} -> {describe(self.after)} ({count} {plural})"
+        )
 
 
-def upgrade_to_head(target: DatabaseTarget | None = None, *, quiet: bool = False) -> None:
+def upgrade_to_head(
+    target: DatabaseTarget | None = None,
+    *,
+    quiet: bool = False,
+    policy: MigrationPolicy | None = None,
+) -> MigrationJournal:
     """Blocking: call from a thread or before the event loop starts."""
-    command.upgrade(alembic_config(target, quiet=quiet), "head")
+    config = alembic_config(target, quiet=quiet, policy=policy)
+    journal = config.attributes["journal"] = MigrationJournal()
+    command.upgrade(config, "head")
+    return journal
 
 
-def downgrade_to(revision: str, target: DatabaseTarget | None = None) -> None:
-    command.downgrade(alembic_config(target, quiet=True), revision)
+def downgrade_to(revision: str, target: DatabaseTarget | None = None) -> MigrationJournal:
+    config = alembic_config(target, quiet=True)
+    journal = config.attributes["journal"] = MigrationJournal()
+    command.downgrade(config, revision)
+    return journal

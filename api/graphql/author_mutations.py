@@ -7,12 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
 from api.catalog import authors
+from api.catalog.ids import decode_id
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.text import clean_text
 from api.db.models import BIO_MAX, COUNTRY_MAX, NAME_MAX
 from api.graphql.context import Info
 from api.graphql.errors import UserError
-from api.graphql.ids import decode_id
 from api.graphql.permissions import CanWrite
 from api.graphql.types import Author
 from api.graphql.writes import user_errors, write

@@ -4,12 +4,12 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.catalog import books
+from api.catalog.ids import decode_id
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.text import clean_text
 from api.db.models import TITLE_MAX
 from api.graphql.context import Info
 from api.graphql.errors import UserError
-from api.graphql.ids import decode_id
 from api.graphql.permissions import CanWrite
 from api.graphql.types import Book
 from api.graphql.writes import user_errors, write

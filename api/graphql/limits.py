@@ -8,6 +8,8 @@ execution, and the query planner applies the same function.
 """
 
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -28,6 +30,28 @@ from strawberry.extensions import SchemaExtension
 CONNECTION_FIELDS = frozenset({"authors", "books"})
 
 
+@dataclass
+class Visits:
+    """Selections the limit checks looked at: their cost, measured as work rather than time."""
+
+    count: int = 0
+
+
+_visits: ContextVar[Visits | None] = ContextVar("limit_visits", default=None)
+
+
+class counting_visits:
+    """Count, until exit, the selections every limit check in this context visits."""
+
+    def __enter__(self) -> Visits:
+        self.visits = Visits()
+        self.token = _visits.set(self.visits)
+        return self.visits
+
+    def __exit__(self, *_: object) -> None:
+        _visits.reset(self.token)
+
+
 def _fold(
     selection_set: SelectionSetNode | None,
     fragments: dict[str, FragmentDefinitionNode],
@@ -39,6 +63,9 @@ def _fold(
     """Combine `measure_field` over a selection set, each named fragment measured once."""
     if selection_set is None:
         return 0
+    visits = _visits.get()
+    if visits is not None:
+        visits.count += len(selection_set.selections)
     values = []
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):

@@ -1,6 +1,7 @@
 """Pagination arguments from GraphQL to a validated window, with the service's page limits."""
 
-from api.catalog.pagination import InvalidPageRequest, Ordering, Window, page_window
+from api.catalog.describe import InvalidPageRequest, Ordering
+from api.catalog.pagination import Window, page_window
 from api.graphql.context import Info
 from api.graphql.errors import ClientError
 

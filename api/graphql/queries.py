@@ -10,12 +10,12 @@ from strawberry import relay
 from api.catalog import authors, books
 from api.catalog.authors import AUTHOR_ORDERINGS
 from api.catalog.books import BOOK_ORDERINGS
+from api.catalog.ids import decode_id
 from api.catalog.pagination import Page
 from api.catalog.problems import Problem
 from api.catalog.text import filter_text_problem
 from api.graphql.context import Info
 from api.graphql.errors import ClientError
-from api.graphql.ids import decode_id
 from api.graphql.paging import window_for
 from api.graphql.types import Author, AuthorConnection, Book, BookConnection, BookOrderBy
 

@@ -21,7 +21,6 @@ from api.graphql.book_mutations import BookMutations
 from api.graphql.context import CloseSession
 from api.graphql.errors import ErrorPolicy
 from api.graphql.limits import cost_limit, document_limits
-from api.graphql.planner.fastpath import LearnPlans
 from api.graphql.queries import Query
 from api.graphql.seed_mutation import SeedMutations
 from api.observability.requests import RecordOperation
@@ -80,7 +79,6 @@ def build_schema(options: SchemaOptions | None = None) -> strawberry.Schema:
         CloseSession,
         RecordOperation,
         ErrorPolicy,
-        LearnPlans,
         lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
         lambda: AddValidationRules(limits),
         cost_limit(options.max_cost, options.default_page_size, options.max_page_size),

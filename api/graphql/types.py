@@ -9,7 +9,8 @@ import strawberry
 from strawberry import relay
 
 from api.catalog.books import BOOK_ORDERINGS
-from api.catalog.pagination import Ordering, Page
+from api.catalog.describe import Ordering
+from api.catalog.pagination import Page
 from api.catalog.rows import AnyRow
 from api.graphql.context import Info
 from api.graphql.paging import window_for

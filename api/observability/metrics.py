@@ -1,14 +1,16 @@
 """Prometheus metrics, one registry per app so several apps (tests) never collide."""
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from api.db.reads import ReadPool
+from api.graphql.permissions import bearer_token, token_matches
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Operation names come from clients: bound the label values so nobody can flood the registry.
@@ -32,6 +34,12 @@ class Metrics:
             "Time to answer a GraphQL request.",
             ["operation"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rejections = Counter(
+            "graphql_http_rejections",
+            "Requests to /graphql refused before any operation ran, by status and reason.",
+            ["status", "reason"],
             registry=self.registry,
         )
         self.statements = Counter(
@@ -77,5 +85,33 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def reject(self, *, status: int, reason: str) -> None:
+        self.rejections.labels(status=str(status), reason=reason).inc()
+
     async def endpoint(self, _: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def guarded_endpoint(
+        self, *, token: str | None, production: bool
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """/metrics behind `Authorization: Bearer <METRICS_TOKEN>` when a token is set.
+
+        Production without a token answers 404, as if there were no /metrics: the numbers
+        show traffic and operation names, and no token means nobody was meant to read them.
+        """
+
+        async def guarded(request: Request) -> Response:
+            if token is None:
+                if production:
+                    return PlainTextResponse("Not Found", status_code=404)
+                return await self.endpoint(request)
+            offered = bearer_token(request.headers.get("authorization"))
+            if offered is None or not token_matches(offered, [token]):
+                return PlainTextResponse(
+                    "Send Authorization: Bearer <METRICS_TOKEN>",
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
+            return await self.endpoint(request)
+
+        return guarded

@@ -21,6 +21,7 @@ class OperationRecord:
 
     operation: str | None = None
     outcome: str | None = None
+    rejection: str | None = None  # why the request was refused before any operation ran
 
 
 _record: ContextVar[OperationRecord | None] = ContextVar("operation_record", default=None)
@@ -31,6 +32,14 @@ def record_operation(operation: str, outcome: str) -> None:
     record = _record.get()
     if record is not None:
         record.operation, record.outcome = operation, outcome
+
+
+def record_rejection(reason: str) -> None:
+    """For requests refused at the HTTP level (guards, unreadable bodies): one of a fixed set
+    of reasons, never client text, since it becomes a metrics label."""
+    record = _record.get()
+    if record is not None:
+        record.rejection = reason
 
 
 class RecordOperation(SchemaExtension):
@@ -75,7 +84,10 @@ class RequestLogMiddleware:
         finally:
             _record.reset(token)
             seconds = time.perf_counter() - started
-            outcome = record.outcome or ("ok" if status < 400 else "http_error")
+            if status >= 500:
+                outcome = "error"
+            else:
+                outcome = record.outcome or ("ok" if status < 400 else "http_error")
             if scope["path"] == "/graphql" and record.operation is not None:
                 self.metrics.observe(
                     operation=record.operation,
@@ -83,6 +95,8 @@ class RequestLogMiddleware:
                     seconds=seconds,
                     statements=statements.count,
                 )
+            elif scope["path"] == "/graphql" and status >= 400:
+                self.metrics.reject(status=status, reason=record.rejection or "other")
             log.info(
                 "%s %s %d %s %s %.1fms %d sql",
                 scope["method"],

@@ -1,205 +1,274 @@
-"""Serve planned read queries straight from Postgres's JSON, before Strawberry runs.
+"""Serve planned operations straight from Postgres's JSON, before Strawberry runs.
 
-A document is served here only after the ordinary path has parsed and validated it once
-(with every limit) and found it plannable; each request then only coerces its variables,
-compiles one SQL statement and sends Postgres's text unchanged. Whatever goes wrong (bad
-variables, a rejected argument, a lost connection) goes to the ordinary path, which answers
-with the same errors it always does.
+A document is parsed and validated here once, with the same rules and limits as the ordinary
+path, and turned into a tree of selections; each request then coerces its variables, reads
+its argument values off the tree, and runs the SQL compiled for that shape, compiled once.
+Whatever the planner does not fully understand, and every error (bad variables, a refused
+argument, a document that fails validation), goes to the ordinary path, which answers as it
+always does: the planner fails closed.
 """
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import orjson
 from graphql import (
+    ArgumentNode,
+    ASTValidationRule,
     DocumentNode,
     FragmentDefinitionNode,
+    GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    VariableNode,
+    Visitor,
+    parse,
+    specified_rules,
+    validate,
+    visit,
 )
 from graphql.execution.values import VariableValues, get_variable_values
-from strawberry.extensions import SchemaExtension
 
 from api.db.reads import ReadPool
 from api.db.statements import count_statement
 from api.graphql.errors import is_database_unavailable, unavailable_error
 from api.graphql.limits import query_cost
 from api.graphql.permissions import bearer_token, token_matches
-from api.graphql.planner.compiler import NotPlannable, Rejected, compile_query
-from api.graphql.planner.writes import compile_create_book
+from api.graphql.planner.binding import Binder, Binding, Rejected
+from api.graphql.planner.compiler import CompiledPlan, compile_query
+from api.graphql.planner.document import NotPlannable, Selection, operation_tree
+from api.graphql.planner.writes import compile_create, created_entity
 from api.observability.requests import record_operation
 
 log = logging.getLogger(__name__)
-MAX_PLANS = 512
-MAX_COMPILED = 2048
-SORTED = orjson.OPT_SORT_KEYS
-Compiled = tuple[str | None, str, list[Any], bool]
+MAX_DOCUMENTS = 512
+MAX_SHAPES = 64  # per operation: orderings x directions x cursors x filters actually seen
+MAX_REPEATED = 2048
+MAX_REPEATED_BODY = 4096
 
 
-@dataclass(frozen=True)
-class Plannable:
+@dataclass
+class PlannedOperation:
+    """One operation of a validated document: its tree, and its SQL per shape."""
+
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
+    tree: dict[str, Selection]
+    plans: OrderedDict[tuple[Hashable, ...], CompiledPlan] = field(default_factory=OrderedDict)
+    costs: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    def cost(self, variables: VariableValues, default_page_size: int, max_page_size: int) -> int:
+        """The query cost limit's measure; it only depends on the page sizes' variables."""
+        key = tuple(variables.coerced.get(name) for name in self.size_variables)
+        cost = self.costs.get(key)
+        if cost is None:
+            cost = query_cost(
+                self.operation,
+                self.fragments,
+                variables,
+                default_page_size=default_page_size,
+                max_page_size=max_page_size,
+            )
+            if len(self.costs) < MAX_SHAPES:
+                self.costs[key] = cost
+        return cost
+
+    @cached_property
+    def size_variables(self) -> tuple[str, ...]:
+        """Variables given to `first` or `last` anywhere in the operation or its fragments."""
+        names: set[str] = set()
+
+        class PageSizes(Visitor):
+            def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+                if node.name.value in ("first", "last") and isinstance(node.value, VariableNode):
+                    names.add(node.value.name.value)
+
+        for definition in (self.operation, *self.fragments.values()):
+            visit(definition, PageSizes())
+        return tuple(sorted(names))
+
+    @property
+    def writes(self) -> bool:
+        return self.operation.operation is OperationType.MUTATION
+
+    @property
+    def name(self) -> str | None:
+        return self.operation.name.value if self.operation.name else None
+
+    def plan(self, shape: tuple[Hashable, ...]) -> CompiledPlan:
+        plan = self.plans.get(shape)
+        if plan is None:
+            compile_shape = compile_create if self.writes else compile_query
+            plan = compile_shape(self.tree, list(shape))
+            self.plans[shape] = plan
+            while len(self.plans) > MAX_SHAPES:
+                self.plans.popitem(last=False)
+        return plan
 
 
 @dataclass(frozen=True)
 class KnownDocument:
-    """The plannable operations of one validated document, by name (None: the only one)."""
+    """The plannable operations of one valid document, by name (None: the only one)."""
 
-    operations: dict[str | None, Plannable]
+    operations: dict[str | None, PlannedOperation]
 
-    def operation(self, name: str | None) -> Plannable | None:
-        return self.operations.get(name)
+
+@dataclass(frozen=True)
+class Prepared:
+    operation_name: str | None
+    sql: str
+    parameters: list[Any]
+    writes: bool
+    root: dict[str, Selection]
+
+
+def unavailable_response(prepared: Prepared) -> bytes:
+    """What the ordinary path answers when its root fields find the database gone."""
+    errors = [
+        unavailable_error(nodes=[selection.node], path=[key]).formatted
+        for key, selection in prepared.root.items()
+    ]
+    return orjson.dumps({"data": None, "errors": errors})
 
 
 class QueryPlans:
-    """Validated documents the planner can serve, by query text; bounded, least recent out."""
+    """Documents the planner has seen, by query text (None: not plannable); least recent out."""
 
     def __init__(
         self,
         schema: GraphQLSchema,
         *,
+        validation_rules: Sequence[type[ASTValidationRule]],
+        max_tokens: int,
         default_page_size: int,
         max_page_size: int,
         max_cost: int,
         api_tokens: list[str],
     ) -> None:
         self.schema = schema
+        self.rules = [*specified_rules, *validation_rules]
+        self.max_tokens = max_tokens
         self.api_tokens = api_tokens
         self.default_page_size = default_page_size
         self.max_page_size = max_page_size
         self.max_cost = max_cost
-        self._known: OrderedDict[str, KnownDocument] = OrderedDict()
-        # The SQL for a document and its variables is a pure function of them: memoised.
-        self._compiled: OrderedDict[tuple[str, str | None, bytes], Compiled] = OrderedDict()
+        self._documents: OrderedDict[str, KnownDocument | None] = OrderedDict()
+        # A client repeating a request exactly (same ids, same page) skips the binding too.
+        self._repeated: OrderedDict[bytes, Prepared] = OrderedDict()
 
-    def learn(self, query: str, document: DocumentNode) -> None:
-        definitions = document.definitions
-        fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
-        operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
-        plannable: dict[str | None, Plannable] = {}
-        for operation in operations:
-            candidate = Plannable(operation, fragments)
-            try:  # without variables' values an argument may fail before the shape is checked
-                self.compile(candidate, None)
-            except NotPlannable:
-                continue
-            except Exception:  # values are checked again on every request
-                log.debug("planning needs the variables of %s", operation.name)
-            if operation.name is not None:
-                plannable[operation.name.value] = candidate
-            if len(operations) == 1:
-                plannable[None] = candidate
-        if plannable:
-            self._known[query] = KnownDocument(plannable)
-            while len(self._known) > MAX_PLANS:
-                self._known.popitem(last=False)
+    def document(self, query: str) -> KnownDocument | None:
+        if query in self._documents:
+            self._documents.move_to_end(query)
+            return self._documents[query]
+        known = self._learn(query)
+        self._documents[query] = known
+        while len(self._documents) > MAX_DOCUMENTS:
+            self._documents.popitem(last=False)
+        return known
 
-    def knows(self, query: str) -> bool:
-        return query in self._known
-
-    def get(self, query: str, operation_name: str | None) -> Plannable | None:
-        known = self._known.get(query)
-        if known is None:
+    def _learn(self, query: str) -> KnownDocument | None:
+        """Parse and validate as the ordinary path does; None when it would answer an error."""
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError:
             return None
-        self._known.move_to_end(query)
-        return known.operation(operation_name)
+        if validate(self.schema, document, self.rules):
+            return None
+        return known_document(document)
 
-    def compile(
-        self, plannable: Plannable, variables: VariableValues | None
-    ) -> tuple[str, list[Any]]:
-        if plannable.operation.operation is OperationType.MUTATION:
-            return compile_create_book(
-                plannable.operation,
-                schema=self.schema,
-                fragments=plannable.fragments,
-                variables=variables,
-            )
-        return compile_query(
-            plannable.operation,
-            schema=self.schema,
-            fragments=plannable.fragments,
-            variables=variables,
-            default_page_size=self.default_page_size,
-            max_page_size=self.max_page_size,
-        )
-
-    def prepare(self, body: bytes, authorization: str | None = None) -> Compiled | None:
-        """(operation name, SQL, parameters, writes?) when `body` can be served here, else None.
+    def prepare(self, body: bytes, authorization: str | None = None) -> Prepared | None:
+        """The SQL and parameters for `body` when the planner can answer it, else None.
 
         A write without the credentials it needs is left to the ordinary path, which refuses it.
         """
+        repeated = self._repeated.get(body)
+        if repeated is not None:
+            self._repeated.move_to_end(body)
+            return repeated if self._allowed(repeated.writes, authorization) else None
         try:
-            request = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            prepared = self._prepare(body, authorization)
+        except (NotPlannable, Rejected):
             return None
+        except Exception:  # never answer what we did not fully understand
+            log.warning("the planner could not prepare a request", exc_info=True)
+            return None
+        if prepared is not None and len(body) <= MAX_REPEATED_BODY:
+            self._repeated[body] = prepared
+            while len(self._repeated) > MAX_REPEATED:
+                self._repeated.popitem(last=False)
+        return prepared
+
+    def _allowed(self, writes: bool, authorization: str | None) -> bool:
+        if not writes or not self.api_tokens:
+            return True
+        offered = bearer_token(authorization)
+        return offered is not None and token_matches(offered, self.api_tokens)
+
+    def _prepare(self, body: bytes, authorization: str | None) -> Prepared | None:
+        request = orjson.loads(body)
         if not isinstance(request, dict) or not isinstance(request.get("query"), str):
             return None
         operation_name = request.get("operationName")
-        variables = request.get("variables") or {}
+        variables = request.get("variables")
+        if variables is None:
+            variables = {}
         if not isinstance(variables, dict) or not isinstance(operation_name, str | None):
             return None
-        plannable = self.get(request["query"], operation_name)
-        if plannable is None:
+        known = self.document(request["query"])
+        planned = known.operations.get(operation_name) if known else None
+        if planned is None:
             return None
-        if plannable.operation.operation is OperationType.MUTATION and self.api_tokens:
-            offered = bearer_token(authorization)
-            if offered is None or not token_matches(offered, self.api_tokens):
-                return None
-        key = (request["query"], operation_name, orjson.dumps(variables, option=SORTED))
-        compiled = self._compiled.get(key)
-        if compiled is not None:
-            self._compiled.move_to_end(key)
-        else:
-            compiled = self._compile_request(plannable, variables)
-            if compiled is None:
-                return None
-            self._compiled[key] = compiled
-            while len(self._compiled) > MAX_COMPILED:
-                self._compiled.popitem(last=False)
-        return compiled
-
-    def _compile_request(self, plannable: Plannable, variables: dict[str, Any]) -> Compiled | None:
+        if not self._allowed(planned.writes, authorization):
+            return None
         coerced = get_variable_values(
-            self.schema, plannable.operation.variable_definitions or (), variables
+            self.schema, planned.operation.variable_definitions or (), variables
         )
-        if isinstance(coerced, list):
+        if not isinstance(coerced, VariableValues):
             return None
-        cost = query_cost(
-            plannable.operation,
-            plannable.fragments,
-            coerced,
-            default_page_size=self.default_page_size,
-            max_page_size=self.max_page_size,
-        )
-        if cost > self.max_cost:  # the ordinary path refuses it, with its message
-            return None
-        try:
-            sql, params = self.compile(plannable, coerced)
-        except (NotPlannable, Rejected):
-            return None
-        name = plannable.operation.name.value if plannable.operation.name else None
-        return name, sql, params, plannable.operation.operation is OperationType.MUTATION
-
-
-class LearnPlans(SchemaExtension):
-    """After the ordinary path validated a query, remember it if the planner can serve it."""
-
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        plans = getattr(context.context, "query_plans", None)
         if (
-            isinstance(plans, QueryPlans)
-            and context.query is not None
-            and context.graphql_document is not None
-            and not plans.knows(context.query)
-        ):
-            plans.learn(context.query, context.graphql_document)
-        yield
+            planned.cost(coerced, self.default_page_size, self.max_page_size) > self.max_cost
+        ):  # the ordinary path refuses it, with its message
+            return None
+        binding = self.bind(planned, coerced)
+        plan = planned.plan(tuple(binding.shape))
+        return Prepared(
+            planned.name, plan.sql, plan.parameters(binding.values), planned.writes, planned.tree
+        )
+
+    def bind(self, planned: PlannedOperation, variables: VariableValues) -> Binding:
+        binder = Binder(self.schema, variables, self.default_page_size, self.max_page_size)
+        if not planned.writes:
+            return binder.query(planned.tree)
+        ((_, selection),) = planned.tree.items()
+        binder.create(created_entity(selection), selection)
+        return binder.bound
+
+
+def known_document(document: DocumentNode) -> KnownDocument | None:
+    definitions = document.definitions
+    fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+    planned: dict[str | None, PlannedOperation] = {}
+    for operation in operations:
+        try:
+            tree, _ = operation_tree(operation, fragments)
+            if operation.operation is OperationType.MUTATION:
+                if len(tree) != 1:
+                    raise NotPlannable("only a lone create is planned")
+                created_entity(next(iter(tree.values())))
+        except NotPlannable:
+            continue
+        candidate = PlannedOperation(operation, fragments, tree)
+        if operation.name is not None:
+            planned[operation.name.value] = candidate
+        if len(operations) == 1:
+            planned[None] = candidate
+    return KnownDocument(planned) if planned else None
 
 
 async def serve_planned(
@@ -209,23 +278,20 @@ async def serve_planned(
     prepared = plans.prepare(request, authorization)
     if prepared is None:
         return None
-    operation_name, sql, params, writes = prepared
-    # A read can be tried again on a fresh connection; a write whose fate is unknown cannot.
-    attempts = 1 if writes else 2
-    for attempt in range(1, attempts + 1):
-        try:
-            response: bytes | None = await pool.fetch_value(sql, params)
-            break
-        except Exception as error:
-            if not is_database_unavailable(error):  # the statement failed: nothing written
-                log.warning("planned query failed; answering it the ordinary way", exc_info=True)
-                return None
-            if attempt == attempts:  # the ordinary path would only wait as long again
-                log.warning("database unavailable for a planned query: %r", error)
-                record_operation(operation_name or "anonymous", "error")
-                return orjson.dumps({"data": None, "errors": [unavailable_error().formatted]})
+    try:
+        response: bytes | None = await pool.fetch_value(prepared.sql, prepared.parameters)
+    except Exception as error:
+        unavailable = is_database_unavailable(error)
+        if unavailable and prepared.writes:  # it may have been written: never write it twice
+            record_operation(prepared.operation_name or "anonymous", "error")
+            return unavailable_response(prepared)
+        # A read, or a write that failed inside the database (nothing written): the ordinary
+        # path answers, with its own retries and its own error, so both paths say the same.
+        level = logging.INFO if unavailable else logging.WARNING
+        log.log(level, "planned query failed; answering it the ordinary way", exc_info=True)
+        return None
     count_statement()
     if response is None:  # a write that found nothing to write to: its user error comes next
         return None
-    record_operation(operation_name or "anonymous", "ok")
+    record_operation(prepared.operation_name or "anonymous", "ok")
     return response

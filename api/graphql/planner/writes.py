@@ -1,70 +1,74 @@
-"""`createBook` planned as one statement: insert the row and build the payload in Postgres.
+"""A lone create mutation planned as one statement: insert the row, build the payload in Postgres.
 
-Only the happy path is planned. Input that the ordinary path would refuse (a malformed id,
-text that fails validation) raises `Rejected`, and an author that does not exist makes the
-statement insert nothing and return no row: in both cases the ordinary path answers, with
-its `userErrors`, and nothing was written here.
+Only the happy path is planned. Input the ordinary path would refuse (a malformed id, text
+that fails validation, a value out of range) raises `Rejected` while binding, and a parent
+that does not exist makes the statement insert nothing and return no row: in both cases the
+ordinary path answers, with its `userErrors`, and nothing was written here.
 """
 
-from typing import Any
+from collections.abc import Hashable
 
-from graphql import FieldNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
-from graphql.execution.values import VariableValues
+from sqlalchemy import exists, insert, select
 
-from api.catalog.problems import Problem
-from api.catalog.text import clean_text
-from api.db.models import TITLE_MAX
+from api.catalog.describe import Entity, Kind
+from api.catalog.entities import ENTITIES
 from api.graphql.planner.compiler import (
-    BOOK,
-    Compilation,
-    NotPlannable,
-    Rejected,
-    database_key,
-    node_object,
-    response_body,
-    root_of,
+    BIND_TYPES,
+    Builder,
+    CompiledPlan,
+    compile_plan,
+    response,
 )
+from api.graphql.planner.document import NotPlannable, Selection
+from api.graphql.planner.json_text import json_object, sql_text
 
 
-def compile_create_book(
-    operation: OperationDefinitionNode,
-    *,
-    schema: GraphQLSchema,
-    fragments: dict[str, FragmentDefinitionNode],
-    variables: VariableValues | None,
-) -> tuple[str, list[Any]]:
-    c = Compilation(schema, fragments, variables, 0, 0, writing=True)
-    fields = c.collect([operation.selection_set], "Mutation")
-    if len(fields) != 1 or next(iter(fields.values()))[0].name.value != "createBook":
-        raise NotPlannable("only a lone createBook is planned")
-    inserted = c.alias()
-    values: list[str] = []  # the parameters of author_id and title, once known
+def created_entity(selection: Selection) -> Entity:
+    """The entity a `createX` field creates."""
+    entity = ENTITIES.get(selection.name.removeprefix("create"))
+    if entity is None or not selection.name.startswith("create"):
+        raise NotPlannable(selection.name)
+    return entity
 
-    def create_book(name: str, nodes: list[FieldNode]) -> str:
-        given = c.arguments("Mutation", nodes[0])["input"]
-        author_id = database_key(given["authorId"], "Author")
-        problems: list[Problem] = []
-        title = clean_text(
-            given["title"], field=("title",), max_length=TITLE_MAX, problems=problems
-        )
-        if problems or title is None:
-            raise Rejected("the title is refused")
-        values.extend([c.param(author_id), c.param(title)])
 
-        def payload(field_name: str, field_nodes: list[FieldNode]) -> str:
-            if field_name == "book":
-                return node_object(c, BOOK, field_nodes, inserted)
-            if field_name == "userErrors":
-                return "'[]'::json"
-            raise NotPlannable(field_name)
-
-        return c.json_object("CreateBookPayload", nodes, payload)
-
-    data = c.json_object("Mutation", [root_of(operation)], create_book)
-    author, title = values
-    return (
-        f"WITH {inserted} AS (INSERT INTO books (author_id, title) "
-        f"SELECT {author}, {title} WHERE EXISTS (SELECT 1 FROM authors WHERE id = {author}) "
-        f"RETURNING *) SELECT {response_body(data)} FROM {inserted}",
-        c.params,
+def compile_create(root: dict[str, Selection], shape: list[Hashable]) -> CompiledPlan:
+    if len(root) != 1:
+        raise NotPlannable("only a lone create is planned")
+    ((key, selection),) = root.items()
+    entity = created_entity(selection)
+    builder = Builder(iter(shape), writing=True)
+    keys = next(builder.shape)
+    assert isinstance(keys, tuple)
+    fields = [entity.field(name) for name in keys]
+    values = {}
+    guards = []
+    for described in fields:
+        assert described is not None
+        value = builder.param(BIND_TYPES[described.kind])
+        values[described.key] = value
+        if described.kind is Kind.REFERENCE:
+            assert described.references is not None
+            parent = ENTITIES[described.references].table
+            guards.append(exists().where(parent.c.id == value))
+    table = entity.table
+    source = select(*values.values()).where(*guards)
+    inserted = (
+        insert(table)
+        .from_select(list(values), source)
+        .returning(*(table.c[c.expression.name] for c in entity.columns))
+        .cte()
     )
+    payload = []
+    for item_key, item in selection.on(f"Create{entity.name}Payload").items():
+        if item.name == "__typename":
+            payload.append((item_key, sql_text(f'"Create{entity.name}Payload"')))
+        elif item.name == "userErrors":  # the statement answers only when it wrote the row
+            payload.append((item_key, sql_text("[]")))
+        elif item.name == entity.name.lower():
+            payload.append(
+                (item_key, builder.entity_object(entity, item.on(entity.name), inserted))
+            )
+        else:
+            raise NotPlannable(item.name)
+    statement = response(json_object([(key, json_object(payload))])).select_from(inserted)
+    return compile_plan(statement)

@@ -1,10 +1,12 @@
-"""Relay global ids in, database keys out, with a reason when an id is not usable."""
+"""Relay global ids in, database keys out, with a reason when an id is not usable.
+
+The one decoder of ids: resolvers, the catalogue's descriptions and the query planner use it.
+"""
 
 from strawberry.relay import GlobalID, GlobalIDValueError
 
+from api.catalog.keys import INT4_MAX
 from api.catalog.problems import Problem, ProblemCode
-
-MAX_DATABASE_ID = 2**31 - 1
 
 
 def decode_id(value: str, *, type_name: str, field: tuple[str, ...]) -> int | Problem:
@@ -20,6 +22,10 @@ def decode_id(value: str, *, type_name: str, field: tuple[str, ...]) -> int | Pr
             ProblemCode.INVALID_ID,
         )
     node_id = global_id.node_id
-    if not node_id.isascii() or not node_id.isdigit() or not 0 < int(node_id) <= MAX_DATABASE_ID:
+    if not node_id.isascii() or not node_id.isdigit() or not 0 < int(node_id) <= INT4_MAX:
         return Problem(field, f"{field[-1]} is not a valid id", ProblemCode.INVALID_ID)
     return int(node_id)
+
+
+def encode_id(type_name: str, key: int) -> str:
+    return str(GlobalID(type_name, str(key)))

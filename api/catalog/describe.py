@@ -1,0 +1,366 @@
+"""The vocabulary for describing an entity once: its fields, filters, orderings and relations.
+
+`api/catalog/entities.py` uses it to describe authors and books. Everything else is derived
+from those descriptions: the GraphQL types and inputs, the catalogue's reads and writes, the
+cursors, and the query planner's SQL. A new column is one `Field` there (and the model and its
+migration), not an edit in each of those places.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from api.catalog.filters import ilike_pattern
+from api.catalog.ids import decode_id
+from api.catalog.keys import (
+    INT4_MAX,
+    INT_KEY,
+    TEXT_KEY,
+    TIMESTAMP_KEY,
+    InvalidCursor,
+    KeyCodec,
+    decode_cursor,
+    encode_cursor,
+)
+from api.catalog.problems import Problem, ProblemCode
+from api.catalog.text import clean_text, filter_text_problem
+
+
+class Kind(Enum):
+    TEXT = "text"
+    INT = "int"
+    TIMESTAMP = "timestamp"
+    REFERENCE = "reference"  # the key of another entity, given as its global id
+
+
+KEY_CODECS = {Kind.TEXT: TEXT_KEY, Kind.INT: INT_KEY, Kind.TIMESTAMP: TIMESTAMP_KEY}
+PYTHON_TYPES: dict[Kind, type] = {Kind.TEXT: str, Kind.INT: int, Kind.TIMESTAMP: datetime}
+
+
+class InvalidValue(ValueError):
+    """A written value the description refuses; carries the problem for `userErrors`."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class InvalidPageRequest(ValueError):
+    """Pagination arguments that cannot be served, with the reason for the client."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column as clients see it.
+
+    `required` means NOT NULL and required on create. Text follows the rules in
+    `api.catalog.text` (trimmed, no control or invisible characters, at most `max_length`);
+    integers must lie in `[minimum, maximum]`. `readable` fields appear on the object type;
+    `creatable` and `updatable` ones in the create and update inputs.
+    """
+
+    name: str
+    column: InstrumentedAttribute[Any]
+    kind: Kind
+    description: str
+    required: bool = False
+    max_length: int | None = None
+    multiline: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    readable: bool = True
+    creatable: bool = True
+    updatable: bool = True
+    references: str | None = None  # REFERENCE: the entity whose global id is given
+
+    @property
+    def text_limit(self) -> int:
+        """`max_length`, or the length of the column's type (`String(100)`)."""
+        limit = self.max_length or getattr(self.column.type, "length", None)
+        if not isinstance(limit, int):
+            raise TypeError(f"text field {self.name} needs a max_length")
+        return limit
+
+    @property
+    def key(self) -> str:
+        """The column's attribute name, which is also its name in rows and insert values."""
+        return self.column.key
+
+    def clean(self, value: Any, path: tuple[str, ...]) -> Any:
+        """The value to store, or `InvalidValue`; None stays None for an optional field."""
+        if value is None:
+            if self.required:
+                raise InvalidValue(Problem(path, f"{path[-1]} must not be null", ProblemCode.BLANK))
+            return None
+        if self.kind is Kind.TEXT:
+            problems: list[Problem] = []
+            text = clean_text(
+                value,
+                field=path,
+                max_length=self.text_limit,
+                problems=problems,
+                required=self.required,
+                multiline=self.multiline,
+            )
+            if problems:
+                raise InvalidValue(problems[0])
+            return text
+        if self.kind is Kind.INT:
+            low = self.minimum if self.minimum is not None else -INT4_MAX - 1
+            high = self.maximum if self.maximum is not None else INT4_MAX
+            if not low <= value <= high:
+                raise InvalidValue(
+                    Problem(
+                        path,
+                        f"{path[-1]} must be between {low} and {high}",
+                        ProblemCode.OUT_OF_RANGE,
+                    )
+                )
+            return value
+        if self.kind is Kind.REFERENCE:
+            assert self.references is not None
+            decoded = decode_id(value, type_name=self.references, field=path)
+            if isinstance(decoded, Problem):
+                raise InvalidValue(decoded)
+            return decoded
+        raise TypeError(f"{self.name} cannot be written")
+
+
+class Op(Enum):
+    """How a filter compares its value with its field."""
+
+    EQUALS = "equals"
+    EQUALS_IGNORING_CASE = "equals ignoring case"
+    CONTAINS = "contains"  # a substring, ignoring case
+    AT_LEAST = "at least"
+    AT_MOST = "at most"
+
+
+class InvalidFilter(ValueError):
+    """A filter value that cannot be compared; the message is for the client."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    field: Field
+    op: Op
+    description: str
+
+    def value(self, given: Any) -> Any:
+        """The value as compared in SQL, or `InvalidFilter`."""
+        if self.field.kind is Kind.REFERENCE:
+            assert self.field.references is not None
+            decoded = decode_id(given, type_name=self.field.references, field=(self.name,))
+            if isinstance(decoded, Problem):
+                raise InvalidFilter(decoded.message)
+            return decoded
+        if isinstance(given, str):
+            problem = filter_text_problem(given, self.name)
+            if problem is not None:
+                raise InvalidFilter(problem)
+            if self.op is Op.EQUALS_IGNORING_CASE:
+                return given.strip().lower()
+            if self.op is Op.CONTAINS:
+                return ilike_pattern(given)
+        return given
+
+    def clause(self, value: Any) -> ColumnElement[bool]:
+        """The condition for a value from `value()`, or a bind parameter standing for one."""
+        column: ColumnElement[Any] = self.field.column.__clause_element__()
+        condition: ColumnElement[bool]
+        if self.op is Op.EQUALS:
+            condition = column == value
+        elif self.op is Op.EQUALS_IGNORING_CASE:
+            condition = func.lower(column) == value
+        elif self.op is Op.CONTAINS:  # `value` is an ILIKE pattern from `value()`
+            condition = column.ilike(value, escape="\\")
+        elif self.op is Op.AT_LEAST:
+            condition = column >= value
+        else:
+            condition = column <= value
+        return condition
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """A sort key: the field, then the id to break ties.
+
+    A nullable key sorts its nulls as `nulls_as` (after every value, ascending), so keys and
+    cursors never hold NULL, and an index on `(coalesce(key, nulls_as), id)` serves it.
+    """
+
+    name: str
+    field: Field
+    nulls_as: Any = None
+
+    @property
+    def codec(self) -> KeyCodec:
+        return KEY_CODECS[self.field.kind]
+
+    def expression(self) -> ColumnElement[Any]:
+        column: ColumnElement[Any] = self.field.column.__clause_element__()
+        if self.nulls_as is None:
+            return column
+        return func.coalesce(column, cast(self.nulls_as, Integer))
+
+
+@dataclass(frozen=True, eq=False)
+class Ordering:
+    """One direction of a sort key; compared by identity (its columns build SQL on `==`)."""
+
+    name: str
+    key: OrderKey
+    id: InstrumentedAttribute[int]
+    descending: bool
+
+    @property
+    def codec(self) -> KeyCodec:
+        return self.key.codec
+
+    @property
+    def by_id(self) -> bool:
+        return self.key.field.column is self.id
+
+    def id_column(self) -> ColumnElement[int]:
+        column: ColumnElement[int] = self.id.__clause_element__()
+        return column
+
+    def sort_key(self) -> ColumnElement[Any]:
+        return self.key.expression()
+
+    def order_by(self, *, reverse: bool = False) -> list[ColumnElement[Any]]:
+        descending = self.descending != reverse
+        columns = [self.id] if self.by_id else [self.sort_key(), self.id]
+        return [c.desc() if descending else c.asc() for c in columns]
+
+    def beyond(self, key: Any, row_id: Any, *, forward: bool) -> ColumnElement[bool]:
+        """Rows strictly past (key, id) in the direction of travel (`forward` = sort order).
+
+        A row comparison, so Postgres reads it as an index range on `(key, id)`. `key` and
+        `row_id` are values or bind parameters standing for them.
+        """
+        ascending = self.descending != forward
+        condition: ColumnElement[bool]
+        if self.by_id:
+            row = self.id_column()
+            condition = row > row_id if ascending else row < row_id
+        else:
+            mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
+            condition = mine > theirs if ascending else mine < theirs
+        return condition
+
+    def not_beyond(self, key: Any, row_id: Any, *, forward: bool) -> ColumnElement[bool]:
+        """The complement of `beyond`, also as an index range."""
+        ascending = self.descending != forward
+        condition: ColumnElement[bool]
+        if self.by_id:
+            row = self.id_column()
+            condition = row <= row_id if ascending else row >= row_id
+        else:
+            mine, theirs = tuple_(self.sort_key(), self.id), tuple_(key, row_id)
+            condition = mine <= theirs if ascending else mine >= theirs
+        return condition
+
+    def cursor_for(self, key: Any, row_id: int) -> str:
+        return encode_cursor(self.name, row_id, self.codec.encode(key))
+
+    def cursor_sql(self, key: ColumnElement[Any], row_id: ColumnElement[int]) -> ColumnElement[str]:
+        """The cursor `cursor_for` gives, built by Postgres from a row's key and id."""
+        text = literal(f"{self.name}:") + cast(row_id, Text) + ":" + self.codec.sql(key)
+        base64 = func.encode(func.convert_to(text, "UTF8"), "base64")
+        return func.translate(base64, "+/=\n", "-_")
+
+    def parse_cursor(self, cursor: str, *, argument: str) -> tuple[Any, int]:
+        """(key, id) of a cursor this ordering issued; `InvalidPageRequest` for anything else."""
+        try:
+            name, row_id, key_text = decode_cursor(cursor)
+            key = self.codec.decode(key_text)
+        except (InvalidCursor, ValueError, OverflowError):
+            raise InvalidPageRequest(f"`{argument}` is not a valid cursor") from None
+        if name != self.name:
+            raise InvalidPageRequest(
+                f"`{argument}` is a cursor for orderBy {name}, not {self.name}; "
+                "use the cursors of the same ordering"
+            )
+        return key, row_id
+
+
+class Cardinality(Enum):
+    ONE = "one"
+    MANY = "many"
+
+
+@dataclass(frozen=True)
+class Relation:
+    """An edge to another entity: `local` on this side equals `remote` on the other."""
+
+    name: str
+    target: str
+    cardinality: Cardinality
+    local: InstrumentedAttribute[int]
+    remote: InstrumentedAttribute[int]
+    description: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    plural: str  # the root connection's field name
+    model: type[Any]
+    description: str
+    fields: tuple[Field, ...]
+    filters: tuple[Filter, ...]
+    order_keys: tuple[OrderKey, ...]
+    relations: tuple[Relation, ...] = ()
+    default_order: str = "ID_ASC"
+    orderings: dict[str, Ordering] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        built = {
+            f"{key.name}_{direction}": Ordering(
+                f"{key.name}_{direction}", key, self.id_column, direction == "DESC"
+            )
+            for key in self.order_keys
+            for direction in ("ASC", "DESC")
+        }
+        object.__setattr__(self, "orderings", built)
+
+    @property
+    def table(self) -> Any:
+        return self.model.__table__
+
+    @property
+    def id_column(self) -> Any:
+        """The model's `id` attribute (an `InstrumentedAttribute[int]`)."""
+        return self.model.id
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def filter(self, name: str) -> Filter | None:
+        return next((f for f in self.filters if f.name == name), None)
+
+    def relation(self, name: str) -> Relation | None:
+        return next((r for r in self.relations if r.name == name), None)
+
+    def ordering(self, name: str | None) -> Ordering:
+        """The ordering named by an enum value; None (an explicit null) is the default."""
+        return self.orderings[name or self.default_order]
+
+    @property
+    def columns(self) -> tuple[InstrumentedAttribute[Any], ...]:
+        """What a row of this entity holds: the id and every field's column."""
+        return (self.id_column, *(f.column for f in self.fields))
+
+    def where(self, conditions: dict[str, Any]) -> list[ColumnElement[bool]]:
+        """Clauses for filter values already passed through `Filter.value`."""
+        return [self.filters_by_name[name].clause(v) for name, v in conditions.items()]
+
+    @property
+    def filters_by_name(self) -> dict[str, Filter]:
+        return {f.name: f for f in self.filters}

@@ -1,0 +1,126 @@
+"""N-1: the release still running during a deploy serves a database migrated to this head.
+
+Rolling deploys migrate first, then replace replicas one by one: for a while the previous
+release's code runs against the new schema. "Previous release" here is the code just before
+the newest change to alembic/versions/ (the parent of the commit that made it; HEAD itself
+when the working tree has revisions not committed yet). That code is checked out in a git
+worktree and served from it with this environment's Python; its reads and writes must work.
+"""
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.db.migrations import PROJECT_ROOT
+from tests.graphql_client import GraphQLClient
+from tests.served import served_from
+from tests.test_migrations import fresh_url, upgrade
+
+__all__ = ["fresh_url"]
+
+VERSIONS = "alembic/versions"
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def previous_release() -> tuple[str | None, str]:
+    """The commit the running release is built from, or None and the reason there is none."""
+    if git("rev-parse", "--is-inside-work-tree").returncode != 0:
+        return None, "not a git checkout"
+    if git("status", "--porcelain", "--", VERSIONS).stdout.strip():
+        return "HEAD", "revisions not committed yet: HEAD runs on the schema before them"
+    newest = git("log", "-n1", "--format=%H", "HEAD", "--", VERSIONS).stdout.strip()
+    if not newest:
+        return None, f"no commit changed {VERSIONS}"
+    parent = git("rev-parse", "--verify", "--quiet", f"{newest}^")
+    if parent.returncode != 0:
+        return None, f"{newest[:10]} added {VERSIONS} and has no parent here (shallow clone?)"
+    return parent.stdout.strip(), f"the parent of {newest[:10]}, the newest change to {VERSIONS}"
+
+
+@pytest.fixture
+def old_code(tmp_path: Path) -> Iterator[Path]:
+    commit, why = previous_release()
+    if commit is None:
+        pytest.skip(f"no previous release to check against: {why}")
+    checkout = tmp_path / "previous-release"
+    added = git("worktree", "add", "--detach", "--quiet", str(checkout), commit)
+    assert added.returncode == 0, added.stderr
+    try:
+        imported = subprocess.run(
+            [sys.executable, "-c", "import api; print(api.__file__)"],
+            cwd=checkout,
+            env={"PYTHONPATH": str(checkout)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert imported.stdout.startswith(str(checkout)), imported  # not this checkout's
+        yield checkout
+    finally:
+        git("worktree", "remove", "--force", str(checkout))
+
+
+def revision_files(root: Path) -> set[str]:
+    return {path.name for path in (root / VERSIONS).glob("*.py")}
+
+
+async def payload(client: GraphQLClient, query: str, variables: dict[str, Any]) -> Any:
+    data = await client.execute(query, variables)
+    [result] = data.values()
+    assert result["userErrors"] == [], result
+    return result
+
+
+async def test_the_previous_release_reads_and_writes_on_this_head(
+    old_code: Path, fresh_url: str
+) -> None:
+    assert revision_files(old_code) < revision_files(PROJECT_ROOT), "not one release behind"
+    await upgrade(fresh_url)
+
+    async with served_from(old_code, DATABASE_URL=fresh_url) as server:
+        client = GraphQLClient(server.http)
+        author = await payload(
+            client,
+            "mutation($input: CreateAuthorInput!) { createAuthor(input: $input) {"
+            " author { id name } userErrors { message } } }",
+            {"input": {"name": "Ursula K. Le Guin", "bio": "Earthsea"}},
+        )
+        author_id = author["author"]["id"]
+        book = await payload(
+            client,
+            "mutation($input: CreateBookInput!) { createBook(input: $input) {"
+            " book { id title } userErrors { message } } }",
+            {"input": {"authorId": author_id, "title": "A Wizard of Earthsea"}},
+        )
+        await payload(
+            client,
+            "mutation($input: UpdateAuthorInput!) { updateAuthor(input: $input) {"
+            " author { id } userErrors { message } } }",
+            {"input": {"id": author_id, "bio": "Earthsea and Hainish"}},
+        )
+        read = await client.execute(
+            "{ authors(first: 5) { totalCount edges { node {"
+            " name bio books(first: 5) { totalCount edges { node { title } } } } } } }"
+        )
+        deleted = await payload(
+            client,
+            "mutation($input: DeleteBookInput!) { deleteBook(input: $input) {"
+            " book { title } userErrors { message } } }",
+            {"input": {"id": book["book"]["id"]}},
+        )
+
+    assert read["authors"]["totalCount"] == 1
+    [edge] = read["authors"]["edges"]
+    assert edge["node"]["name"] == "Ursula K. Le Guin"
+    assert edge["node"]["bio"] == "Earthsea and Hainish"
+    assert edge["node"]["books"]["edges"] == [{"node": {"title": "A Wizard of Earthsea"}}]
+    assert deleted["book"]["title"] == "A Wizard of Earthsea"

@@ -1,0 +1,130 @@
+"""Plans are compiled once per document and shape; the SQL cannot collide with new columns."""
+
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.app import query_plans_for
+from api.catalog.describe import Entity
+from api.catalog.entities import ENTITIES
+from api.catalog.ids import encode_id
+from api.db.statements import statement_counter
+from api.graphql.planner import fastpath
+from api.graphql.planner.fastpath import QueryPlans
+from api.settings import Settings
+from tests.factories import insert_authors
+from tests.graphql_client import GraphQLClient
+from tests.test_planner_differential import comparable
+
+PAGE = """
+query Page($first: Int, $after: String, $order: AuthorOrderBy, $country: String) {
+  authors(first: $first, after: $after, orderBy: $order, filter: {country: $country}) {
+    edges { cursor node { id name books(first: $first) { edges { node { title } } } } }
+    pageInfo { hasNextPage }
+  }
+}
+"""
+
+
+def body(query: str, variables: dict[str, Any]) -> bytes:
+    return orjson.dumps({"query": query, "variables": variables})
+
+
+def plans_for(settings: Settings) -> QueryPlans:
+    plans = query_plans_for(settings)
+    assert plans is not None
+    return plans
+
+
+def test_one_compilation_per_shape_whatever_the_values(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled: list[object] = []
+    original = fastpath.compile_query  # type: ignore[attr-defined]
+
+    def counting(*args: Any) -> Any:
+        compiled.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(fastpath, "compile_query", counting)
+    plans = plans_for(settings)
+    for first in range(1, 60):  # page sizes, countries and cursors vary; the shape does not
+        variables = {"first": first, "country": f"country {first}"}
+        prepared = plans.prepare(body(PAGE, variables))
+        assert prepared is not None
+        assert first in prepared.parameters
+        assert f"country {first}" in prepared.parameters
+    assert len(compiled) == 1
+    for order in ENTITIES["Author"].orderings:  # a new ordering is a new shape
+        assert plans.prepare(body(PAGE, {"first": 2, "order": order})) is not None
+    assert len(compiled) == 1 + len(ENTITIES["Author"].orderings)
+
+
+HELPER_LIKE_NAMES = ["rn", "sort_key_", "parent_id_", "behind_", "anon_1", "anon_2", "count_1"]
+
+
+async def test_columns_named_like_the_planners_helpers_change_nothing(
+    client: GraphQLClient, resolver_client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    """A migration may add any column; no name in the planner's SQL can become ambiguous."""
+    await insert_authors(engine, 3, books_each=2)
+    columns = ", ".join(f'ADD COLUMN "{name}" integer DEFAULT 7' for name in HELPER_LIKE_NAMES)
+    drops = ", ".join(f'DROP COLUMN "{name}"' for name in HELPER_LIKE_NAMES)
+    author = encode_id("Author", 1)
+    queries: list[tuple[str, dict[str, Any]]] = [
+        (PAGE, {"first": 2}),
+        (PAGE, {"first": 2, "order": "NAME_DESC"}),
+        ("query($id: ID!) { author(id: $id) { name books { totalCount } } }", {"id": author}),
+        ("{ books(last: 3) { totalCount edges { node { title author { name } } } } }", {}),
+    ]
+    async with engine.begin() as connection:
+        await connection.execute(text(f"ALTER TABLE books {columns}"))
+        await connection.execute(text(f"ALTER TABLE authors {columns}"))
+    try:
+        for query, variables in queries:
+            expected = comparable(await resolver_client.post(query, variables))
+            assert isinstance(expected[1], bytes), expected
+            for _ in range(2):
+                with statement_counter() as statements:
+                    answer = comparable(await client.post(query, variables))
+                assert answer == expected
+                assert statements.count == 1  # planned: one statement, no fallback
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"ALTER TABLE books {drops}"))
+            await connection.execute(text(f"ALTER TABLE authors {drops}"))
+
+
+BOOKS = "query($f: BookFilter) { books(filter: $f) { edges { node { title } } } }"
+CREATE = "mutation($i: CreateBookInput!) { createBook(input: $i) { book { title } } }"
+
+
+def test_keys_the_planner_does_not_know_go_to_the_ordinary_path(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail closed: a filter or input key missing from the planner's view is never ignored."""
+    plans = plans_for(settings)
+    filtered = body(BOOKS, {"f": {"titleContains": "a"}})
+    created = body(CREATE, {"i": {"authorId": encode_id("Author", 1), "title": "T"}})
+    assert plans.prepare(filtered) is not None
+    assert plans.prepare(created) is not None
+
+    known_filter, known_field = Entity.filter, Entity.field
+    monkeypatch.setattr(
+        Entity,
+        "filter",
+        lambda self, name: None if name == "titleContains" else known_filter(self, name),
+    )
+    monkeypatch.setattr(
+        Entity, "field", lambda self, name: None if name == "title" else known_field(self, name)
+    )
+    # New values (an exact repeat of a body would be answered from the planner's memo).
+    filtered = body(BOOKS, {"f": {"titleContains": "b"}})
+    created = body(CREATE, {"i": {"authorId": encode_id("Author", 2), "title": "T"}})
+    assert plans.prepare(filtered) is None
+    assert plans.prepare(created) is None
+    counted = "query($f: BookFilter) { books(filter: $f) { totalCount } }"
+    assert plans.prepare(body(counted, {"f": None})) is not None  # what it knows is planned
