@@ -21,6 +21,7 @@ from api.settings import Settings
 
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
 EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
+STARTUP_FAILURE = 3  # uvicorn's own exit status when the server could not start
 
 log = logging.getLogger("api")
 
@@ -71,9 +72,6 @@ def _serve(settings: Settings, args: argparse.Namespace, *, stop_on_hangup: bool
             log_config=None,
         )
     )
-    if not stop_on_hangup:
-        server.run()
-        return
     # uvicorn shuts down gracefully on SIGINT and SIGTERM only; a closed terminal sends SIGHUP.
     hung_up = False
 
@@ -82,11 +80,17 @@ def _serve(settings: Settings, args: argparse.Namespace, *, stop_on_hangup: bool
         hung_up = True
         server.handle_exit(signum, frame)
 
-    previous = signal.signal(signal.SIGHUP, on_hangup)
+    previous = signal.getsignal(signal.SIGHUP)
+    if stop_on_hangup:
+        signal.signal(signal.SIGHUP, on_hangup)
     try:
         server.run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, as uvicorn.run does
+        pass
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        signal.signal(signal.SIGHUP, previous or signal.SIG_DFL)
+    if not server.started:  # the port was taken, say: uvicorn has said why
+        raise SystemExit(STARTUP_FAILURE)
     if hung_up:
         raise SystemExit(128 + signal.SIGHUP)
 

@@ -330,6 +330,17 @@ async def test_seed_before_migrate_is_one_line_saying_to_migrate(
     )
 
 
+def test_serve_on_a_port_in_use_fails(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        finished = run_cli(tmp_path, "serve", "--port", str(port), DATABASE_URL=UNRESOLVABLE_URL)
+
+    assert finished.returncode == 3, finished  # uvicorn's status for a server that never started
+    assert "address already in use" in finished.stderr
+
+
 # --- help ---------------------------------------------------------------------------------
 
 
