@@ -449,12 +449,13 @@ async def test_fragment_fan_out_is_cheap_to_refuse_or_answer(
     query = wide_fragment_bomb(18)
     written = selections_in(query)
     async with serve(make_settings(database_url, query_planner=planner)) as app:
-        for _ in range(2):  # the second time, a planner has learned the document
+        for attempt in range(2):  # the second time, the document is known: no checks again
             with counting_visits() as visits, statement_counter() as statements:
                 response = await send(app, gql(query))
             assert_safe(response)
             assert response.json() == {"data": {"authors": {"edges": []}}}, response.text
-            assert 0 < visits.count <= 4 * written, (visits.count, written)
+            assert visits.count <= 4 * written, (visits.count, written)
+            assert visits.count > 0 or (planner and attempt == 1), visits.count
             assert statements.count <= 2, statements.count
 
 

@@ -208,3 +208,47 @@ async def test_a_large_planned_response_arrives_whole(
     planned = await client.post(query)
     assert len(planned.content) > CHUNK  # at least two chunks
     assert planned.json() == resolved.json()
+
+
+CREATE_AUTHOR = """
+mutation Create($input: CreateAuthorInput!) {
+  createAuthor(input: $input) {
+    author { __typename name bio country books { totalCount } }
+    userErrors { field message code }
+  }
+}
+"""
+AUTHOR_INPUTS = [
+    {"name": "  Octavia E. Butler ", "country": "United States", "bio": "Line one\nline two"},
+    {"name": "Only A Name"},
+    {"name": "Nulls", "bio": None, "country": None},
+    {"name": "   "},  # BLANK
+    {"name": "x" * 500},  # TOO_LONG
+    {"name": "abc\u202egpj.exe"},  # a bidirectional override
+    {"name": "Blank bio", "bio": "  "},  # stored as null
+]
+
+
+async def test_create_author_answers_as_the_resolvers_do(
+    client: GraphQLClient, resolver_client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    """createAuthor is planned too (with a page of books, which a planned write cannot see)."""
+    for given in AUTHOR_INPUTS:
+        variables = {"input": given}
+        expected = (await resolver_client.post(CREATE_AUTHOR, variables)).json()
+        before = await author_count(engine)
+        actual = (await client.post(CREATE_AUTHOR, variables)).json()
+        assert actual == expected, given
+        written = await author_count(engine) - before
+        assert written == (0 if expected["data"]["createAuthor"]["userErrors"] else 1)
+
+    query = CREATE_AUTHOR.replace("books { totalCount }", "")
+    with statement_counter() as counter:
+        created = (await client.post(query, {"input": {"name": "Planned"}})).json()
+    assert created["data"]["createAuthor"]["author"]["name"] == "Planned"
+    assert counter.count == 1  # planned: one statement
+
+
+async def author_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(Author)) or 0)
