@@ -59,11 +59,13 @@ bench-tools:
 bench: $(INSTALLED) $(BENCH_INSTALLED) bench-tools
 	$(PY) -m bench $(BENCH_ARGS)
 
-## Format, lint, types, schema drift, migration lint and the tests on a real Postgres.
+## Format, lint, types, import contracts (no cycles), schema drift, migration lint and the tests
+## on a real Postgres.
 check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m api export-schema --check
 	$(PY) -m api lint-migrations
 	@if git rev-parse --verify --quiet HEAD~1 >/dev/null 2>&1; then \

@@ -103,7 +103,9 @@ async def _run_async(target: DatabaseTarget) -> None:
         connect_args=target.connect_args | {"server_settings": server_settings},
         pooled=target.pooled,
     )
-    engine = create_engine(target, EngineOptions(pool_size=2, max_overflow=0))
+    # No statement timeout: building an index on a large table may rightly take minutes.
+    options = EngineOptions(pool_size=2, max_overflow=0, statement_timeout=None)
+    engine = create_engine(target, options)
     try:
         await run_serialised(engine, _run_on, migration_policy(config))
     finally:

@@ -20,14 +20,14 @@ from starlette.routing import Mount, Route
 from strawberry.asgi import GraphQL
 
 from api.db.compatibility import Compatibility
-from api.db.engine import create_engine, create_session_factory
+from api.db.engine import EngineOptions, create_engine, create_session_factory
 from api.db.reads import create_read_pool
 from api.graphiql import ASSETS_PATH, GraphiQLAssets, graphiql_page
 from api.graphql.context import Context, build_context
 from api.graphql.limits import document_limits
 from api.graphql.planner.endpoint import GraphQLEndpoint
 from api.graphql.planner.fastpath import QueryPlans
-from api.graphql.schema import build_schema
+from api.graphql.schema import SchemaOptions, build_schema
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.observability.metrics import Metrics
@@ -70,7 +70,6 @@ class CatalogGraphQL(GraphQL[Context, None]):
             request.state.settings,
             request.state.session_factory,
             authorization=request.headers.get("authorization"),
-            query_plans=request.state.query_plans,
         )
 
 
@@ -90,7 +89,7 @@ def query_plans_for(settings: Settings) -> QueryPlans | None:
     if not settings.query_planner:
         return None
     return QueryPlans(
-        build_schema(settings.schema_options())._schema,
+        build_schema(settings.options(SchemaOptions)).graphql_schema,
         validation_rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
         max_tokens=settings.max_tokens,
         default_page_size=settings.default_page_size,
@@ -105,8 +104,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = create_engine(settings.database, settings.engine_options())
-        read_pool = await create_read_pool(settings.database, settings.engine_options())
+        engine_options = settings.options(EngineOptions)
+        engine = create_engine(settings.database, engine_options)
+        read_pool = await create_read_pool(settings.database, engine_options)
         metrics.watch_pools(engine, read_pool)
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
@@ -124,7 +124,7 @@ def create_app(settings: Settings) -> Starlette:
             await read_pool.close()
             await engine.dispose()
 
-    schema = build_schema(settings.schema_options())
+    schema = build_schema(settings.options(SchemaOptions))
     query_plans = query_plans_for(settings)
     graphql = GraphQLEndpoint(
         CatalogGraphQL(

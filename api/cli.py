@@ -8,7 +8,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -99,7 +98,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     """Print one line: what was applied, or that there was nothing to do."""
     from sqlalchemy.exc import DBAPIError
 
-    from api.db.migration_lock import MigrationBlocked
+    from api.db.migration_lock import MigrationBlocked, MigrationPolicy
     from api.db.migrations import upgrade_to_head
     from api.settings import PooledMigrationTarget
 
@@ -109,7 +108,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
         target = settings.migration_database
         log.debug("migrating %s", target.render())
         with explained(target):
-            journal = upgrade_to_head(target, quiet=True, policy=settings.migration_policy())
+            journal = upgrade_to_head(target, quiet=True, policy=settings.options(MigrationPolicy))
     except (PooledMigrationTarget, MigrationBlocked) as error:
         raise SystemExit(f"error: {error}") from None
     except DBAPIError as error:
@@ -168,12 +167,12 @@ def cmd_schema_diff(args: argparse.Namespace) -> int:
 async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
     from sqlalchemy import func, select
 
-    from api.db.engine import create_engine
+    from api.db.engine import EngineOptions, create_engine
     from api.db.migrations import current_revisions, head_revisions
     from api.db.models import Author
     from api.demo import seed_demo_catalog
 
-    options = replace(settings.engine_options(), pool_size=1, max_overflow=0)
+    options = settings.options(EngineOptions, pool_size=1, max_overflow=0)
     engine = create_engine(settings.database, options)
     try:
         with explained(settings.database):

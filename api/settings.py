@@ -1,16 +1,12 @@
 """One settings object, read from the environment and `.env`, validated at start-up."""
 
+import dataclasses
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from api.db.engine import EngineOptions
-from api.db.migration_lock import MigrationPolicy
-
-if TYPE_CHECKING:
-    from api.graphql.schema import SchemaOptions
 from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, parse_database_url
 
 MIN_PRODUCTION_TOKEN = 24
@@ -130,19 +126,14 @@ class Settings(BaseSettings):
             )
         return self
 
-    def schema_options(self) -> "SchemaOptions":
-        from api.graphql.schema import SchemaOptions
-
-        return SchemaOptions(
-            production=self.production,
-            max_depth=self.max_query_depth,
-            max_aliases=self.max_aliases,
-            max_tokens=self.max_tokens,
-            max_cost=self.max_query_cost,
-            default_page_size=self.default_page_size,
-            max_page_size=self.max_page_size,
-            batch_max_operations=self.batch_max_operations,
-        )
+    def options(self, cls: type["Options"], **overrides: Any) -> "Options":
+        """`cls` (a dataclass of `setting` fields) filled from these settings, then `overrides`."""
+        values = {
+            f.name: getattr(self, f.metadata[SETTING])
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if SETTING in f.metadata
+        }
+        return cls(**{**values, **overrides})
 
     @property
     def production(self) -> bool:
@@ -171,20 +162,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} {error}") from None
         return value
 
-    def migration_policy(self) -> MigrationPolicy:
-        return MigrationPolicy(
-            lock_window=self.migration_lock_window, turn_timeout=self.migration_turn_timeout
-        )
-
-    def engine_options(self) -> EngineOptions:
-        return EngineOptions(
-            pool_size=self.db_pool_size,
-            max_overflow=self.db_max_overflow,
-            connect_timeout=self.db_connect_timeout,
-            connect_attempts=self.db_connect_attempts,
-            statement_timeout=self.db_statement_timeout,
-        )
-
     @cached_property
     def database(self) -> DatabaseTarget:
         """The API's own connection target (may be pooled)."""
@@ -206,3 +183,17 @@ class Settings(BaseSettings):
                 " DATABASE_DIRECT_URL to the database's direct connection for migrations"
             )
         return parse_database_url(direct, pooled=False)
+
+
+SETTING = "setting"
+Options = TypeVar("Options")
+
+
+DEFAULTS = Settings.model_construct()
+"""The settings as their defaults give them (nothing read, nothing validated)."""
+
+
+def setting(name: str) -> Any:
+    """A field of an options dataclass that mirrors the setting `name`: its default is the
+    setting's default, written once in `Settings`, and `Settings.options` fills it."""
+    return dataclasses.field(default=getattr(DEFAULTS, name), metadata={SETTING: name})

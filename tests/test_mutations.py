@@ -700,6 +700,28 @@ async def test_update_book_renames_it(client: GraphQLClient, engine: AsyncEngine
     assert await book_row(engine, other_id) == ("Book 000-01", author_id)
 
 
+async def test_update_book_without_a_title_keeps_it(
+    client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    (author_id,) = await insert_authors(engine, 1, books_each=1)
+    async with engine.connect() as connection:
+        book_id = await connection.scalar(text("SELECT id FROM books"))
+    assert book_id is not None
+
+    payload = await run(client, "updateBook", {"id": book_gid(book_id)})
+
+    assert payload["userErrors"] == []
+    assert payload["book"]["title"] == "Book 000-00"
+    assert await book_row(engine, book_id) == ("Book 000-00", author_id)
+
+
+async def test_update_book_refuses_a_null_title(client: GraphQLClient, engine: AsyncEngine) -> None:
+    await insert_authors(engine, 1, books_each=1)
+    await assert_refused(
+        client, engine, "updateBook", {"id": book_gid(1), "title": None}, [(["title"], "BLANK")]
+    )
+
+
 @pytest.mark.parametrize(
     ("title", "code"),
     [

@@ -1,7 +1,7 @@
 """Every read query over HTTP: connections, lookups by id, filters and orderings."""
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +12,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.relay import to_base64
 
+from api.catalog.describe import Cardinality, Entity, Field, Kind, Ordering, Relation
+from api.catalog.entities import ENTITIES
 from api.db.models import Author, Book
 from tests.factories import EPOCH, author_gid, book_gid, insert_authors
 from tests.graphql_client import GraphQLClient
@@ -127,18 +129,6 @@ def without_request_id(error: dict[str, Any]) -> dict[str, Any]:
 
 def node_ids(connection: dict[str, Any]) -> list[int]:
     return [edge["node"]["databaseId"] for edge in connection["edges"]]
-
-
-def expected_order(rows: Sequence[Stored], order_by: str) -> list[int]:
-    """Ids in the order `order_by` names, the id breaking ties in the same direction."""
-    field, direction = order_by.rsplit("_", 1)
-    keys: dict[str, Callable[[Stored], tuple[Any, ...]]] = {
-        "ID": lambda row: (row.id,),
-        "NAME": lambda row: (row.text, row.id),
-        "TITLE": lambda row: (row.text, row.id),
-        "CREATED_AT": lambda row: (row.created_at, row.id),
-    }
-    return [row.id for row in sorted(rows, key=keys[field], reverse=direction == "DESC")]
 
 
 def assert_bad_input(errors: list[dict[str, Any]], *, path: str, mentions: str) -> None:
@@ -577,80 +567,194 @@ async def test_filter_books_by_title_fragment(client: GraphQLClient, engine: Asy
 
 # Orderings
 
-AUTHOR_ROWS = [  # names and creation minutes, with ties in both
-    ("Mira", 5),
-    ("Abe", 3),
-    ("Zed", 3),
-    ("Abe", 9),
-    ("Kai", 0),
-    ("Bo", 7),
-    ("Zed", 1),
-    ("Lu", 3),
+# Orderings: every one the description lists, on data that tells each from the id order.
+
+SORT_TEXTS = ["Mira", "Abe", "Zed", "Abe", "Kai", "Bo", "Zed", "Lu"]  # with ties
+SORT_NUMBERS = [5, 3, 3, 9, 0, 7, 1, 3]  # with ties
+ORDERINGS = [
+    pytest.param(entity, name, id=f"{entity.name}.{name}")
+    for entity in ENTITIES.values()
+    for name in entity.orderings
 ]
-AUTHOR_ORDERS = ["ID_ASC", "ID_DESC", "NAME_ASC", "NAME_DESC", "CREATED_AT_ASC", "CREATED_AT_DESC"]
-BOOK_ROWS = [  # titles and creation minutes, with ties in both
-    ("Dune", 4),
-    ("Alpha", 2),
-    ("Zulu", 2),
-    ("Alpha", 8),
-    ("Mango", 0),
-    ("Emma", 2),
-]
-BOOK_ORDERS = [
-    "ID_ASC",
-    "ID_DESC",
-    "TITLE_ASC",
-    "TITLE_DESC",
-    "CREATED_AT_ASC",
-    "CREATED_AT_DESC",
+TO_MANY = [
+    pytest.param(entity, relation, name, id=f"{entity.name}.{relation.name}.{name}")
+    for entity in ENTITIES.values()
+    for relation in entity.relations
+    if relation.cardinality is Cardinality.MANY
+    for name in ENTITIES[relation.target].orderings
 ]
 
 
-async def test_every_ordering_is_tested(client: GraphQLClient) -> None:
-    assert await enum_values(client, "AuthorOrderBy") == set(AUTHOR_ORDERS)
-    assert await enum_values(client, "BookOrderBy") == set(BOOK_ORDERS)
+def sort_value(field: Field, index: int) -> Any:
+    """Row `index`'s value of a sortable field; an optional number is null in some rows."""
+    if field.kind is Kind.TEXT:
+        return SORT_TEXTS[index]
+    if field.kind is Kind.TIMESTAMP:
+        return EPOCH + timedelta(minutes=SORT_NUMBERS[index])
+    if not field.required and index % 3 == 1:
+        return None
+    return (field.minimum or 0) + SORT_NUMBERS[index]
 
 
-@pytest.mark.parametrize("order_by", AUTHOR_ORDERS)
-async def test_authors_order_by(client: GraphQLClient, engine: AsyncEngine, order_by: str) -> None:
-    rows = [await insert_author(engine, name, minutes=minutes) for name, minutes in AUTHOR_ROWS]
-    expected = expected_order(rows, order_by)
-    if not order_by.startswith("ID_"):  # the data must tell this order from the id order
-        assert expected not in (expected_order(rows, "ID_ASC"), expected_order(rows, "ID_DESC"))
-
-    data = await read(client, AUTHORS, {"orderBy": order_by})
-
-    assert node_ids(data["authors"]) == expected
-
-
-@pytest.mark.parametrize("order_by", BOOK_ORDERS)
-async def test_books_order_by(client: GraphQLClient, engine: AsyncEngine, order_by: str) -> None:
-    first = await insert_author(engine, "Mary")
-    second = await insert_author(engine, "Percy")
-    rows = [
-        await insert_book(engine, (first, second)[index % 2].id, title, minutes=minutes)
-        for index, (title, minutes) in enumerate(BOOK_ROWS)
+async def insert_sortable(
+    engine: AsyncEngine, entity: Entity, parents: Sequence[int] = ()
+) -> list[dict[str, Any]]:
+    """Rows whose every sort key varies, with ties; a reference goes to `parents` in turn."""
+    sortable = [key.field for key in entity.order_keys if key.field.column is not entity.id_column]
+    references = [f for f in entity.fields if f.kind is Kind.REFERENCE]
+    values = [
+        {
+            **{f.key: sort_value(f, index) for f in sortable},
+            **{f.key: parents[index % len(parents)] for f in references},
+        }
+        for index in range(len(SORT_NUMBERS))
     ]
-    expected = expected_order(rows, order_by)
-    if not order_by.startswith("ID_"):
-        assert expected not in (expected_order(rows, "ID_ASC"), expected_order(rows, "ID_DESC"))
-
-    data = await read(client, BOOKS, {"orderBy": order_by})
-
-    assert node_ids(data["books"]) == expected
+    async with engine.begin() as connection:
+        ids = await connection.scalars(
+            insert(entity.model).returning(entity.id_column, sort_by_parameter_order=True), values
+        )
+        return [{**row, "id": row_id} for row, row_id in zip(values, ids, strict=True)]
 
 
-@pytest.mark.parametrize("order_by", BOOK_ORDERS)
-async def test_author_books_order_by(
-    client: GraphQLClient, engine: AsyncEngine, order_by: str
+async def insert_with_parents(engine: AsyncEngine, entity: Entity) -> list[dict[str, Any]]:
+    """`insert_sortable` rows of `entity`, referring to two rows of the entity it refers to."""
+    parents: list[int] = []
+    for reference in (f for f in entity.fields if f.kind is Kind.REFERENCE):
+        referred = ENTITIES[reference.references or ""]
+        parents += [row["id"] for row in await insert_sortable(engine, referred)][:2]
+    return await insert_sortable(engine, entity, parents)
+
+
+def expected_order(rows: Sequence[dict[str, Any]], ordering: Ordering) -> list[int]:
+    """Ids in the ordering's order: its key (null as `nulls_as`), then the id, one direction."""
+    key = ordering.key
+
+    def sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
+        if ordering.by_id:
+            return (row["id"],)
+        value = row[key.field.key]
+        return (key.nulls_as if value is None else value, row["id"])
+
+    return [row["id"] for row in sorted(rows, key=sort_key, reverse=ordering.descending)]
+
+
+def assert_tells_apart(rows: Sequence[dict[str, Any]], entity: Entity, ordering: Ordering) -> None:
+    """The data must tell this order from the id order, or the test would prove nothing."""
+    if not ordering.by_id:
+        by_id = [expected_order(rows, entity.ordering(f"ID_{d}")) for d in ("ASC", "DESC")]
+        assert expected_order(rows, ordering) not in by_id
+
+
+async def test_order_enums_list_the_described_orderings(client: GraphQLClient) -> None:
+    for entity in ENTITIES.values():
+        assert await enum_values(client, f"{entity.name}OrderBy") == set(entity.orderings)
+
+
+@pytest.mark.parametrize(("entity", "order_by"), ORDERINGS)
+async def test_root_connection_order_by(
+    client: GraphQLClient, engine: AsyncEngine, entity: Entity, order_by: str
 ) -> None:
-    writer = await insert_author(engine, "Mary")
-    other = await insert_author(engine, "Percy")
-    rows = []
-    for title, minutes in BOOK_ROWS:
-        rows.append(await insert_book(engine, writer.id, title, minutes=minutes))
-        await insert_book(engine, other.id, title, minutes=minutes + 1)
+    rows = await insert_with_parents(engine, entity)
+    ordering = entity.ordering(order_by)
+    assert_tells_apart(rows, entity, ordering)
+    query = (
+        f"query($orderBy: {entity.name}OrderBy) {{ {entity.plural}(first: 100, orderBy: $orderBy)"
+        " { edges { node { databaseId } } } }"
+    )
 
-    data = await read(client, AUTHOR_BOOKS, {"id": author_gid(writer.id), "orderBy": order_by})
+    data = await read(client, query, {"orderBy": order_by})
 
-    assert node_ids(data["author"]["books"]) == expected_order(rows, order_by)
+    assert node_ids(data[entity.plural]) == expected_order(rows, ordering)
+
+
+@pytest.mark.parametrize(("entity", "relation", "order_by"), TO_MANY)
+async def test_to_many_relation_order_by(
+    client: GraphQLClient, engine: AsyncEngine, entity: Entity, relation: Relation, order_by: str
+) -> None:
+    parent, other = (await insert_sortable(engine, entity))[:2]
+    target = ENTITIES[relation.target]
+    rows = await insert_sortable(engine, target, [parent["id"]])
+    await insert_sortable(engine, target, [other["id"]])
+    ordering = target.ordering(order_by)
+    assert_tells_apart(rows, target, ordering)
+    label = entity.name.lower()
+    query = (
+        f"query($id: ID!, $orderBy: {target.name}OrderBy) {{ {label}(id: $id) {{ "
+        f"{relation.name}(first: 100, orderBy: $orderBy) {{ edges {{ node {{ databaseId }} }} }}"
+        " } }"
+    )
+
+    gid = to_base64(entity.name, parent["id"])
+    data = await read(client, query, {"id": gid, "orderBy": order_by})
+
+    assert node_ids(data[label][relation.name]) == expected_order(rows, ordering)
+
+
+NULL_ORDERS = {
+    "literal": ("query { %s(first: 100, orderBy: null) %s }", None),
+    "null variable": ("query($o: %sOrderBy) { %s(first: 100, orderBy: $o) %s }", {"o": None}),
+    "variable left out": ("query($o: %sOrderBy) { %s(first: 100, orderBy: $o) %s }", {}),
+}
+
+
+@pytest.mark.parametrize("how", NULL_ORDERS)
+@pytest.mark.parametrize("entity", ENTITIES.values(), ids=lambda entity: entity.name)
+async def test_a_null_order_is_the_default_order(
+    client: GraphQLClient,
+    resolver_client: GraphQLClient,
+    engine: AsyncEngine,
+    entity: Entity,
+    how: str,
+) -> None:
+    """A nullable `orderBy` (as Relay declares it) given null or nothing: the default order."""
+    rows = await insert_with_parents(engine, entity)
+    template, variables = NULL_ORDERS[how]
+    selection = "{ edges { node { databaseId } } }"
+    names = (
+        (entity.plural, selection) if how == "literal" else (entity.name, entity.plural, selection)
+    )
+    query = template % names
+
+    for answering in (client, resolver_client):
+        data = await read(answering, query, variables)
+        assert node_ids(data[entity.plural]) == expected_order(rows, entity.ordering(None))
+
+
+ABORTED_SIBLINGS = """
+query($id: ID!) {
+  node(id: $id) { ... on Book { title author { name } } }
+  authors(last: 5) { totalCount edges { node { books(first: 1, last: -1) { totalCount } } } }
+}
+"""
+
+
+async def test_an_error_that_nulls_the_answer_leaves_its_siblings_sound(
+    resolver_client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    """graphql-core cancels the fields still running once an error has nulled the answer.
+
+    A read cut off mid-statement must not leave the request's connection broken for the
+    fields that read after it: the one error is the client's, not an internal one.
+    """
+    await insert_authors(engine, 9, books_each=3)
+    for attempt in range(20):
+        query = f"{ABORTED_SIBLINGS}# {attempt}"
+        errors = await resolver_client.errors(query, {"id": book_gid(12)})
+        assert [error["message"] for error in errors] == ["pass `first` or `last`, not both"], (
+            errors
+        )
+
+
+async def test_node_finds_the_largest_id_and_nothing_past_it(
+    client: GraphQLClient, resolver_client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    largest = 2**31 - 1  # Postgres `integer`
+    async with engine.begin() as connection:
+        await connection.execute(insert(Author).values(id=largest, name="Last"))
+    query = "query($id: ID!) { node(id: $id) { ... on Author { databaseId name } } }"
+
+    for answering in (client, resolver_client):
+        found = await read(answering, query, {"id": author_gid(largest)})
+        past = await read(answering, query, {"id": author_gid(largest + 1)})
+        assert found["node"] == {"databaseId": largest, "name": "Last"}
+        assert past["node"] is None

@@ -306,6 +306,11 @@ class Relation:
     remote: InstrumentedAttribute[int]
     description: str
 
+    @property
+    def cascade_argument(self) -> str:
+        """The delete mutation's flag that deletes this relation's rows too (`withBooks`)."""
+        return "with" + self.name[:1].upper() + self.name[1:]
+
 
 @dataclass(frozen=True)
 class Entity:

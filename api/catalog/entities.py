@@ -85,7 +85,7 @@ BOOK = Entity(
     plural="books",
     model=Book,
     description="A book, written by one author.",
-    fields=(BOOK_TITLE, BOOK_AUTHOR, BOOK_CREATED_AT),
+    fields=(BOOK_AUTHOR, BOOK_TITLE, BOOK_CREATED_AT),
     filters=(
         Filter("authorId", BOOK_AUTHOR, Op.EQUALS, "The author's global id."),
         Filter("titleContains", BOOK_TITLE, Op.CONTAINS, "Substring of the title, ignoring case."),

@@ -1,26 +1,31 @@
 """Writing a whole catalogue in one transaction, for seed scripts."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.catalog.authors import AUTHOR_COLUMNS
-from api.catalog.books import create_books
+from api.catalog import records
+from api.catalog.entities import AUTHOR, AUTHOR_NAME, BOOK
 from api.catalog.rows import AnyRow
-from api.db.models import Author
 
 # Serialises concurrent idempotent seeds, so two runs cannot both decide an author is new.
 SEED_LOCK_KEY = 0x7365_6564  # "seed"
 
+BOOKS = AUTHOR.relation("books")
+assert BOOKS is not None
+AUTHOR_OF_BOOK = BOOKS.remote.key
+"""The column by which a book refers to its author."""
+
 
 @dataclass(frozen=True)
 class NewAuthor:
-    name: str
-    bio: str | None
-    country: str | None
-    book_titles: Sequence[str]
+    values: Mapping[str, Any]
+    """Column values of the author."""
+    books: Sequence[Mapping[str, Any]]
+    """Column values of each of their books, without the reference to the author."""
 
 
 @dataclass(frozen=True)
@@ -39,27 +44,21 @@ async def seed_catalog(
     """
     if skip_existing:
         await session.execute(select(func.pg_advisory_xact_lock(SEED_LOCK_KEY)))
+        names = {a.values[AUTHOR_NAME.key] for a in authors}
         existing = set(
-            await session.scalars(
-                select(Author.name).where(Author.name.in_({a.name for a in authors}))
-            )
+            await session.scalars(select(AUTHOR_NAME.column).where(AUTHOR_NAME.column.in_(names)))
         )
-        authors = [a for a in authors if a.name not in existing]
+        authors = [a for a in authors if a.values[AUTHOR_NAME.key] not in existing]
     if not authors:
         return []
-    statement = insert(Author).returning(*AUTHOR_COLUMNS, sort_by_parameter_order=True)
-    author_rows = (
-        await session.execute(
-            statement, [{"name": a.name, "bio": a.bio, "country": a.country} for a in authors]
-        )
-    ).all()
+    rows = await records.create_rows(session, AUTHOR, values=[a.values for a in authors])
     book_values = [
-        {"author_id": row.id, "title": title}
-        for row, new in zip(author_rows, authors, strict=True)
-        for title in new.book_titles
+        {**book, AUTHOR_OF_BOOK: row.id}
+        for row, new in zip(rows, authors, strict=True)
+        for book in new.books
     ]
-    book_rows = await create_books(session, values=book_values) if book_values else []
-    by_author: dict[int, list[AnyRow]] = {row.id: [] for row in author_rows}
-    for book in book_rows:
-        by_author[book.author_id].append(book)
-    return [SeededAuthor(author=row, books=by_author[row.id]) for row in author_rows]
+    books = await records.create_rows(session, BOOK, values=book_values) if book_values else []
+    by_author: dict[int, list[AnyRow]] = {row.id: [] for row in rows}
+    for book in books:
+        by_author[getattr(book, AUTHOR_OF_BOOK)].append(book)
+    return [SeededAuthor(author=row, books=by_author[row.id]) for row in rows]

@@ -32,6 +32,7 @@ from tenacity import (
 from api.db.statements import count_statements
 from api.db.unreachable import connect_failure, host_of, is_permanent
 from api.db.urls import DatabaseTarget
+from api.settings import setting
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,15 @@ TRANSIENT_CONNECT_ERRORS = (
 
 @dataclass(frozen=True)
 class EngineOptions:
-    pool_size: int = 10
-    max_overflow: int = 5
-    connect_timeout: float = 15.0
-    connect_attempts: int = 4
-    statement_timeout: float | None = None
+    """How the engine connects and pools; `settings.options(EngineOptions)` fills it."""
+
+    pool_size: int = setting("db_pool_size")
+    max_overflow: int = setting("db_max_overflow")
     pool_recycle: int = 240
+    connect_timeout: float = setting("db_connect_timeout")
+    connect_attempts: int = setting("db_connect_attempts")
     ping_after_idle: float = 5.0
+    statement_timeout: float | None = setting("db_statement_timeout")
 
 
 def _unique_statement_name() -> str:

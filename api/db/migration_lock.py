@@ -31,6 +31,7 @@ from tenacity import (
 
 from api.db.lock_waits import LockWatch
 from api.db.online_ddl import SET_LOCK_TIMEOUT
+from api.settings import setting
 
 # Any constant works; it only has to be the same for every replica of this service.
 MIGRATION_LOCK_KEY = 0x6361_7461_6C6F_67  # "catalog"
@@ -46,8 +47,8 @@ log = logging.getLogger(__name__)
 class MigrationPolicy:
     """How long a migrator keeps trying: for table locks, and for its turn."""
 
-    lock_window: float = 60.0
-    turn_timeout: float = 900.0
+    lock_window: float = setting("migration_lock_window")
+    turn_timeout: float = setting("migration_turn_timeout")
 
 
 class MigrationBlocked(Exception):

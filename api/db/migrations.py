@@ -59,7 +59,7 @@ def migration_policy(config: Config) -> MigrationPolicy:
         return MigrationPolicy()
     from api.settings import Settings
 
-    return Settings().migration_policy()
+    return Settings().options(MigrationPolicy)
 
 
 @cache

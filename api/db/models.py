@@ -6,7 +6,6 @@ from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, String, Text, fu
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAME_MAX = 100
-BIO_MAX = 5000
 COUNTRY_MAX = 100
 TITLE_MAX = 200
 

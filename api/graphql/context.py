@@ -17,7 +17,6 @@ class Context:
     settings: Settings
     db: RequestSession
     authorization: str | None = None
-    query_plans: object | None = None  # QueryPlans: the ordinary path teaches it new queries
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -33,13 +32,11 @@ def build_context(
     session_factory: async_sessionmaker[AsyncSession],
     *,
     authorization: str | None = None,
-    query_plans: object | None = None,
 ) -> Context:
     return Context(
         settings=settings,
         db=RequestSession(session_factory),
         authorization=authorization,
-        query_plans=query_plans,
     )
 
 

@@ -1,60 +1,74 @@
-"""Per-request DataLoaders: each edge of a page costs one batched statement, not one per row."""
+"""Per-request DataLoaders: each edge of a page costs one batched statement, not one per row.
+
+One loader of rows by id per entity, and one of pages and one of counts per to-many relation.
+"""
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
 
-from api.catalog import authors, books
+from api.catalog import records
+from api.catalog.describe import Entity, Relation
+from api.catalog.entities import ENTITIES
 from api.catalog.pagination import Page, Window
 from api.catalog.rows import AnyRow
 from api.graphql.sessions import RequestSession
 
-BooksPageKey = tuple[int, Window]
+PageKey = tuple[int, Window]
+RelationKey = tuple[str, str]
+"""(entity name, relation name)"""
 
 
 @dataclass(frozen=True)
 class Loaders:
-    author_by_id: DataLoader[int, AnyRow | None]
-    book_by_id: DataLoader[int, AnyRow | None]
-    books_page_by_author: DataLoader[BooksPageKey, Page]
-    book_count_by_author: DataLoader[int, int]
+    by_id: dict[str, DataLoader[int, AnyRow | None]]
+    pages: dict[RelationKey, DataLoader[PageKey, Page]]
+    counts: dict[RelationKey, DataLoader[int, int]]
 
 
 def create_loaders(db: RequestSession) -> Loaders:
-    def by_id(
-        fetch: Callable[..., Awaitable[dict[int, AnyRow]]],
-    ) -> Callable[[list[int]], Awaitable[list[AnyRow | None]]]:
+    def rows_by_id(entity: Entity) -> DataLoader[int, AnyRow | None]:
         async def load(ids: list[int]) -> list[AnyRow | None]:
             async with db.read() as session:
-                rows = await fetch(session, ids=ids)
+                rows = await records.by_id(session, entity, ids=ids)
             return [rows.get(key) for key in ids]
 
-        return load
+        return DataLoader(load_fn=load)
 
-    async def load_book_pages(keys: list[BooksPageKey]) -> list[Page]:
-        """One statement per distinct window: a page of N authors asks with one window."""
-        by_window: dict[Window, list[int]] = defaultdict(list)
-        for author_id, window in keys:
-            by_window[window].append(author_id)
-        pages: dict[BooksPageKey, Page] = {}
-        async with db.read() as session:
-            for window, author_ids in by_window.items():
-                found = await books.books_pages_by_author(
-                    session, window=window, author_ids=sorted(set(author_ids))
-                )
-                pages.update({(author_id, window): page for author_id, page in found.items()})
-        return [pages[key] for key in keys]
+    def pages(relation: Relation) -> DataLoader[PageKey, Page]:
+        async def load(keys: list[PageKey]) -> list[Page]:
+            """One statement per distinct window: a page of N authors asks with one window."""
+            by_window: dict[Window, list[int]] = defaultdict(list)
+            for parent_id, window in keys:
+                by_window[window].append(parent_id)
+            found: dict[PageKey, Page] = {}
+            async with db.read() as session:
+                for window, parent_ids in by_window.items():
+                    pages = await records.pages_by_parent(
+                        session, relation, window=window, parent_ids=sorted(set(parent_ids))
+                    )
+                    found.update({(parent, window): page for parent, page in pages.items()})
+            return [found[key] for key in keys]
 
-    async def load_book_counts(author_ids: list[int]) -> Sequence[int]:
-        async with db.read() as session:
-            counts = await books.count_books_by_author(session, author_ids=author_ids)
-        return [counts[author_id] for author_id in author_ids]
+        return DataLoader(load_fn=load)
 
+    def counts(relation: Relation) -> DataLoader[int, int]:
+        async def load(parent_ids: list[int]) -> Sequence[int]:
+            async with db.read() as session:
+                found = await records.counts_by_parent(session, relation, parent_ids=parent_ids)
+            return [found[parent_id] for parent_id in parent_ids]
+
+        return DataLoader(load_fn=load)
+
+    to_many = [
+        ((entity.name, relation.name), relation)
+        for entity in ENTITIES.values()
+        for relation in records.dependent_relations(entity)
+    ]
     return Loaders(
-        author_by_id=DataLoader(load_fn=by_id(authors.authors_by_id)),
-        book_by_id=DataLoader(load_fn=by_id(books.books_by_id)),
-        books_page_by_author=DataLoader(load_fn=load_book_pages),
-        book_count_by_author=DataLoader(load_fn=load_book_counts),
+        by_id={name: rows_by_id(entity) for name, entity in ENTITIES.items()},
+        pages={key: pages(relation) for key, relation in to_many},
+        counts={key: counts(relation) for key, relation in to_many},
     )

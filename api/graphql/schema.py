@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, GraphQLError, GraphQLSchema
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -16,18 +16,20 @@ from strawberry.extensions import (
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api.graphql.author_mutations import AuthorMutations
-from api.graphql.book_mutations import BookMutations
 from api.graphql.context import CloseSession
+from api.graphql.derive import with_fields
 from api.graphql.errors import ErrorPolicy
 from api.graphql.limits import cost_limit, document_limits
+from api.graphql.mutations import ENTITY_MUTATIONS
 from api.graphql.queries import Query
-from api.graphql.seed_mutation import SeedMutations
+from api.graphql.seed_mutation import SEED_MUTATIONS
 from api.observability.requests import RecordOperation
+from api.settings import setting
 
 
 @strawberry.type
-class Mutation(AuthorMutations, BookMutations, SeedMutations):
+@with_fields({**ENTITY_MUTATIONS, **SEED_MUTATIONS})
+class Mutation:
     pass
 
 
@@ -35,14 +37,14 @@ class Mutation(AuthorMutations, BookMutations, SeedMutations):
 class SchemaOptions:
     """What changes between development and production, and the limits on a document."""
 
-    production: bool = False
-    max_depth: int = 10
-    max_aliases: int = 30
-    max_tokens: int = 2000
-    max_cost: int = 20_000
-    default_page_size: int = 20
-    max_page_size: int = 100
-    batch_max_operations: int = 0
+    production: bool = setting("production")
+    max_depth: int = setting("max_query_depth")
+    max_aliases: int = setting("max_aliases")
+    max_tokens: int = setting("max_tokens")
+    max_cost: int = setting("max_query_cost")
+    default_page_size: int = setting("default_page_size")
+    max_page_size: int = setting("max_page_size")
+    batch_max_operations: int = setting("batch_max_operations")
 
 
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -61,6 +63,11 @@ class CatalogSchema(strawberry.Schema):
         super().__init__(*args, **kwargs)
         self.hide_suggestions = hide_suggestions
 
+    @property
+    def graphql_schema(self) -> GraphQLSchema:
+        """graphql-core's schema underneath, for the query planner, which reads it directly."""
+        return self._schema
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -69,7 +76,7 @@ class CatalogSchema(strawberry.Schema):
                 error.message = SUGGESTION.sub("", error.message)
 
 
-def build_schema(options: SchemaOptions | None = None) -> strawberry.Schema:
+def build_schema(options: SchemaOptions | None = None) -> CatalogSchema:
     options = options or SchemaOptions()
     # Built once: ValidationCache keys on the rule classes.
     limits: list[type[ASTValidationRule]] = [

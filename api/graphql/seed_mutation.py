@@ -1,52 +1,71 @@
-"""`seedCatalog`: many authors and their books in one transaction, or nothing."""
+"""`seedCatalog`: many authors and their books in one transaction, or nothing.
+
+Its inputs are derived: an author's creatable fields and a list of their books, each with a
+book's creatable fields but the reference to the author.
+"""
+
+from typing import Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.catalog.entities import AUTHOR, BOOK
 from api.catalog.problems import Problem, ProblemCode
-from api.catalog.seeding import NewAuthor, seed_catalog
-from api.catalog.text import clean_text
-from api.db.models import TITLE_MAX
-from api.graphql.author_mutations import author_fields
+from api.catalog.seeding import AUTHOR_OF_BOOK, NewAuthor, SeededAuthor, seed_catalog
 from api.graphql.context import Info
+from api.graphql.derive import NO_DEFAULT, list_of, new_type, resolver
 from api.graphql.errors import UserError
+from api.graphql.inputs import cleaned, creatable, input_field
 from api.graphql.permissions import CanWrite
-from api.graphql.types import Author
-from api.graphql.writes import user_errors, write
+from api.graphql.types import NODES
+from api.graphql.writes import mutate
 
 MAX_SEED_AUTHORS = 1000
 MAX_SEED_BOOKS = 10_000
 
+AUTHOR_FIELDS = creatable(AUTHOR)
+BOOK_FIELDS = [f for f in creatable(BOOK) if f.key != AUTHOR_OF_BOOK]
 
-@strawberry.input
-class SeedBookInput:
-    title: str
+SeedBookInput = new_type("SeedBookInput", [input_field(f) for f in BOOK_FIELDS], input=True)
+SeedAuthorInput = new_type(
+    "SeedAuthorInput",
+    [
+        *(input_field(f) for f in AUTHOR_FIELDS),
+        ("books", list_of(SeedBookInput), strawberry.field(default_factory=list)),
+    ],
+    input=True,
+)
+SeedCatalogInput = new_type(
+    "SeedCatalogInput",
+    [
+        ("authors", list_of(SeedAuthorInput), strawberry.field()),
+        (
+            "skip_existing_authors",
+            bool,
+            strawberry.field(
+                default=False,
+                description=(
+                    "Skip authors whose exact name exists (with their books): safe re-runs."
+                ),
+            ),
+        ),
+    ],
+    input=True,
+)
+SeedCatalogPayload = new_type(
+    "SeedCatalogPayload",
+    [
+        (
+            "authors",
+            list_of(NODES[AUTHOR.name]),
+            strawberry.field(description="The authors written by this call."),
+        ),
+        ("user_errors", list[UserError], strawberry.field()),
+    ],
+)
 
 
-@strawberry.input
-class SeedAuthorInput:
-    name: str
-    bio: str | None = None
-    country: str | None = None
-    books: list[SeedBookInput] = strawberry.field(default_factory=list)
-
-
-@strawberry.input
-class SeedCatalogInput:
-    authors: list[SeedAuthorInput]
-    skip_existing_authors: bool = strawberry.field(
-        default=False,
-        description="Skip authors whose exact name exists (with their books): safe re-runs.",
-    )
-
-
-@strawberry.type
-class SeedCatalogPayload:
-    authors: list[Author] = strawberry.field(description="The authors written by this call.")
-    user_errors: list[UserError]
-
-
-def _new_authors(entries: list[SeedAuthorInput], problems: list[Problem]) -> list[NewAuthor]:
+def _new_authors(entries: list[Any], problems: list[Problem]) -> list[NewAuthor]:
     if len(entries) > MAX_SEED_AUTHORS:
         problems.append(
             Problem(
@@ -62,46 +81,37 @@ def _new_authors(entries: list[SeedAuthorInput], problems: list[Problem]) -> lis
     new_authors = []
     for index, entry in enumerate(entries):
         path = ("authors", str(index))
-        fields = author_fields(
-            name=entry.name, bio=entry.bio, country=entry.country, problems=problems, path=path
-        )
-        titles = [
-            clean_text(
-                book.title,
-                field=(*path, "books", str(book_index), "title"),
-                max_length=TITLE_MAX,
-                problems=problems,
-            )
+        values = cleaned(AUTHOR_FIELDS, entry, problems, path)
+        books = [
+            cleaned(BOOK_FIELDS, book, problems, (*path, "books", str(book_index)))
             for book_index, book in enumerate(entry.books)
         ]
-        new_authors.append(
-            NewAuthor(
-                name=fields["name"] or "",
-                bio=fields["bio"],
-                country=fields["country"],
-                book_titles=[title for title in titles if title is not None],
-            )
-        )
+        new_authors.append(NewAuthor(values=values, books=books))
     return new_authors
 
 
-@strawberry.type
-class SeedMutations:
-    @strawberry.mutation(
+async def _seed(self: None, info: Info, input: Any) -> Any:
+    def validate(problems: list[Problem]) -> list[NewAuthor]:
+        return _new_authors(input.authors, problems)
+
+    async def work(session: AsyncSession, new_authors: list[NewAuthor]) -> list[SeededAuthor]:
+        return await seed_catalog(
+            session, authors=new_authors, skip_existing=input.skip_existing_authors
+        )
+
+    def respond(seeded: list[SeededAuthor] | None, errors: list[UserError]) -> Any:
+        written = [NODES[AUTHOR.name].from_row(entry.author) for entry in seeded or []]
+        return SeedCatalogPayload(authors=written, user_errors=errors)
+
+    return await mutate(info, validate, work, respond)
+
+
+SEED_MUTATIONS = {
+    "seed_catalog": strawberry.mutation(
+        resolver=resolver(
+            _seed, returns=SeedCatalogPayload, arguments=[("input", SeedCatalogInput, NO_DEFAULT)]
+        ),
         permission_classes=[CanWrite],
         description="Write authors with their books, all in one transaction.",
     )
-    async def seed_catalog(self, info: Info, input: SeedCatalogInput) -> SeedCatalogPayload:
-        problems: list[Problem] = []
-        new_authors = _new_authors(input.authors, problems)
-        if problems:
-            return SeedCatalogPayload(authors=[], user_errors=user_errors(problems))
-
-        async def seed(session: AsyncSession) -> list[Author]:
-            seeded = await seed_catalog(
-                session, authors=new_authors, skip_existing=input.skip_existing_authors
-            )
-            return [Author.from_row(entry.author) for entry in seeded]
-
-        authors, errors = await write(info, seed)
-        return SeedCatalogPayload(authors=authors or [], user_errors=errors)
+}

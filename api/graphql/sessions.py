@@ -32,8 +32,19 @@ class RequestSession:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        """The request's session; a read that fails ends its transaction.
+
+        graphql-core cancels the fields still running once an error has nulled their parent,
+        and a statement cut off in flight leaves the connection unusable until rolled back:
+        without the rollback, every field read after it would fail too.
+        """
         async with self._lock:
-            yield self._current()
+            session = self._current()
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -1,110 +1,58 @@
-"""The catalogue's object types. Built from rows explicitly: GraphQL types are not ORM models."""
+"""The catalogue's object types and connections, derived from each entity's description.
 
+Built from rows explicitly: GraphQL types are not ORM models. Every readable field becomes a
+field of the type; every relation a field resolved through the request's DataLoaders.
+"""
+
+import types
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from enum import Enum
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import strawberry
 from strawberry import relay
 
-from api.catalog.books import BOOK_ORDERINGS
-from api.catalog.describe import Ordering
+from api.catalog.describe import Cardinality, Entity, Ordering, Relation
+from api.catalog.entities import ENTITIES
+from api.catalog.keys import INT4_MAX
 from api.catalog.pagination import Page
 from api.catalog.rows import AnyRow
+from api.graphql.arguments import order_argument, ordering_of
 from api.graphql.context import Info
+from api.graphql.derive import PAGE_ARGUMENTS, described, graphql_type, make_class, resolver
 from api.graphql.paging import window_for
 
 
-@strawberry.enum(description="Orderings of books; the id breaks ties.")
-class BookOrderBy(Enum):
-    ID_ASC = "ID_ASC"
-    ID_DESC = "ID_DESC"
-    TITLE_ASC = "TITLE_ASC"
-    TITLE_DESC = "TITLE_DESC"
-    CREATED_AT_ASC = "CREATED_AT_ASC"
-    CREATED_AT_DESC = "CREATED_AT_DESC"
+class NodeObject(relay.Node):
+    """What every derived object type has: its entity, its key, and how to build it from a row."""
 
-
-@strawberry.type(description="A writer in the catalogue.")
-class Author(relay.Node):
+    entity: ClassVar[Entity]
     pk: relay.NodeID[int]
-    name: str
-    bio: str | None
-    country: str | None
-    created_at: datetime
+
+    if TYPE_CHECKING:  # Strawberry writes __init__ from the fields the description gives
+
+        def __init__(self, **fields: Any) -> None: ...
 
     @classmethod
     def from_row(cls, row: AnyRow) -> Self:
-        return cls(
-            pk=row.id, name=row.name, bio=row.bio, country=row.country, created_at=row.created_at
-        )
-
-    @strawberry.field(description="The author's integer key in the database.")
-    def database_id(self) -> int:
-        return self.pk
-
-    @strawberry.field(description="The author's books, oldest first unless ordered otherwise.")
-    async def books(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        order_by: BookOrderBy = BookOrderBy.ID_ASC,
-    ) -> "BookConnection":
-        ordering = BOOK_ORDERINGS[order_by.value]
-        window = window_for(info, ordering, first=first, after=after, last=last, before=before)
-        loaders = info.context.loaders
-        page = await loaders.books_page_by_author.load((self.pk, window))
-
-        def count() -> Awaitable[int]:
-            return loaders.book_count_by_author.load(self.pk)
-
-        return BookConnection.from_page(page, ordering, Book.from_row, count)
+        values = {f.key: getattr(row, f.key) for f in cls.entity.fields}
+        return cls(pk=row.id, **values)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        rows = await info.context.loaders.author_by_id.load_many(_int_keys(node_ids))
-        return [None if row is None else cls.from_row(row) for row in rows]
-
-
-@strawberry.type(description="A book, written by one author.")
-class Book(relay.Node):
-    pk: relay.NodeID[int]
-    title: str
-    created_at: datetime
-    author_id: strawberry.Private[int]
-
-    @classmethod
-    def from_row(cls, row: AnyRow) -> Self:
-        return cls(pk=row.id, title=row.title, created_at=row.created_at, author_id=row.author_id)
-
-    @strawberry.field(description="The book's integer key in the database.")
-    def database_id(self) -> int:
-        return self.pk
-
-    @strawberry.field
-    async def author(self, info: Info) -> Author:
-        row = await info.context.loaders.author_by_id.load(self.author_id)
-        if row is None:  # the foreign key makes this unreachable short of a concurrent delete
-            raise LookupError(f"author {self.author_id} of book {self.pk} is missing")
-        return Author.from_row(row)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        rows = await info.context.loaders.book_by_id.load_many(_int_keys(node_ids))
+        loader = info.context.loaders.by_id[cls.entity.name]
+        rows = await loader.load_many(_int_keys(node_ids))
         return [None if row is None else cls.from_row(row) for row in rows]
 
 
 def _int_keys(node_ids: Iterable[str]) -> list[int]:
-    """Keys for ids that cannot exist (not numeric) become 0, which no row has."""
-    return [int(i) if i.isascii() and i.isdigit() and len(i) < 10 else 0 for i in node_ids]
+    """Keys for ids that cannot exist (not a number an id column holds) become 0: no row has it."""
+    return [
+        int(i) if i.isascii() and i.isdigit() and len(i) <= 10 and int(i) <= INT4_MAX else 0
+        for i in node_ids
+    ]
 
 
 NodeT = TypeVar("NodeT", bound=relay.Node)
@@ -139,11 +87,102 @@ class CountedConnection(relay.Connection[NodeT]):
         return cls(edges=edges, page_info=page_info, count_total=count)
 
 
-@strawberry.type(name="AuthorConnection", description="A page of authors.")
-class AuthorConnection(CountedConnection[Author]):
-    pass
+Hidden = strawberry.Private[Any]
+"""A column the type keeps for its relations (a book's author id) but does not show."""
 
 
-@strawberry.type(name="BookConnection", description="A page of books.")
-class BookConnection(CountedConnection[Book]):
-    pass
+def _database_id(self: NodeObject) -> int:
+    return self.pk
+
+
+def _node_class(entity: Entity) -> type[NodeObject]:
+    """The object type of `entity`, not yet decorated: its relations are added first."""
+    annotations: dict[str, Any] = {"pk": relay.NodeID[int]}
+    attributes: dict[str, Any] = {"entity": entity}
+    for field in entity.fields:
+        if field.readable:
+            annotations[field.key] = graphql_type(field)
+            attributes[field.key] = strawberry.field(
+                name=field.name, description=described(field.description)
+            )
+        else:
+            annotations[field.key] = Hidden
+    attributes["database_id"] = strawberry.field(
+        resolver=_database_id,
+        description=f"The {entity.name.lower()}'s integer key in the database.",
+    )
+    return make_class(entity.name, annotations, attributes, (NodeObject,))
+
+
+Nodes = dict[str, type[NodeObject]]
+Connections = dict[str, type[CountedConnection[Any]]]
+
+
+def _to_many(relation: Relation, nodes: Nodes, connections: Connections) -> Any:
+    target = ENTITIES[relation.target]
+    node, connection = nodes[target.name], connections[target.name]
+
+    async def resolve(
+        self: NodeObject, info: Info, order_by: Enum | None, **pagination: Any
+    ) -> CountedConnection[NodeObject]:
+        ordering = ordering_of(target, order_by)
+        window = window_for(info, ordering, **pagination)
+        loaders = info.context.loaders
+        key = (self.entity.name, relation.name)
+        page = await loaders.pages[key].load((self.pk, window))
+
+        def count() -> Awaitable[int]:
+            return loaders.counts[key].load(self.pk)
+
+        return connection.from_page(page, ordering, node.from_row, count)
+
+    arguments = [*PAGE_ARGUMENTS, order_argument(target)]
+    return strawberry.field(
+        resolver=resolver(resolve, returns=connection, arguments=arguments),
+        description=described(relation.description),
+    )
+
+
+def _to_one(relation: Relation, nodes: Nodes) -> Any:
+    node = nodes[relation.target]
+
+    async def resolve(self: NodeObject, info: Info) -> NodeObject:
+        key = getattr(self, relation.local.key)
+        row = await info.context.loaders.by_id[relation.target].load(key)
+        if row is None:  # the foreign key makes this unreachable short of a concurrent delete
+            raise LookupError(f"{relation.target} {key} of {self.entity.name} {self.pk} is missing")
+        return node.from_row(row)
+
+    return strawberry.field(
+        resolver=resolver(resolve, returns=node), description=described(relation.description)
+    )
+
+
+def _connection_class(node: type[NodeObject]) -> type[CountedConnection[Any]]:
+    cls: type[CountedConnection[Any]] = types.new_class(
+        f"{node.__name__}Connection",
+        (CountedConnection[node],),  # type: ignore[valid-type]
+    )
+    return cls
+
+
+def _derive() -> tuple[Nodes, Connections]:
+    """Object types refer to each other (Author.books, Book.author): every class exists
+    before any relation field is added, and Strawberry reads them only once complete."""
+    nodes = {name: _node_class(entity) for name, entity in ENTITIES.items()}
+    connections = {name: _connection_class(node) for name, node in nodes.items()}
+    for entity in ENTITIES.values():
+        for relation in entity.relations:
+            field = (
+                _to_many(relation, nodes, connections)
+                if relation.cardinality is Cardinality.MANY
+                else _to_one(relation, nodes)
+            )
+            setattr(nodes[entity.name], relation.name, field)
+    for name, entity in ENTITIES.items():
+        strawberry.type(nodes[name], description=entity.description)
+        strawberry.type(connections[name], description=f"A page of {entity.plural}.")
+    return nodes, connections
+
+
+NODES, CONNECTIONS = _derive()

@@ -10,6 +10,27 @@ from api.graphql.context import Info
 from api.graphql.errors import UserError
 
 T = TypeVar("T")
+Validated = TypeVar("Validated")
+Payload = TypeVar("Payload")
+
+
+async def mutate(
+    info: Info,
+    validate: Callable[[list[Problem]], Validated],
+    work: Callable[[AsyncSession, Validated], Awaitable[T]],
+    respond: Callable[[T | None, list[UserError]], Payload],
+) -> Payload:
+    """The skeleton of every mutation: validate, write, answer with the payload.
+
+    `validate` records every problem with the input, so a client sees them all at once; with
+    any, nothing is written. `work` runs in one transaction (see `write`).
+    """
+    problems: list[Problem] = []
+    validated = validate(problems)
+    if problems:
+        return respond(None, user_errors(problems))
+    result, errors = await write(info, lambda session: work(session, validated))
+    return respond(result, errors)
 
 
 async def write(
