@@ -42,8 +42,13 @@ async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     await drop_database(postgres_admin_url, url)
 
 
+# Small pools: each app a test keeps open holds its idle connections, and several test runs
+# (two `make check`s in CI) share one Postgres whose max_connections is 100 by default.
+TEST_POOLS = {"db_pool_size": 4, "db_max_overflow": 2}
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, **overrides)
+    return Settings(_env_file=None, database_url=database_url, **{**TEST_POOLS, **overrides})
 
 
 @pytest.fixture(scope="session")
