@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: run check schema bench bench-tools clean test-services vendor-graphiql check-graphiql-offline
+.PHONY: run check schema bench bench-tools clean test-services bench-scale vendor-graphiql check-graphiql-offline
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11 or newer")'
@@ -58,6 +58,12 @@ bench-tools:
 ## Options: make bench BENCH_ARGS="--authors 200 --duration 5" (python -m bench --help).
 bench: $(INSTALLED) $(BENCH_INSTALLED) bench-tools
 	$(PY) -m bench $(BENCH_ARGS)
+
+## Every query shape at 10,000 and 10,000,000 books, one client: bench/results/scale.{json,md}.
+## Long the first time (loads and indexes 10M books); reuses the loaded database after that.
+## Options: make bench-scale BENCH_SCALE_ARGS="--migrate-under-load" (python -m bench.scale --help).
+bench-scale: $(INSTALLED) $(BENCH_INSTALLED)
+	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
 
 ## Format, lint, types, import contracts (no cycles), schema drift, migration lint and the tests
 ## on a real Postgres.

@@ -1,5 +1,7 @@
 """The demo catalogue `python -m api seed` loads, written through the `seedCatalog` mutation."""
 
+import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -9,38 +11,10 @@ from api.graphql.context import build_context
 from api.graphql.schema import schema
 from api.settings import Settings
 
-DEMO_AUTHORS: list[dict[str, Any]] = [
-    {
-        "name": "Ursula K. Le Guin",
-        "bio": "American author of speculative fiction.",
-        "country": "United States",
-        "books": ["A Wizard of Earthsea", "The Left Hand of Darkness", "The Dispossessed"],
-    },
-    {
-        "name": "Chinua Achebe",
-        "bio": "Nigerian novelist, poet and critic.",
-        "country": "Nigeria",
-        "books": ["Things Fall Apart", "No Longer at Ease", "Arrow of God"],
-    },
-    {
-        "name": "Gabriel García Márquez",
-        "bio": "Colombian novelist and journalist.",
-        "country": "Colombia",
-        "books": ["One Hundred Years of Solitude", "Love in the Time of Cholera"],
-    },
-    {
-        "name": "Haruki Murakami",
-        "bio": "Japanese novelist and translator.",
-        "country": "Japan",
-        "books": ["Norwegian Wood", "Kafka on the Shore", "1Q84"],
-    },
-    {
-        "name": "Wisława Szymborska",
-        "bio": "Polish poet, Nobel laureate in 1996.",
-        "country": "Poland",
-        "books": ["View with a Grain of Sand", "Here"],
-    },
-]
+DEMO_AUTHORS: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "demo_catalog.json").read_text(encoding="utf-8")
+)
+"""Authors with their `books` (titles): the data lives in `demo_catalog.json`."""
 
 SEED_MUTATION = """
 mutation Seed($input: SeedCatalogInput!) {

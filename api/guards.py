@@ -9,6 +9,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.observability.requests import record_rejection
+from api.replies import json_start
 
 JSON_TYPES = ("application/json", "application/graphql-response+json")
 
@@ -19,15 +20,7 @@ class BodyTooLarge(Exception):
 
 def _reply(status: int, message: str) -> tuple[Message, Message]:
     body = json.dumps({"errors": [{"message": message}]}).encode()
-    start: Message = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
-    return start, {"type": "http.response.body", "body": body}
+    return json_start(status, len(body)), {"type": "http.response.body", "body": body}
 
 
 class GraphQLRequestGuard:

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     db_statement_timeout: float | None = Field(
         default=30.0, gt=0, description="Seconds one SQL statement may run; unset for none."
     )
+    db_read_timeout: float | None = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds one read statement may run before it is answered QUERY_TIMEOUT.",
+    )
     migrate_on_start: bool = Field(
         default=False, description="Run migrations before serving (off: use a migrate job)."
     )

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.observability.requests import record_rejection
+from api.replies import json_start
 
 log = logging.getLogger("api.errors")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -53,16 +54,7 @@ class UnhandledErrors:
                 raise
             record_rejection("unhandled_error")
             body = internal_error_body()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
+            await send(json_start(500, len(body)))
             await send({"type": "http.response.body", "body": body})
 
 

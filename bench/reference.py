@@ -1,4 +1,4 @@
-"""The reference: the least work a server can do to answer W1-W3, for the API to be compared with.
+"""The reference: the least work a server can do to answer W1-W3 and W6, for comparison.
 
 A Starlette app on one uvicorn worker (uvloop and httptools when uvicorn picks them, as for the
 API) with an asyncpg pool. It takes the same request bodies as the API at POST /graphql, picks
@@ -55,6 +55,22 @@ SELECT json_build_object('author', (
     SELECT json_build_object({_AUTHOR_FIELDS}) FROM authors AS a WHERE a.id = $1))::text
 """  # noqa: S608 - constant fragments only; values are bind parameters
 
+# W6: the author with id $1 and $2 of their books after book id $3 (0: from the start).
+AUTHOR_BOOKS_PAGE_SQL = """
+SELECT json_build_object('author', (
+    SELECT json_build_object(
+        'id', encode(convert_to('Author:' || a.id, 'UTF8'), 'base64'),
+        'name', a.name,
+        'country', a.country,
+        'books', json_build_object('edges', (
+            SELECT coalesce(json_agg(json_build_object('node', json_build_object(
+                       'id', encode(convert_to('Book:' || bk.id, 'UTF8'), 'base64'),
+                       'title', bk.title)) ORDER BY bk.id), '[]'::json)
+            FROM (SELECT id, title FROM books WHERE author_id = a.id AND id > $3
+                  ORDER BY id LIMIT $2) AS bk)))
+    FROM authors AS a WHERE a.id = $1))::text
+"""
+
 AUTHORS_PAGE = {"W1": 100, "W3": 1000}
 
 
@@ -66,7 +82,7 @@ def author_key(variables: object) -> int:
     """The integer key inside W2's `id` variable ("Author:<id>" in base64)."""
     value = variables.get("id") if isinstance(variables, dict) else None
     if not isinstance(value, str):
-        raise BadRequest("W2 needs variables.id")
+        raise BadRequest("W2 and W6 need variables.id")
     try:
         type_name, _, key = base64.b64decode(value, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
@@ -74,6 +90,30 @@ def author_key(variables: object) -> int:
     if type_name != "Author" or not key.isdigit():
         raise BadRequest("variables.id is not an author's id")
     return int(key)
+
+
+def after_book(cursor: object) -> int:
+    """The book id in W6's `after` cursor (base64url of "ID_ASC:<id>:<id>"); 0 for none."""
+    if cursor is None:
+        return 0
+    if not isinstance(cursor, str):
+        raise BadRequest("variables.after is not a cursor")
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadRequest("variables.after is not a cursor") from None
+    ordering, _, key = text.partition(":")
+    book_id = key.partition(":")[0]
+    if ordering != "ID_ASC" or not book_id.isdigit():
+        raise BadRequest("variables.after is not a cursor of books by id")
+    return int(book_id)
+
+
+def page_size(variables: object) -> int:
+    value = variables.get("first") if isinstance(variables, dict) else None
+    if not isinstance(value, int) or not 0 <= value <= 100:
+        raise BadRequest("W6 needs variables.first from 0 to 100")
+    return value
 
 
 def create_app(database_url: str, pool_size: int = POOL_SIZE) -> Starlette:
@@ -94,8 +134,14 @@ def create_app(database_url: str, pool_size: int = POOL_SIZE) -> Starlette:
                 text = await pool.fetchval(AUTHORS_SQL, AUTHORS_PAGE[operation])
             elif operation == "W2":
                 text = await pool.fetchval(AUTHOR_SQL, author_key(payload.get("variables")))
+            elif operation == "W6":
+                variables = payload.get("variables")
+                after = after_book(variables.get("after") if isinstance(variables, dict) else None)
+                text = await pool.fetchval(
+                    AUTHOR_BOOKS_PAGE_SQL, author_key(variables), page_size(variables), after
+                )
             else:
-                raise BadRequest(f"the reference answers W1, W2 and W3, not {operation!r}")
+                raise BadRequest(f"the reference answers W1, W2, W3 and W6, not {operation!r}")
         except (BadRequest, ValueError) as error:
             return JSONResponse({"errors": [{"message": str(error)}]}, status_code=400)
         return Response(b'{"data":' + str(text).encode() + b"}", media_type="application/json")

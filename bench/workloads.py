@@ -1,9 +1,13 @@
-"""The five workloads: GraphQL documents, request bodies, and what each is measured against."""
+"""The workloads: GraphQL documents, request bodies, and what each is measured against."""
 
 import base64
+import itertools
 import json
+import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from api.catalog.entities import BOOK
 
 BOOKS_SELECTION = "books(first: 10) { edges { node { id title } } }"
 BOOKS_WITH_AUTHOR = "books(first: 10) { edges { node { id title author { name } } } }"
@@ -24,6 +28,13 @@ def authors_document(operation: str, first: int, books: str = BOOKS_SELECTION) -
 AUTHOR_DOCUMENT = (
     f"query W2($id: ID!) {{ author(id: $id) {{ id name country {BOOKS_SELECTION} }} }}"
 )
+# W6: one author by id, a page of their books of any size, from any cursor.
+VARIED_DOCUMENT = (
+    "query W6($id: ID!, $first: Int!, $after: String) { author(id: $id) { id name country "
+    "books(first: $first, after: $after) { edges { node { id title } } } } }"
+)
+VARIED_SETS = 12_000
+VARIED_PAGE_SIZES = range(1, 11)
 CREATE_BOOK_DOCUMENT = (
     "mutation W5($input: CreateBookInput!) { createBook(input: $input) "
     "{ book { id title } userErrors { field message code } } }"
@@ -45,15 +56,24 @@ class Workload:
     reference_runs_it: bool = False
     # After the wrk run, measure the memory of single requests on the idle server (W3's target).
     single_request_memory: bool = False
+    # Variables that change with every request (wrk cycles through them); empty: `variables`.
+    variable_sets: tuple[dict[str, Any], ...] = ()
 
     @property
     def operation(self) -> str:
         return self.name
 
     def body(self) -> bytes:
+        """The first request's body (the only one, unless the variables vary)."""
+        return self.bodies()[0]
+
+    def bodies(self) -> list[bytes]:
+        return [self._body(variables) for variables in self.variable_sets or (self.variables,)]
+
+    def _body(self, variables: dict[str, Any]) -> bytes:
         payload: dict[str, Any] = {"operationName": self.operation, "query": self.document}
-        if self.variables:
-            payload["variables"] = self.variables
+        if variables:
+            payload["variables"] = variables
         return json.dumps(payload, separators=(",", ":")).encode()
 
 
@@ -71,6 +91,32 @@ class Catalogue:
     def writing_author(self) -> int:
         """The author W5 adds books to: the last one, away from W2's."""
         return max(self.authors, 1)
+
+
+def book_cursor(book_id: int) -> str:
+    """The cursor the API gives a book in the default order (ID_ASC)."""
+    return BOOK.orderings["ID_ASC"].cursor_for(book_id, book_id)
+
+
+def varied_variables(catalogue: Catalogue, count: int = VARIED_SETS) -> tuple[dict[str, Any], ...]:
+    """Up to `count` distinct (author, page size, cursor) sets, in a fixed shuffled order.
+
+    The cursor is none, or one of the author's own books (bench/catalogue.py numbers book n of
+    author a as (a - 1) * books_per_author + n), so every page holds what it should.
+    """
+    books = catalogue.books_per_author
+    combinations = list(
+        itertools.product(range(1, catalogue.authors + 1), VARIED_PAGE_SIZES, range(books))
+    )
+    random.Random(6).shuffle(combinations)  # noqa: S311 - a benchmark's order, not a secret
+    return tuple(
+        {
+            "id": global_id("Author", author),
+            "first": first,
+            "after": book_cursor((author - 1) * books + skipped) if skipped else None,
+        }
+        for author, first, skipped in combinations[:count]
+    )
 
 
 def workloads(catalogue: Catalogue) -> list[Workload]:
@@ -120,6 +166,15 @@ def workloads(catalogue: Catalogue) -> list[Workload]:
             },
             target_kind="rate",
             target=1000.0,
+        ),
+        Workload(
+            "W6",
+            "author(id:) with books(first:, after:), variables varied per request",
+            VARIED_DOCUMENT,
+            reference="W6",
+            target=0.90,
+            reference_runs_it=True,
+            variable_sets=varied_variables(catalogue),
         ),
     ]
 

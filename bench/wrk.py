@@ -3,6 +3,7 @@
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,16 +23,39 @@ def find_wrk() -> str:
     return path
 
 
-def lua_script(body: bytes) -> str:
-    text = body.decode()
+def _long_string(texts: Sequence[str]) -> Callable[[str], str]:
+    """Lua long brackets whose level none of `texts` can close early."""
     level = 0
-    while f"]{'=' * level}]" in text:
+    while any(f"]{'=' * level}]" in text for text in texts):
         level += 1
     quote = "=" * level
+    return lambda text: f"[{quote}[{text}]{quote}]"
+
+
+def lua_script(bodies: Sequence[bytes]) -> str:
+    """POST one body, or cycle through several: each wrk thread starts at its own offset."""
+    texts = [body.decode() for body in bodies]
+    quoted = _long_string(texts)
+    head = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    if len(texts) == 1:
+        return head + f"wrk.body = {quoted(texts[0])}\n"
+    listed = ",\n".join(quoted(text) for text in texts)
     return (
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = [{quote}[{text}]{quote}]\n"
+        head
+        + f"local bodies = {{\n{listed}\n}}\n"
+        + "local threads = 0\n"
+        + "function setup(thread)\n"
+        + "  thread:set('offset', threads * 7919)\n"
+        + "  threads = threads + 1\n"
+        + "end\n"
+        + "local index = 0\n"
+        + "function init(args)\n"
+        + "  index = (offset or 0) % #bodies\n"
+        + "end\n"
+        + "function request()\n"
+        + "  index = index % #bodies + 1\n"
+        + "  return wrk.format(nil, nil, nil, bodies[index])\n"
+        + "end\n"
     )
 
 
@@ -93,7 +117,7 @@ def parse(output: str) -> WrkResult:
 def run(
     wrk: str,
     url: str,
-    body: bytes,
+    bodies: Sequence[bytes],
     *,
     seconds: int,
     connections: int,
@@ -102,7 +126,7 @@ def run(
 ) -> WrkResult:
     """`seconds` of load at `connections` connections; bounded by a subprocess timeout."""
     script = script_dir / "request.lua"
-    script.write_text(lua_script(body))
+    script.write_text(lua_script(bodies))
     command = [
         wrk,
         f"--threads={max(1, min(threads, connections))}",

@@ -1,9 +1,11 @@
 """Find a Postgres for the tests: TEST_DATABASE_URL, else the one at 127.0.0.1:5432."""
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 
@@ -11,6 +13,7 @@ from api.db.urls import parse_database_url
 from tests.stale_databases import sweep, this_process
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 async def _reachable(url: str) -> bool:
@@ -35,6 +38,17 @@ async def admin_url() -> str | None:
     if await _reachable(DEFAULT_ADMIN_URL):
         return DEFAULT_ADMIN_URL
     return None
+
+
+async def admin_url_or_embedded() -> str:
+    """For the benchmarks: the same, else an embedded server kept in .pgdata-test."""
+    found = await admin_url()
+    if found is not None:
+        return found
+    from api.db.embedded import start_embedded_postgres
+
+    server = await asyncio.to_thread(start_embedded_postgres, PROJECT_ROOT / ".pgdata-test")
+    return server.url
 
 
 def with_database(url: str, database: str) -> str:

@@ -5,14 +5,19 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.shapes import shapes
+from bench.workloads import Catalogue, workloads
+from bench.wrk import lua_script
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
-REFERENCE_RUNS = ("W1", "W2", "W3")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+REFERENCE_RUNS = ("W1", "W2", "W3", "W6")
 TIMEOUT_SECONDS = 90
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SINGLE_REQUESTS = 10
@@ -77,10 +82,64 @@ def assert_single_request_memory(results: dict[str, Any]) -> None:
         assert memory["response_bytes"] == w3[server]["response_bytes"], server
         assert min(memory["peak_rss_mb"], memory["idle_rss_mb"]) > 0, server
         assert memory["max_growth_mb"] == max(memory["growth_mb"]), server
-    for name in ("W1", "W2", "W4", "W5"):
+    for name in ("W1", "W2", "W4", "W5", "W6"):
         assert results["workloads"][name]["api"]["single_request"] is None, name
     target = results["memory_target"]
     checks = {check["name"]: check["passed"] for check in results["checks"]}
     assert checks[target["check"]] == target["passed"]
     api = w3["api"]["single_request"]
     assert target["passed"] == (api["max_growth_mb"] * 1024**2 < 3 * api["response_bytes"])
+
+
+def test_the_varied_workload_sends_ten_thousand_distinct_variable_sets() -> None:
+    """At `make bench`'s size, W6 cycles through at least 10,000 different variable sets."""
+    (varied,) = [
+        w for w in workloads(Catalogue(authors=1000, books_per_author=10)) if w.name == "W6"
+    ]
+    distinct = {json.dumps(variables, sort_keys=True) for variables in varied.variable_sets}
+    assert len(distinct) == len(varied.variable_sets) >= 10_000
+    assert len({v["first"] for v in varied.variable_sets}) > 1
+    assert len({v["after"] for v in varied.variable_sets}) > 1000
+
+
+def test_wrk_cycles_through_every_body() -> None:
+    bodies = [b'{"n":1}', b'{"n":2}', b'{"s":"]]"}']
+    script = lua_script(bodies)
+    assert all(body.decode() in script for body in bodies)
+    assert "function request()" in script
+    assert "[=[" in script  # a long bracket the third body cannot close
+    assert "function request()" not in lua_script(bodies[:1])
+
+
+def test_bench_scale_measures_every_shape_and_reuses_its_catalogue(tmp_path: Path) -> None:
+    """`make bench-scale`'s code paths on a tiny catalogue: load, migrate under load, reuse."""
+    require_wrk()
+    database = f"catalog_scale_smoke_{uuid.uuid4().hex[:8]}"
+    sizes = ("--authors", "100", "--books", "1000", "--small-books", "100")
+
+    def scale(*options: str) -> dict[str, Any]:
+        command = [sys.executable, "-m", "bench.scale", *sizes, "--requests", "2"]
+        command += ["--database", database, "--output-dir", str(tmp_path), *options]
+        completed = subprocess.run(
+            command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        assert (tmp_path / "scale.md").read_text() in completed.stdout
+        results: dict[str, Any] = json.loads((tmp_path / "scale.json").read_text())
+        return results
+
+    try:
+        first = scale("--migrate-under-load")
+    finally:
+        again = scale("--drop")  # reuses both catalogues, then drops them
+    assert not first["large"]["reused"]
+    assert again["large"]["reused"]
+    assert again["small"]["reused"]
+    migration = first["migration_under_load"]
+    assert migration["statements"] > 0
+    assert migration["failures"] == 0, migration
+    names = [row["shape"] for row in first["shapes"]]
+    assert names == [shape.name for shape in shapes(100)]
+    for row in first["shapes"]:
+        assert row["small"]["requests"] == row["large"]["requests"] == 2, row
+        assert 0 < row["large"]["p50_ms"] <= row["large"]["p99_ms"], row

@@ -145,6 +145,7 @@ async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> N
         ("alembic_version", "version_num"),
         ("authors", "id"),
         ("books", "id"),
+        ("row_counts", "slot"),
     ]
 
     foreign_keys = await rows(
@@ -164,11 +165,13 @@ async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> N
         "SELECT indexname, indexdef FROM pg_indexes"
         " WHERE schemaname = 'public' AND tablename = 'books' AND indexname NOT LIKE 'pk_%'",
     )
-    assert len(indexes) == 1, indexes
-    name, definition = indexes[0]
-    assert name == "ix_books_author_id"
-    assert definition.endswith("(author_id)"), definition
-    assert "UNIQUE" not in definition
+    assert {name for name, _ in indexes} == {
+        index.name for index in Base.metadata.tables["books"].indexes
+    }
+    definitions = dict(indexes)
+    assert definitions["ix_books_author_id_id"].endswith("(author_id, id)")
+    assert "gin_trgm_ops" in definitions["ix_books_title_trgm"]
+    assert not any("UNIQUE" in definition for definition in definitions.values())
 
     assert await versions(fresh_url) == [HEAD]
 
@@ -259,6 +262,14 @@ async def test_check_fails_when_the_schema_drifts_from_the_models(fresh_url: str
     message = str(raised.value)
     assert "country" in message
     assert "isbn" in message
+
+    assert await tables(fresh_url) == [
+        "alembic_lineage",
+        "alembic_version",
+        "authors",
+        "books",
+        "row_counts",
+    ]
 
 
 async def test_head_revisions_match_a_migrated_database(fresh_url: str) -> None:

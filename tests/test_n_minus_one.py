@@ -2,8 +2,8 @@
 
 Rolling deploys migrate first, then replace replicas one by one: for a while the previous
 release's code runs against the new schema. "Previous release" here is the code just before
-the newest change to alembic/versions/ (the parent of the commit that made it; HEAD itself
-when the working tree has revisions not committed yet). That code is checked out in a git
+the newest revision added to alembic/versions/ (the parent of the commit that added it; HEAD
+itself when the working tree has revisions not committed yet). That code is checked out in a git
 worktree and served from it with this environment's Python; its reads and writes must work.
 """
 
@@ -37,13 +37,15 @@ def previous_release() -> tuple[str | None, str]:
         return None, "not a git checkout"
     if git("status", "--porcelain", "--", VERSIONS).stdout.strip():
         return "HEAD", "revisions not committed yet: HEAD runs on the schema before them"
-    newest = git("log", "-n1", "--format=%H", "HEAD", "--", VERSIONS).stdout.strip()
+    # The newest commit that added a revision (an edit to an existing one is no new release).
+    added = git("log", "-n1", "--diff-filter=A", "--format=%H", "HEAD", "--", VERSIONS)
+    newest = added.stdout.strip()
     if not newest:
         return None, f"no commit changed {VERSIONS}"
     parent = git("rev-parse", "--verify", "--quiet", f"{newest}^")
     if parent.returncode != 0:
         return None, f"{newest[:10]} added {VERSIONS} and has no parent here (shallow clone?)"
-    return parent.stdout.strip(), f"the parent of {newest[:10]}, the newest change to {VERSIONS}"
+    return parent.stdout.strip(), f"the parent of {newest[:10]}, the newest revision added"
 
 
 @pytest.fixture

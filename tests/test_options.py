@@ -18,6 +18,7 @@ MIRRORED: dict[type, set[str]] = {
         "db_connect_timeout",
         "db_connect_attempts",
         "db_statement_timeout",
+        "db_read_timeout",
     },
     SchemaOptions: {
         "production",

@@ -130,6 +130,24 @@ class Field:
         raise TypeError(f"{self.name} cannot be written")
 
 
+def created_at(column: InstrumentedAttribute[Any], what: str) -> Field:
+    """The time a row was added: set by the database, read-only."""
+    return Field(
+        "createdAt",
+        column,
+        Kind.TIMESTAMP,
+        f"When the {what} was added.",
+        required=True,
+        creatable=False,
+        updatable=False,
+    )
+
+
+def contains(field: Field) -> "Filter":
+    """`<field>Contains`: a case-insensitive substring of a text field."""
+    return Filter(f"{field.name}Contains", field, Op.CONTAINS)
+
+
 class Op(Enum):
     """How a filter compares its value with its field."""
 
@@ -149,7 +167,18 @@ class Filter:
     name: str
     field: Field
     op: Op
-    description: str
+    description: str = ""  # by default, what the operator says about the field
+
+    def __post_init__(self) -> None:
+        if not self.description:
+            defaults = {
+                Op.EQUALS: self.field.description,
+                Op.EQUALS_IGNORING_CASE: "Exact, ignoring case.",
+                Op.CONTAINS: f"Substring of the {self.field.name}, ignoring case.",
+                Op.AT_LEAST: f"At least this {self.field.name}.",
+                Op.AT_MOST: f"At most this {self.field.name}.",
+            }
+            object.__setattr__(self, "description", defaults[self.op])
 
     def value(self, given: Any) -> Any:
         """The value as compared in SQL, or `InvalidFilter`."""
@@ -320,17 +349,18 @@ class Entity:
     description: str
     fields: tuple[Field, ...]
     filters: tuple[Filter, ...]
-    order_keys: tuple[OrderKey, ...]
+    order_keys: tuple[OrderKey, ...]  # besides the id, which every entity is ordered by
     relations: tuple[Relation, ...] = ()
     default_order: str = "ID_ASC"
     orderings: dict[str, Ordering] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        by_id = OrderKey("ID", Field("id", self.id_column, Kind.INT, "", readable=False))
         built = {
             f"{key.name}_{direction}": Ordering(
                 f"{key.name}_{direction}", key, self.id_column, direction == "DESC"
             )
-            for key in self.order_keys
+            for key in (by_id, *self.order_keys)
             for direction in ("ASC", "DESC")
         }
         object.__setattr__(self, "orderings", built)

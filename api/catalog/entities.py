@@ -12,18 +12,13 @@ from api.catalog.describe import (
     Op,
     OrderKey,
     Relation,
+    contains,
+    created_at,
 )
+from api.catalog.keys import INT4_MAX
 from api.db.models import Author, Book
 
-AUTHOR_CREATED_AT = Field(
-    "createdAt",
-    Author.created_at,
-    Kind.TIMESTAMP,
-    "When the author was added.",
-    required=True,
-    creatable=False,
-    updatable=False,
-)
+AUTHOR_CREATED_AT = created_at(Author.created_at, "author")
 AUTHOR_NAME = Field("name", Author.name, Kind.TEXT, "", required=True)
 AUTHOR_COUNTRY = Field("country", Author.country, Kind.TEXT, "")
 
@@ -38,15 +33,8 @@ AUTHOR = Entity(
         AUTHOR_COUNTRY,
         AUTHOR_CREATED_AT,
     ),
-    filters=(
-        Filter("country", AUTHOR_COUNTRY, Op.EQUALS_IGNORING_CASE, "Exact, ignoring case."),
-        Filter("nameContains", AUTHOR_NAME, Op.CONTAINS, "Substring of the name, ignoring case."),
-    ),
-    order_keys=(
-        OrderKey("ID", Field("id", Author.id, Kind.INT, "", readable=False)),
-        OrderKey("NAME", AUTHOR_NAME),
-        OrderKey("CREATED_AT", AUTHOR_CREATED_AT),
-    ),
+    filters=(Filter("country", AUTHOR_COUNTRY, Op.EQUALS_IGNORING_CASE), contains(AUTHOR_NAME)),
+    order_keys=(OrderKey("NAME", AUTHOR_NAME), OrderKey("CREATED_AT", AUTHOR_CREATED_AT)),
     relations=(
         Relation(
             "books",
@@ -70,14 +58,14 @@ BOOK_AUTHOR = Field(
     updatable=False,
     references="Author",
 )
-BOOK_CREATED_AT = Field(
-    "createdAt",
-    Book.created_at,
-    Kind.TIMESTAMP,
-    "When the book was added.",
-    required=True,
-    creatable=False,
-    updatable=False,
+BOOK_CREATED_AT = created_at(Book.created_at, "book")
+BOOK_PUBLISHED_YEAR = Field(
+    "publishedYear",
+    Book.published_year,
+    Kind.INT,
+    "The year the book was first published.",
+    minimum=1000,
+    maximum=2100,
 )
 
 BOOK = Entity(
@@ -85,15 +73,17 @@ BOOK = Entity(
     plural="books",
     model=Book,
     description="A book, written by one author.",
-    fields=(BOOK_AUTHOR, BOOK_TITLE, BOOK_CREATED_AT),
+    fields=(BOOK_AUTHOR, BOOK_TITLE, BOOK_PUBLISHED_YEAR, BOOK_CREATED_AT),
     filters=(
-        Filter("authorId", BOOK_AUTHOR, Op.EQUALS, "The author's global id."),
-        Filter("titleContains", BOOK_TITLE, Op.CONTAINS, "Substring of the title, ignoring case."),
+        Filter("authorId", BOOK_AUTHOR, Op.EQUALS),
+        contains(BOOK_TITLE),
+        Filter("publishedYearFrom", BOOK_PUBLISHED_YEAR, Op.AT_LEAST),
+        Filter("publishedYearTo", BOOK_PUBLISHED_YEAR, Op.AT_MOST),
     ),
     order_keys=(
-        OrderKey("ID", Field("id", Book.id, Kind.INT, "", readable=False)),
         OrderKey("TITLE", BOOK_TITLE),
         OrderKey("CREATED_AT", BOOK_CREATED_AT),
+        OrderKey("PUBLISHED_YEAR", BOOK_PUBLISHED_YEAR, nulls_as=INT4_MAX),
     ),
     relations=(
         Relation("author", "Author", Cardinality.ONE, Book.author_id, Author.id, "The author."),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, exists, false, func, literal, select, true
+from sqlalchemy import ColumnElement, Integer, false, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -106,11 +106,17 @@ async def fetch_pages(
         .lateral("page")
     )
     came_from = window.after if window.forward else window.before
-    behind = (
-        exists().where(*scope, ordering.not_beyond(*came_from, forward=window.forward))
-        if came_from is not None
-        else false()
-    )
+    behind: ColumnElement[bool] = false()
+    if came_from is not None:
+        # The nearest row behind the cursor, found by walking the index back from it; EXISTS
+        # would drop the ORDER BY, and then a sequential scan may look for it everywhere.
+        nearest = (
+            select(true())
+            .where(*scope, ordering.not_beyond(*came_from, forward=window.forward))
+            .order_by(*ordering.order_by(reverse=window.forward))
+            .limit(1)
+        )
+        behind = func.coalesce(nearest.scalar_subquery(), false())
     statement = (
         select(parents.c.id.label("parent_id_"), behind.label("behind_"), page)
         .select_from(parents.outerjoin(page, true()))

@@ -57,6 +57,7 @@ class EngineOptions:
     connect_attempts: int = setting("db_connect_attempts")
     ping_after_idle: float = 5.0
     statement_timeout: float | None = setting("db_statement_timeout")
+    read_timeout: float | None = setting("db_read_timeout")
 
 
 def _unique_statement_name() -> str:

@@ -2,7 +2,19 @@
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAME_MAX = 100
@@ -23,8 +35,22 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def trigram_index(name: str, column: str) -> Index:
+    """A GIN trigram index, which serves `ILIKE '%fragment%'` (the `…Contains` filters)."""
+    return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+
+
 class Author(Base):
+    """Every ordering has an index in its own order (key, then id), walked either way."""
+
     __tablename__ = "authors"
+    __table_args__ = (
+        Index("ix_authors_name_id", "name", "id"),
+        Index("ix_authors_created_at_id", "created_at", "id"),
+        # `country` is compared ignoring case; the id serves the default order of its matches.
+        Index("ix_authors_lower_country_id", text("lower(country)"), "id"),
+        trigram_index("ix_authors_name_trgm", "name"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX))
@@ -37,9 +63,35 @@ class Author(Base):
 
 class Book(Base):
     __tablename__ = "books"
+    __table_args__ = (
+        Index("ix_books_title_id", "title", "id"),
+        Index("ix_books_created_at_id", "created_at", "id"),
+        # An author's books in the default order; also what the foreign key's checks use.
+        Index("ix_books_author_id_id", "author_id", "id"),
+        trigram_index("ix_books_title_trgm", "title"),
+        # PUBLISHED_YEAR sorts a missing year last (api.catalog.entities): that key, then the id.
+        Index("ix_books_published_year_order", text("coalesce(published_year, 2147483647)"), "id"),
+        Index("ix_books_published_year", "published_year"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
-    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
+    published_year: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     author: Mapped[Author] = relationship(back_populates="books", lazy="raise")
+
+
+class RowCount(Base):
+    """Exact row counts of the big tables, kept by statement-level triggers (see counts.py).
+
+    One row per slot, one column per counted table: a writing transaction adds to the slot of
+    its backend, so concurrent writers rarely share a row, and a transaction that writes both
+    tables still locks a single row (no lock-order deadlock between the two counts).
+    """
+
+    __tablename__ = "row_counts"
+
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    authors: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    books: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -37,30 +37,6 @@ def create_index_concurrently(
     """Build index `name` without blocking writes; keep a valid one, rebuild an INVALID one."""
     if not columns:
         raise ValueError(f"index {name} needs at least one column")
-    context = op.get_context()
-    with context.autocommit_block():
-        op.execute(SET_LOCK_TIMEOUT)
-        if not context.as_sql and _is_invalid_index(name):
-            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(name)}")
-        op.execute(create_index_sql(name, table, columns, using=using, where=where, unique=unique))
-
-
-def drop_index_concurrently(name: str) -> None:
-    """Drop index `name` (if it exists) without blocking reads or writes on its table."""
-    with op.get_context().autocommit_block():
-        op.execute(SET_LOCK_TIMEOUT)
-        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(name)}")
-
-
-def create_index_sql(
-    name: str,
-    table: str,
-    columns: Sequence[str],
-    *,
-    using: str | None = None,
-    where: str | None = None,
-    unique: bool = False,
-) -> str:
     parts = [
         "CREATE UNIQUE INDEX" if unique else "CREATE INDEX",
         f"CONCURRENTLY IF NOT EXISTS {_quote(name)} ON {_quote(table)}",
@@ -70,7 +46,19 @@ def create_index_sql(
     parts.append(f"({', '.join(columns)})")
     if where:
         parts.append(f"WHERE {where}")
-    return " ".join(parts)
+    context = op.get_context()
+    with context.autocommit_block():
+        op.execute(SET_LOCK_TIMEOUT)
+        if not context.as_sql and _is_invalid_index(name):
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(name)}")
+        op.execute(" ".join(parts))
+
+
+def drop_index_concurrently(name: str) -> None:
+    """Drop index `name` (if it exists) without blocking reads or writes on its table."""
+    with op.get_context().autocommit_block():
+        op.execute(SET_LOCK_TIMEOUT)
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(name)}")
 
 
 def _is_invalid_index(name: str) -> bool:

@@ -4,6 +4,10 @@ A planned query is one statement in autocommit: it needs no ORM session, no tran
 no reset when the connection goes back, and SQLAlchemy's checkout and reset cost more CPU
 than the statement itself for small answers. Dead connections are handled by asyncpg (one the
 server closed is replaced on acquire) and by the planner, which retries a read once.
+
+A read gets the read budget: asyncpg stops waiting when it runs out and sends Postgres a
+cancel request, so the statement stops too. Being per call, it needs no session setting, which
+a transaction-mode pooler could not keep between statements.
 """
 
 import asyncio
@@ -13,6 +17,16 @@ import asyncpg
 
 from api.db.engine import EngineOptions, retrying_connect
 from api.db.urls import DatabaseTarget
+
+
+class ReadTimedOut(Exception):
+    """A read ran past the read budget and was cancelled: the query, not the database."""
+
+
+def read_budget(options: EngineOptions) -> float | None:
+    """Seconds a read may run: its own budget, and never more than any statement may."""
+    limits = [t for t in (options.read_timeout, options.statement_timeout) if t is not None]
+    return min(limits, default=None)
 
 
 async def _nothing_to_reset(_: Any) -> None:
@@ -28,15 +42,25 @@ class ReadPool:
     connections, in arrival order.
     """
 
-    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, size: int, read_timeout: float | None = None) -> None:
         self.pool = pool
         self.size = size
+        self.read_timeout = read_timeout
         self._gate = asyncio.Semaphore(size)
 
-    async def fetch_value(self, sql: str, params: list[Any]) -> Any:
-        """The first column of the first row, on a connection taken in arrival order."""
+    async def fetch_value(self, sql: str, params: list[Any], *, read: bool = True) -> Any:
+        """The first column of the first row, on a connection taken in arrival order.
+
+        A read is cut off at the read budget (ReadTimedOut); a write (`read=False`) has the
+        pool's statement timeout.
+        """
         async with self._gate, self.pool.acquire() as connection:
-            return await connection.fetchval(sql, *params)
+            if not read or self.read_timeout is None:
+                return await connection.fetchval(sql, *params)
+            try:
+                return await connection.fetchval(sql, *params, timeout=self.read_timeout)
+            except TimeoutError:
+                raise ReadTimedOut(f"a read ran past {self.read_timeout} s") from None
 
     def in_use(self) -> int:
         return self.pool.get_size() - self.pool.get_idle_size()
@@ -62,4 +86,4 @@ async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> Re
         reset=_nothing_to_reset,
         **args,
     )
-    return ReadPool(pool, options.pool_size)
+    return ReadPool(pool, options.pool_size, read_budget(options))

@@ -35,7 +35,7 @@ def build_context(
 ) -> Context:
     return Context(
         settings=settings,
-        db=RequestSession(session_factory),
+        db=RequestSession(session_factory, read_timeout=settings.db_read_timeout),
         authorization=authorization,
     )
 

@@ -12,9 +12,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
 
 from api.catalog.problems import Problem, ProblemCode
+from api.db.reads import ReadTimedOut
 
 log = logging.getLogger("api.errors")
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly"
+QUERY_TIMEOUT_MESSAGE = (
+    "The query was too expensive: it ran longer than the read time limit and was stopped. "
+    "Ask for less (smaller pages, fewer nested connections, a narrower filter)"
+)
 
 UserErrorCode = strawberry.enum(
     ProblemCode, name="UserErrorCode", description="Why an input was refused."
@@ -35,6 +40,7 @@ class UserError:
 class ErrorCode(Enum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    QUERY_TIMEOUT = "QUERY_TIMEOUT"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
@@ -49,6 +55,8 @@ class ClientError(Exception):
 # SQLSTATEs meaning "no database to talk to right now": connection exceptions (class 08),
 # shutdown and start-up (57P01-57P03), and too many connections (53300).
 UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# query_canceled: the statement ran past its statement_timeout (the database is fine).
+QUERY_CANCELED = "57014"
 
 
 def _sqlstate(error: BaseException | None) -> str | None:
@@ -60,8 +68,17 @@ def _sqlstate(error: BaseException | None) -> str | None:
     return None
 
 
+def is_query_timeout(error: BaseException | None) -> bool:
+    """Whether a statement was stopped for running too long: the query, not the database."""
+    if isinstance(error, ReadTimedOut):
+        return True
+    return _sqlstate(error.orig if isinstance(error, DBAPIError) else error) == QUERY_CANCELED
+
+
 def is_database_unavailable(error: BaseException | None) -> bool:
     """Whether `error` means the database cannot be reached now (not a bug of ours)."""
+    if is_query_timeout(error):
+        return False
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
     state = _sqlstate(error.orig if isinstance(error, DBAPIError) else error)
@@ -91,6 +108,14 @@ def unavailable_error(**location: Any) -> GraphQLError:
     )
 
 
+def query_timeout_error(**location: Any) -> GraphQLError:
+    return GraphQLError(
+        QUERY_TIMEOUT_MESSAGE,
+        **location,
+        extensions={"code": ErrorCode.QUERY_TIMEOUT.value, "requestId": correlation_id.get()},
+    )
+
+
 class ErrorPolicy(MaskErrors):
     """Mask every execution error not raised on purpose, and log it in full.
 
@@ -107,20 +132,24 @@ class ErrorPolicy(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
+        location: dict[str, Any] = {
+            "nodes": error.nodes,
+            "source": error.source,
+            "positions": error.positions,
+            "path": error.path,
+        }
+        if is_query_timeout(original):
+            log.warning("query ran past the read budget at %s", error.path)
+            return query_timeout_error(**location)
         if is_database_unavailable(original):
-            message, code = (
-                "The database is unavailable; try again shortly",
-                ErrorCode.DATABASE_UNAVAILABLE,
-            )
             log.warning("database unavailable at %s: %r", error.path, original)
-        else:
-            message, code = "Internal server error", ErrorCode.INTERNAL_SERVER_ERROR
-            log.error("unexpected error at %s", error.path, exc_info=original)
+            return unavailable_error(**location)
+        log.error("unexpected error at %s", error.path, exc_info=original)
         return GraphQLError(
-            message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": code.value, "requestId": correlation_id.get()},
+            "Internal server error",
+            **location,
+            extensions={
+                "code": ErrorCode.INTERNAL_SERVER_ERROR.value,
+                "requestId": correlation_id.get(),
+            },
         )

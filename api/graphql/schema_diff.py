@@ -13,6 +13,7 @@ import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from graphql import GraphQLSchema, build_schema, find_breaking_changes, find_dangerous_changes
 
@@ -25,14 +26,16 @@ class SchemaDiffError(Exception):
     """The comparison cannot be made; the message says why in one line."""
 
 
-@dataclass(frozen=True)
-class SchemaChange:
+class SchemaChange(NamedTuple):
+    """One change between two schemas, as graphql-core names it; printed `severity: kind: …`."""
+
     breaking: bool
     kind: str
     description: str
 
     def __str__(self) -> str:
-        return f"{'breaking' if self.breaking else 'dangerous'}: {self.kind}: {self.description}"
+        severity = "breaking" if self.breaking else "dangerous"
+        return f"{severity}: {self.kind}: {self.description}"
 
 
 def schema_changes(old: GraphQLSchema, new: GraphQLSchema) -> list[SchemaChange]:

@@ -27,15 +27,17 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    exists,
+    false,
     func,
     literal_column,
     select,
+    true,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.sql.util import ClauseAdapter
 
+from api.catalog.counts import exact_row_count
 from api.catalog.describe import Cardinality, Entity, Field, Kind
 from api.catalog.entities import ENTITIES
 from api.graphql.planner.binding import ConnectionShape
@@ -210,11 +212,18 @@ class Builder:
             if came_from is None:
                 return sql_text("false")
             back = entity.table.alias()
-            before_page = ClauseAdapter(back).traverse(
-                ordering.not_beyond(*came_from, forward=shape.forward)
+            adapt_back = ClauseAdapter(back).traverse
+            before_page = adapt_back(ordering.not_beyond(*came_from, forward=shape.forward))
+            # The nearest row behind the cursor, by walking the index back from it; EXISTS
+            # would drop the ORDER BY, and a sequential scan may then search the whole table.
+            nearest = (
+                select(true())
+                .where(*scope(back), before_page)
+                .order_by(*(adapt_back(c) for c in ordering.order_by(reverse=shape.forward)))
+                .limit(1)
             )
-            found = exists().where(*scope(back), before_page)
-            return bool_text(found.correlate(parent.row) if parent else found)
+            found = (nearest.correlate(parent.row) if parent else nearest).scalar_subquery()
+            return bool_text(func.coalesce(found, false()))
 
         def page_info(info: Selection) -> ColumnElement[str]:
             pairs = []
@@ -258,7 +267,11 @@ class Builder:
                 pairs.append((key, page_info(item)))
             elif item.name == "totalCount":
                 counted = entity.table.alias()
-                total = select(func.count()).select_from(counted).where(*scope(counted))
+                conditions = scope(counted)
+                if not conditions:  # the whole table: its exact count, kept by triggers
+                    total = select(exact_row_count(entity.model))
+                else:
+                    total = select(func.count()).select_from(counted).where(*conditions)
                 if parent:
                     total = total.correlate(parent.row)
                 pairs.append((key, cast(total.scalar_subquery(), Text)))

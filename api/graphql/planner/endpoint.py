@@ -3,6 +3,7 @@
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.graphql.planner.fastpath import QueryPlans, serve_planned
+from api.replies import json_start
 
 CHUNK = 64 * 1024
 
@@ -60,16 +61,7 @@ class GraphQLEndpoint:
         if response is None:
             await self.view(scope, _replay(body, receive), send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(response)).encode()),
-                ],
-            }
-        )
+        await send(json_start(200, len(response)))
         # Large bodies go out in chunks: the server waits for the socket to drain between them,
         # so it never holds a second copy of a big response in its write buffer.
         for start in range(0, len(response), CHUNK):

@@ -36,7 +36,12 @@ from graphql.execution.values import VariableValues, get_variable_values
 
 from api.db.reads import ReadPool
 from api.db.statements import count_statement
-from api.graphql.errors import is_database_unavailable, unavailable_error
+from api.graphql.errors import (
+    is_database_unavailable,
+    is_query_timeout,
+    query_timeout_error,
+    unavailable_error,
+)
 from api.graphql.limits import query_cost
 from api.graphql.permissions import bearer_token, token_matches
 from api.graphql.planner.binding import Binder, Binding, Rejected
@@ -131,6 +136,15 @@ def unavailable_response(prepared: Prepared) -> bytes:
     """What the ordinary path answers when its root fields find the database gone."""
     errors = [
         unavailable_error(nodes=[selection.node], path=[key]).formatted
+        for key, selection in prepared.root.items()
+    ]
+    return orjson.dumps({"data": None, "errors": errors})
+
+
+def query_timeout_response(prepared: Prepared) -> bytes:
+    """What the ordinary path answers when its root fields run past the read budget."""
+    errors = [
+        query_timeout_error(nodes=[selection.node], path=[key]).formatted
         for key, selection in prepared.root.items()
     ]
     return orjson.dumps({"data": None, "errors": errors})
@@ -279,8 +293,15 @@ async def serve_planned(
     if prepared is None:
         return None
     try:
-        response: bytes | None = await pool.fetch_value(prepared.sql, prepared.parameters)
+        response: bytes | None = await pool.fetch_value(
+            prepared.sql, prepared.parameters, read=not prepared.writes
+        )
     except Exception as error:
+        if is_query_timeout(error):  # too expensive: answered once, neither retried nor re-run
+            count_statement()
+            log.warning("planned query ran past the read budget: %s", prepared.operation_name)
+            record_operation(prepared.operation_name or "anonymous", "error")
+            return query_timeout_response(prepared)
         unavailable = is_database_unavailable(error)
         if unavailable and prepared.writes:  # it may have been written: never write it twice
             record_operation(prepared.operation_name or "anonymous", "error")
