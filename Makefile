@@ -2,26 +2,36 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+RUN_INSTALLED := $(VENV)/.installed-run
 INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: run check schema bench bench-tools clean test-services bench-scale
+.PHONY: run check schema bench bench-tools clean test-services bench-scale vendor-graphiql check-graphiql-offline
 
-$(INSTALLED): pyproject.toml
+$(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+
+# What serving needs, and no more: `make run` on a fresh clone installs only this. After
+# `make check` the dev extras already hold it, so nothing is installed again.
+$(RUN_INSTALLED): pyproject.toml | $(VENV)/bin/python
+	@if [ $(INSTALLED) -nt pyproject.toml ]; then :; else $(PIP) install -e .; fi
+	@touch $(RUN_INSTALLED)
+
+# Everything `make check` needs: the test, lint and type-checking tools too.
+$(INSTALLED): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[dev]'
 	@touch $(INSTALLED)
 
 # The benchmark's extras (matplotlib, psutil); `make check` needs them too: it type-checks
 # bench/ and tests/test_bench.py runs it.
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PIP) install -e '.[dev,bench]'
 	@touch $(BENCH_INSTALLED)
 
 ## Serve GraphiQL at http://127.0.0.1:8000/graphql (embedded Postgres unless DATABASE_URL is set).
-run: $(INSTALLED)
+run: $(RUN_INSTALLED)
 	$(PY) -m api dev
 
 ## Debian's PgBouncer for the pooled-mode tests (installed when we are root with apt-get).
@@ -70,6 +80,27 @@ check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	  echo "note: no previous commit here (first commit or shallow clone): schema-diff skipped"; \
 	fi
 	$(PY) -m pytest
+
+## Fetch GraphiQL's assets from npm into api/static/graphiql/ with their hashes (needs npm).
+vendor-graphiql: $(RUN_INSTALLED)
+	$(PY) scripts/vendor_graphiql.py
+
+NPM_TOOLS := $(VENV)/npm-tools
+PLAYWRIGHT_CORE := playwright-core@1.65.1
+## GraphiQL in headless Chromium with every request off 127.0.0.1 blocked: types a query,
+## runs it, reads the result, screenshot in /tmp/graphiql-offline.png. Starts `python -m api
+## dev` itself, or checks GRAPHIQL_URL=http://127.0.0.1:PORT/graphql when given.
+check-graphiql-offline: $(RUN_INSTALLED)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium from Debian for the offline GraphiQL check"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is needed: apt-get install chromium (or set CHROMIUM=/path)"; exit 1; \
+	  fi; }
+	@test -d $(NPM_TOOLS)/node_modules/playwright-core || \
+	  npm install --silent --no-save --no-audit --no-fund --prefix $(NPM_TOOLS) $(PLAYWRIGHT_CORE)
+	node scripts/check_graphiql_offline.mjs $(GRAPHIQL_URL)
 
 ## Write schema.graphql from the code.
 schema: $(INSTALLED)

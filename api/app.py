@@ -16,12 +16,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from strawberry.asgi import GraphQL
 
 from api.db.compatibility import Compatibility
 from api.db.engine import EngineOptions, create_engine, create_session_factory
 from api.db.reads import create_read_pool
+from api.graphiql import ASSETS_PATH, GraphiQLAssets, graphiql_page
 from api.graphql.context import Context, build_context
 from api.graphql.limits import document_limits
 from api.graphql.planner.endpoint import GraphQLEndpoint
@@ -59,6 +60,10 @@ class CatalogGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our own GraphiQL page: its assets come from this service, not from a CDN."""
+        return graphiql_page()
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return build_context(
@@ -160,6 +165,7 @@ def create_app(settings: Settings) -> Starlette:
                 ),
                 methods=["GET"],
             ),
+            *([] if settings.production else [Mount(ASSETS_PATH, GraphiQLAssets())]),
         ],
         middleware=[
             Middleware(

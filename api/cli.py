@@ -4,18 +4,23 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
+from types import FrameType
 
 from pydantic import ValidationError
 
+from api.cli_errors import NOT_MIGRATED, CommandFailed, explained
 from api.db.migrations import PROJECT_ROOT
 from api.observability.logs import configure_logging
 from api.settings import Settings
 
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
 EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
+STARTUP_FAILURE = 3  # uvicorn's own exit status when the server could not start
 
 log = logging.getLogger("api")
 
@@ -43,22 +48,50 @@ def load_settings() -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings.migrate_on_start:
+        cmd_migrate(args)
+    _serve(settings, args, stop_on_hangup=False)
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace, *, stop_on_hangup: bool) -> None:
+    """uvicorn until SIGINT or SIGTERM (and SIGHUP when asked), each a graceful shutdown."""
     import uvicorn
 
     from api.app import create_app
 
-    settings = load_settings()
-    if settings.migrate_on_start:
-        cmd_migrate(args)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        timeout_graceful_shutdown=30,
-        proxy_headers=True,
-        log_config=None,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            timeout_graceful_shutdown=30,
+            proxy_headers=True,
+            log_config=None,
+        )
     )
-    return 0
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM only; a closed terminal sends SIGHUP.
+    hung_up = False
+
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        nonlocal hung_up
+        hung_up = True
+        server.handle_exit(signum, frame)
+
+    previous = signal.getsignal(signal.SIGHUP)
+    if stop_on_hangup:
+        signal.signal(signal.SIGHUP, on_hangup)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, as uvicorn.run does
+        pass
+    finally:
+        signal.signal(signal.SIGHUP, previous or signal.SIG_DFL)
+    if not server.started:  # the port was taken, say: uvicorn has said why
+        raise SystemExit(STARTUP_FAILURE)
+    if hung_up:
+        raise SystemExit(128 + signal.SIGHUP)
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -74,7 +107,8 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     try:
         target = settings.migration_database
         log.debug("migrating %s", target.render())
-        journal = upgrade_to_head(target, quiet=True, policy=settings.options(MigrationPolicy))
+        with explained(target):
+            journal = upgrade_to_head(target, quiet=True, policy=settings.options(MigrationPolicy))
     except (PooledMigrationTarget, MigrationBlocked) as error:
         raise SystemExit(f"error: {error}") from None
     except DBAPIError as error:
@@ -134,16 +168,22 @@ async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
     from sqlalchemy import func, select
 
     from api.db.engine import EngineOptions, create_engine
+    from api.db.migrations import current_revisions, head_revisions
     from api.db.models import Author
     from api.demo import seed_demo_catalog
 
-    engine = create_engine(settings.database, EngineOptions(pool_size=1, max_overflow=0))
+    options = settings.options(EngineOptions, pool_size=1, max_overflow=0)
+    engine = create_engine(settings.database, options)
     try:
-        if only_if_empty:
+        with explained(settings.database):
             async with engine.connect() as connection:
-                if await connection.scalar(select(func.count()).select_from(Author)):
+                if await current_revisions(connection) != head_revisions():
+                    raise CommandFailed(NOT_MIGRATED)
+                if only_if_empty and await connection.scalar(
+                    select(func.count()).select_from(Author)
+                ):
                     return []
-        return await seed_demo_catalog(settings, engine)
+            return await seed_demo_catalog(settings, engine)
     finally:
         await engine.dispose()
 
@@ -168,19 +208,47 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dev(args: argparse.Namespace) -> int:
-    """Everything a newcomer needs: a database, migrations, demo data, then the server."""
-    if not os.environ.get("DATABASE_URL") and not Path(".env").exists():
-        from api.db.embedded import start_embedded_postgres
+def _exit_on_signal(signum: int, _: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
-        os.environ["DATABASE_URL"] = start_embedded_postgres(EMBEDDED_DATA_DIR)
-        log.info("started the embedded Postgres in %s", EMBEDDED_DATA_DIR)
-    cmd_migrate(args)
-    seeded = asyncio.run(_seed(load_settings(), only_if_empty=True))
-    if seeded:
-        log.info("seeded the demo catalogue: %s", ", ".join(seeded))
-    log.info("GraphiQL at http://%s:%d/graphql", args.host, args.port)
-    return cmd_serve(args)
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Everything a newcomer needs: a database, migrations, demo data, then the server.
+
+    An embedded Postgres started (or adopted) here is stopped however this ends: Ctrl-C,
+    SIGTERM, or SIGHUP from a closed terminal, which would otherwise kill the process without
+    running its exit hooks and leave the server running.
+    """
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, _exit_on_signal)
+    with ExitStack() as cleanup:
+        if not os.environ.get("DATABASE_URL") and not Path(".env").exists():
+            from api.db.embedded import EmbeddedPostgresFailed, embedded_postgres
+
+            data_dir = Path(os.environ.get("EMBEDDED_PGDATA") or EMBEDDED_DATA_DIR)
+            try:
+                server = cleanup.enter_context(embedded_postgres(data_dir))
+            except EmbeddedPostgresFailed as error:
+                raise CommandFailed(str(error)) from None
+            os.environ["DATABASE_URL"] = server.url
+            log.info(EMBEDDED_STATES[server.how], data_dir, server.pid)
+        cmd_migrate(args)
+        settings = load_settings()
+        seeded = asyncio.run(_seed(settings, only_if_empty=True))
+        if seeded:
+            log.info("seeded the demo catalogue: %s", ", ".join(seeded))
+        log.info("GraphiQL at http://%s:%d/graphql", args.host, args.port)
+        _serve(settings, args, stop_on_hangup=True)
+    return 0
+
+
+EMBEDDED_STATES = {
+    "started": "started the embedded Postgres in %s (pid %d)",
+    "adopted": "reusing the embedded Postgres already running in %s (pid %d), left by a run "
+    "that was killed; it stops when this one exits",
+    "shared": "sharing the embedded Postgres running in %s (pid %d) with another live run; "
+    "the last one to exit stops it",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,9 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("serve", cmd_serve, "serve the API (DATABASE_URL must be set)"),
         ("dev", cmd_dev, "embedded database if none is set, migrate, seed if empty, serve"),
     ):
-        command = commands.add_parser(name, help=helptext)
-        command.add_argument("--host", default="127.0.0.1")
-        command.add_argument("--port", type=int, default=8000)
+        command = commands.add_parser(name, help=helptext, description=helptext)
+        command.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="address to listen on (default: %(default)s, this machine only; "
+            "0.0.0.0 for every interface)",
+        )
+        command.add_argument(
+            "--port", type=int, default=8000, help="TCP port to listen on (default: %(default)s)"
+        )
         command.set_defaults(handler=handler)
     commands.add_parser("migrate", help="apply migrations over the direct connection").set_defaults(
         handler=cmd_migrate
@@ -220,4 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:  # Ctrl-C before serving started: no traceback
+        return 128 + signal.SIGINT

@@ -37,7 +37,7 @@ from bench.report import W3_RSS_RESPONSES, Results, WorkloadResult
 from bench.sampling import FINE_SAMPLE_INTERVAL
 from bench.servers import PROJECT_ROOT, BenchError, Server, start_api, start_reference, wait_ready
 from bench.workloads import Catalogue, Workload, workloads
-from tests.postgres import admin_url
+from tests.postgres import admin_url_or_embedded
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
 BUSY_LOAD_PER_CPU = 0.5
@@ -172,7 +172,7 @@ def _memory_line(memory: RequestMemory) -> str:
 def run(args: argparse.Namespace) -> int:
     wrk_path = wrk.find_wrk()
     catalogue = Catalogue(args.authors, args.books)
-    admin = asyncio.run(admin_url())
+    admin = asyncio.run(admin_url_or_embedded())
     url: str | None = None
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="catalog-bench-") as scratch:

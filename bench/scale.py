@@ -36,7 +36,7 @@ from bench.scale_data import ScaleCatalogue, load
 from bench.servers import HOST, BenchError, Server, start_api, wait_ready
 from bench.shapes import DeepCursors, Shape, deep_cursors, shapes
 from bench.under_load import Traffic, traffic_during
-from tests.postgres import admin_execute, admin_url, drop_database, with_database
+from tests.postgres import admin_execute, admin_url_or_embedded, drop_database, with_database
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
 SEED_SCHEMA = "0002"
@@ -378,7 +378,7 @@ async def _prepare_both(args: argparse.Namespace, admin: str) -> tuple[Prepared,
 
 
 def run(args: argparse.Namespace) -> int:
-    admin = asyncio.run(admin_url())
+    admin = asyncio.run(admin_url_or_embedded())
     small, large = asyncio.run(_prepare_both(args, admin))
     try:
         with tempfile.TemporaryDirectory(prefix="catalog-bench-scale-") as scratch:

@@ -16,12 +16,20 @@ from api.db.engine import EngineOptions, create_engine
 from api.db.migrations import upgrade_to_head
 from api.settings import Settings
 from tests.graphql_client import GraphQLClient
-from tests.postgres import admin_url, create_database, drop_database
+from tests.postgres import admin_url, create_database, drop_database, sweep_stale_databases
+from tests.throwaway_postgres import throwaway_postgres
 
 
 @pytest.fixture(scope="session")
-async def postgres_admin_url() -> str:
-    return await admin_url()
+async def postgres_admin_url() -> AsyncIterator[str]:
+    """The configured or local server; else a cluster of this run's own, deleted at the end."""
+    found = await admin_url()
+    if found is not None:
+        await sweep_stale_databases(found)
+        yield found
+        return
+    with throwaway_postgres() as cluster:
+        yield cluster.url
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +42,13 @@ async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     await drop_database(postgres_admin_url, url)
 
 
+# Small pools: each app a test keeps open holds its idle connections, and several test runs
+# (two `make check`s in CI) share one Postgres whose max_connections is 100 by default.
+TEST_POOLS = {"db_pool_size": 4, "db_max_overflow": 2}
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, **overrides)
+    return Settings(_env_file=None, database_url=database_url, **{**TEST_POOLS, **overrides})
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.demo import DEMO_AUTHORS
 from api.graphql.schema import schema
 from api.settings import Settings
+from tests.postgres import create_database, drop_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 COMMITTED_SCHEMA = PROJECT_ROOT / "schema.graphql"
@@ -221,3 +223,132 @@ async def test_seed_adds_only_the_missing_demo_authors(
     seeded = await catalogue(engine)
     assert seeded[kept["name"]] == ("Elsewhere", [])
     assert set(seeded) == {author["name"] for author in DEMO_AUTHORS}
+
+
+# --- one line when the database cannot be used ----------------------------------------------
+
+UNRESOLVABLE_URL = "postgresql://app@nonexistent.invalid/catalog"
+
+# Every command that connects, with the settings that make it connect.
+CONNECTING_COMMANDS = [
+    pytest.param(["migrate"], {}, id="migrate"),
+    pytest.param(["seed"], {}, id="seed"),
+    pytest.param(["dev", "--port", "0"], {}, id="dev"),
+    pytest.param(
+        ["serve", "--port", "0"], {"MIGRATE_ON_START": "true"}, id="serve-migrate-on-start"
+    ),
+]
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(("args", "settings"), CONNECTING_COMMANDS)
+def test_unresolvable_host_is_one_line_naming_it(
+    tmp_path: Path, args: list[str], settings: dict[str, str]
+) -> None:
+    finished = run_cli(tmp_path, *args, DATABASE_URL=UNRESOLVABLE_URL, **settings)
+
+    assert finished.returncode == 1
+    assert (
+        single_error_line(finished) == "error: cannot reach nonexistent.invalid: DNS lookup failed"
+    )
+    assert finished.stdout == ""
+
+
+@pytest.mark.parametrize(("args", "settings"), CONNECTING_COMMANDS)
+def test_refused_connection_is_one_line_naming_host_and_port(
+    tmp_path: Path, args: list[str], settings: dict[str, str]
+) -> None:
+    port = closed_port()
+    url = f"postgresql://postgres@127.0.0.1:{port}/catalog"
+
+    finished = run_cli(tmp_path, *args, DATABASE_URL=url, **settings)
+
+    assert finished.returncode == 1
+    assert (
+        single_error_line(finished) == f"error: cannot reach 127.0.0.1:{port}: connection refused"
+    )
+
+
+def test_server_that_never_answers_is_one_line_saying_it_timed_out(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does) and says nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        finished = run_cli(
+            tmp_path,
+            "seed",
+            DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/catalog",
+            DB_CONNECT_TIMEOUT="0.5",
+            DB_CONNECT_ATTEMPTS="1",
+        )
+
+    assert single_error_line(finished) == f"error: cannot reach 127.0.0.1:{port}: timed out"
+
+
+def test_each_retry_says_where_and_why_at_debug_level(tmp_path: Path) -> None:
+    port = closed_port()
+    variables = {
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/catalog",
+        "DB_CONNECT_ATTEMPTS": "3",
+        "LOG_FORMAT": "text",
+    }
+
+    quiet = run_cli(tmp_path, "seed", **variables)
+    chatty = run_cli(tmp_path, "seed", LOG_LEVEL="DEBUG", **variables)
+
+    assert len(quiet.stderr.splitlines()) == 1, quiet.stderr
+    *retries, last = chatty.stderr.splitlines()
+    assert last == f"error: cannot reach 127.0.0.1:{port}: connection refused"
+    notes = [line for line in retries if "api.db.engine" in line]
+    assert len(notes) == 2, chatty.stderr
+    for attempt, note in enumerate(notes, start=1):
+        assert f"cannot reach 127.0.0.1:{port}: connection refused (attempt {attempt} of 3)" in note
+    assert "Retrying" not in chatty.stderr
+    assert "<unknown>" not in chatty.stderr
+    assert "Traceback" not in chatty.stderr
+
+
+async def test_seed_before_migrate_is_one_line_saying_to_migrate(
+    tmp_path: Path, postgres_admin_url: str
+) -> None:
+    url = await create_database(postgres_admin_url, prefix="catalog_test_unmigrated")
+    try:
+        finished = await run_cli_async(tmp_path, "seed", DATABASE_URL=url)
+    finally:
+        await drop_database(postgres_admin_url, url)
+
+    assert finished.returncode == 1
+    assert single_error_line(finished) == (
+        "error: the database is not migrated: run python -m api migrate"
+    )
+
+
+def test_serve_on_a_port_in_use_fails(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        finished = run_cli(tmp_path, "serve", "--port", str(port), DATABASE_URL=UNRESOLVABLE_URL)
+
+    assert finished.returncode == 3, finished  # uvicorn's status for a server that never started
+    assert "address already in use" in finished.stderr
+
+
+# --- help ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["serve", "dev"])
+def test_host_and_port_are_explained(tmp_path: Path, command: str) -> None:
+    finished = run_cli(tmp_path, command, "--help")
+
+    assert finished.returncode == 0, finished.stderr
+    usage = " ".join(finished.stdout.split())
+    assert "--host HOST address to listen on (default: 127.0.0.1" in usage
+    assert "--port PORT TCP port to listen on (default: 8000)" in usage

@@ -23,13 +23,14 @@ from sqlalchemy.ext.asyncio import (
 )
 from tenacity import (
     AsyncRetrying,
-    before_sleep_log,
-    retry_if_exception_type,
+    RetryCallState,
+    retry_if_exception,
     stop_after_attempt,
     wait_random_exponential,
 )
 
 from api.db.statements import count_statements
+from api.db.unreachable import connect_failure, host_of, is_permanent
 from api.db.urls import DatabaseTarget
 from api.settings import setting
 
@@ -78,20 +79,50 @@ def connect_args_for(target: DatabaseTarget) -> dict[str, Any]:
     return args
 
 
+def _worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, TRANSIENT_CONNECT_ERRORS) and not is_permanent(error)
+
+
+def _note_retry(host: str, attempts: int) -> Any:
+    """A debug line per retry: the final failure is what a person acts on, and says it all."""
+
+    def note(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        reason = (connect_failure(error, host) if error else None) or repr(error)
+        pause = state.next_action.sleep if state.next_action else 0.0
+        log.debug(
+            "%s (attempt %d of %d); trying again in %.1f s",
+            reason,
+            state.attempt_number,
+            attempts,
+            pause,
+        )
+
+    return note
+
+
 def retrying_connect(attempts: int) -> Any:
-    """asyncpg.connect, retried with jittered exponential backoff while the server is away."""
+    """asyncpg.connect, retried with jittered exponential backoff while the server is away.
+
+    A host name that does not resolve is not retried: no wait makes it exist.
+    """
 
     async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        host = host_of(kwargs.get("host"), kwargs.get("port"))
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TRANSIENT_CONNECT_ERRORS),
+            retry=retry_if_exception(_worth_retrying),
             stop=stop_after_attempt(attempts),
             wait=wait_random_exponential(multiplier=0.25, max=4),
-            before_sleep=before_sleep_log(log, logging.WARNING),
+            before_sleep=_note_retry(host, attempts),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                return await asyncpg.connect(*args, **kwargs)
+                connection: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+                tries = attempt.retry_state.attempt_number
+                if tries > 1:
+                    log.info("connected to %s at attempt %d of %d", host, tries, attempts)
+                return connection
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     return connect
