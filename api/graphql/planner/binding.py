@@ -15,8 +15,18 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema
+from graphql import (
+    GraphQLError,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    Undefined,
+    VariableNode,
+    is_non_null_type,
+    is_required_argument,
+)
 from graphql.execution.values import VariableValues, get_argument_values
+from graphql.utilities.coerce_input_value import coerce_default_value
 
 from api.catalog.describe import (
     Cardinality,
@@ -82,10 +92,42 @@ class Binder:
         definition = parent_type.fields.get(selection.name)
         if definition is None:
             raise NotPlannable(f"{parent}.{selection.name}")
+        shortcut = self.variable_arguments(definition, selection)
+        if shortcut is not None:
+            return shortcut
         try:
             return get_argument_values(definition, selection.node, self.variables)
         except GraphQLError as error:
             raise Rejected(error.message) from None
+
+    def variable_arguments(
+        self, definition: GraphQLField, selection: Selection
+    ) -> dict[str, Any] | None:
+        """The arguments as `get_argument_values` gives them, when each is a variable with a
+        value or left at its default; None for anything else (a literal, a null where one is
+        not allowed), which `get_argument_values` then reads.
+        """
+        arguments = selection.node.arguments or ()
+        given = {argument.name.value: argument.value for argument in arguments}
+        coerced = self.variables.coerced
+        values: dict[str, Any] = {}
+        for name, argument in definition.args.items():
+            key = argument.out_name or name
+            node = given.get(name)
+            if node is None:
+                if is_required_argument(argument):
+                    return None
+                default = coerce_default_value(argument)
+                if default is not Undefined:
+                    values[key] = default
+                continue
+            if not isinstance(node, VariableNode) or node.name.value not in coerced:
+                return None
+            value = coerced[node.name.value]
+            if value is None and is_non_null_type(argument.type):
+                return None
+            values[key] = value
+        return values
 
     def query(self, root: dict[str, Selection]) -> Binding:
         for selection in root.values():
