@@ -12,7 +12,7 @@ from api.catalog.describe import Entity
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import encode_id
 from api.db.statements import statement_counter
-from api.graphql.planner import fastpath
+from api.graphql.planner import binding, fastpath
 from api.graphql.planner.fastpath import QueryPlans
 from api.settings import Settings
 from tests.factories import insert_authors
@@ -61,6 +61,45 @@ def test_one_compilation_per_shape_whatever_the_values(
     for order in ENTITIES["Author"].orderings:  # a new ordering is a new shape
         assert plans.prepare(body(PAGE, {"first": 2, "order": order})) is not None
     assert len(compiled) == 1 + len(ENTITIES["Author"].orderings)
+
+
+VARIED = """
+query Varied($id: ID!, $first: Int!, $after: String) {
+  author(id: $id) { name books(first: $first, after: $after) { edges { cursor node { title } } } }
+}
+"""
+
+
+def test_a_request_binds_its_values_without_walking_the_document_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The document's fields are walked when it is learnt; a request only reads its values,
+    and arguments that are plain variables are read without graphql-core's coercion."""
+    walked: list[str] = []
+    coerced: list[str] = []
+    walk_site = binding.Walk.site
+    read_by_graphql_core = binding.get_argument_values
+
+    def counting_site(self: binding.Walk, parent: str, selection: Any) -> Any:
+        walked.append(selection.name)
+        return walk_site(self, parent, selection)
+
+    def counting_reads(definition: Any, node: Any, variables: Any) -> Any:
+        coerced.append(node.name.value)
+        return read_by_graphql_core(definition, node, variables)
+
+    monkeypatch.setattr(binding.Walk, "site", counting_site)
+    monkeypatch.setattr(binding, "get_argument_values", counting_reads)
+    plans = plans_for(settings)
+    books = ENTITIES["Book"].ordering(None)
+    for key in range(1, 41):
+        after = books.cursor_for(key, key) if key % 2 else None
+        variables = {"id": encode_id("Author", key), "first": key % 7, "after": after}
+        prepared = plans.prepare(body(VARIED, variables))
+        assert prepared is not None
+        assert key in prepared.parameters
+    assert walked == ["author", "books"]
+    assert coerced == []
 
 
 HELPER_LIKE_NAMES = ["rn", "sort_key_", "parent_id_", "behind_", "anon_1", "anon_2", "count_1"]

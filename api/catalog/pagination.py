@@ -7,7 +7,7 @@ parent (an author's books). Orderings and their cursors are described in
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Integer, false, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -20,9 +20,11 @@ from api.catalog.rows import AnyRow
 CursorKey = tuple[Any, int]
 
 
-@dataclass(frozen=True)
-class Window:
-    """Validated pagination arguments: which way, how many, between which cursors."""
+class Window(NamedTuple):
+    """Validated pagination arguments: which way, how many, between which cursors.
+
+    A named tuple: one is made per connection per request, and it is a dict key in loaders.
+    """
 
     ordering: Ordering
     size: int

@@ -3,9 +3,10 @@
 A planned document is compiled to SQL once per *shape*: which ordering each connection uses,
 which way it travels, which cursors and filters are given, which entity `node(id:)` names,
 which input fields a write sets. Everything else (page sizes, cursors, filter values, ids,
-written values) is a bind parameter. `bind` walks the tree in a fixed order and returns the
-shape and the values in that order; the compiler walks the same way when it builds the SQL,
-naming parameter i `v{i}`.
+written values) is a bind parameter. `Walk` goes through the tree once per operation, in the
+order the compiler builds the SQL, and lists the fields that take arguments (the steps); each
+request's `Binder` runs those steps over its variables and returns the shape and the values in
+that order, parameter i being the compiler's `v{i}`.
 
 Argument values the ordinary path would refuse raise `Rejected`, so that path answers with its
 own error; an input key the planner does not know raises `NotPlannable`.
@@ -13,9 +14,10 @@ own error; an input key the planner does not know raises `NotPlannable`.
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from graphql import (
+    FieldNode,
     GraphQLError,
     GraphQLField,
     GraphQLObjectType,
@@ -26,7 +28,7 @@ from graphql import (
     is_required_argument,
 )
 from graphql.execution.values import VariableValues, get_argument_values
-from graphql.utilities.coerce_input_value import coerce_default_value
+from graphql.utilities.coerce_input_value import coerce_default_value, coerce_input_literal
 
 from api.catalog.describe import (
     Cardinality,
@@ -44,6 +46,7 @@ from api.graphql.planner.document import (
     ROOT_LOOKUPS,
     NotPlannable,
     Selection,
+    has_variable,
 )
 
 PAGE_ARGUMENTS = frozenset({"first", "after", "last", "before", "orderBy", "filter"})
@@ -53,8 +56,9 @@ class Rejected(Exception):
     """An argument value the ordinary path answers with an error."""
 
 
-@dataclass(frozen=True)
-class ConnectionShape:
+class ConnectionShape(NamedTuple):
+    """Whatever changes a connection's SQL; a named tuple, as one is made per request."""
+
     ordering: str
     forward: bool
     after: bool
@@ -68,87 +72,232 @@ class Binding:
     values: list[Any] = field(default_factory=list)
 
 
-@dataclass
-class Binder:
+ArgumentSource = tuple[str, str | None, Any, bool]
+"""An argument's key in the values, the variable it reads (None: the constant that follows
+is its value), and whether the argument refuses null."""
+
+
+def argument_sources(
+    definition: GraphQLField, node: FieldNode
+) -> tuple[ArgumentSource, ...] | None:
+    """Where each argument's value comes from, worked out once per field of a document.
+
+    None when graphql-core must read them on every request: a required argument left out, a
+    literal it would refuse, or a variable inside a list or an input object.
+    """
+    given = {argument.name.value: argument.value for argument in node.arguments or ()}
+    sources: list[ArgumentSource] = []
+    for name, argument in definition.args.items():
+        key = argument.out_name or name
+        value = given.get(name)
+        if value is None:
+            if is_required_argument(argument):
+                return None
+            default = coerce_default_value(argument)
+            if default is not Undefined:
+                sources.append((key, None, default, False))
+        elif isinstance(value, VariableNode):
+            sources.append((key, value.name.value, None, is_non_null_type(argument.type)))
+        elif has_variable(value):
+            return None
+        else:
+            literal = coerce_input_literal(value, argument.type)
+            if literal is Undefined:
+                return None
+            sources.append((key, None, literal, False))
+    return tuple(sources)
+
+
+def read_sources(
+    sources: tuple[ArgumentSource, ...], coerced: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The arguments as `get_argument_values` gives them, when every variable has a value
+    that its argument takes; None otherwise (a variable left out falls back to the argument's
+    default, a null to an error), and `get_argument_values` then reads them."""
+    values: dict[str, Any] = {}
+    for key, variable, constant, refuses_null in sources:
+        if variable is None:
+            values[key] = constant
+            continue
+        if variable not in coerced:
+            return None
+        value = coerced[variable]
+        if value is None and refuses_null:
+            return None
+        values[key] = value
+    return values
+
+
+@dataclass(frozen=True)
+class Site:
+    """A field whose arguments feed the shape and the values, and how they are read."""
+
+    parent: str
+    selection: Selection
+    definition: GraphQLField
+    sources: tuple[ArgumentSource, ...] | None
+
+
+class Step(Protocol):
+    def bind(self, binder: "Binder") -> None: ...
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """`author(id:)`: the key inside the id."""
+
+    site: Site
+    entity: Entity
+
+    def bind(self, binder: "Binder") -> None:
+        key = binder.key(binder.arguments(self.site)["id"], self.entity.name)
+        binder.bound.values.append(key)
+
+
+@dataclass(frozen=True)
+class NodeLookup:
+    """`node(id:)`: the entity the id names is part of the shape; its selections follow."""
+
+    site: Site
+    by_entity: dict[str, tuple[Step, ...]]
+
+    def bind(self, binder: "Binder") -> None:
+        entity, key = binder.node_key(binder.arguments(self.site)["id"])
+        binder.bound.shape.append(entity.name)
+        binder.bound.values.append(key)
+        for step in self.by_entity[entity.name]:
+            step.bind(binder)
+
+
+@dataclass(frozen=True)
+class PageOf:
+    """A connection: its ordering, direction, cursors and filters, and their values."""
+
+    site: Site
+    entity: Entity
+
+    def bind(self, binder: "Binder") -> None:
+        binder.connection(self.entity, self.site)
+
+
+@dataclass(frozen=True)
+class Create:
+    """A create mutation's input: which fields are set (the shape), and their values."""
+
+    site: Site
+    entity: Entity
+
+    def bind(self, binder: "Binder") -> None:
+        binder.create(self.entity, self.site)
+
+
+@dataclass(frozen=True)
+class Walk:
+    """The tree's fields that take arguments, in the order the compiler reads them.
+
+    Walked once per operation, so that a request only reads its values.
+    """
+
     schema: GraphQLSchema
-    variables: VariableValues
-    default_page_size: int
-    max_page_size: int
-    bound: Binding = field(default_factory=Binding)
 
-    def arguments(self, parent: str, selection: Selection) -> dict[str, Any]:
-        """The field's argument values; read once for a field that uses no variable."""
-        if selection.constant_arguments is not None:
-            return selection.constant_arguments
-        values = self.read_arguments(parent, selection)
-        if not selection.uses_variables:
-            selection.constant_arguments = values
-        return values
+    def query(self, root: dict[str, Selection]) -> tuple[Step, ...]:
+        steps: list[Step] = []
+        for selection in root.values():
+            name = selection.name
+            if name == "__typename":
+                continue
+            site = self.site("Query", selection)
+            if name in ROOT_CONNECTIONS:
+                entity = ROOT_CONNECTIONS[name]
+                steps.append(PageOf(site, entity))
+                steps.extend(self.connection(entity, selection))
+            elif name in ROOT_LOOKUPS:
+                entity = ROOT_LOOKUPS[name]
+                steps.append(Lookup(site, entity))
+                steps.extend(self.entity(entity, selection.on(entity.name)))
+            elif name == "node":
+                by_entity = {
+                    entity.name: self.entity(entity, selection.on(entity.name))
+                    for entity in ENTITIES.values()
+                }
+                steps.append(NodeLookup(site, by_entity))
+            else:
+                raise NotPlannable(name)
+        return tuple(steps)
 
-    def read_arguments(self, parent: str, selection: Selection) -> dict[str, Any]:
+    def create(self, entity: Entity, selection: Selection) -> tuple[Step, ...]:
+        steps: list[Step] = [Create(self.site("Mutation", selection), entity)]
+        for item in selection.on(f"Create{entity.name}Payload").values():
+            if item.name == entity.name.lower():
+                steps.extend(self.entity(entity, item.on(entity.name)))
+        return tuple(steps)
+
+    def site(self, parent: str, selection: Selection) -> Site:
         parent_type = self.schema.get_type(parent)
         if not isinstance(parent_type, GraphQLObjectType):
             raise NotPlannable(parent)
         definition = parent_type.fields.get(selection.name)
         if definition is None:
             raise NotPlannable(f"{parent}.{selection.name}")
-        shortcut = self.variable_arguments(definition, selection)
-        if shortcut is not None:
-            return shortcut
-        try:
-            return get_argument_values(definition, selection.node, self.variables)
-        except GraphQLError as error:
-            raise Rejected(error.message) from None
+        return Site(parent, selection, definition, argument_sources(definition, selection.node))
 
-    def variable_arguments(
-        self, definition: GraphQLField, selection: Selection
-    ) -> dict[str, Any] | None:
-        """The arguments as `get_argument_values` gives them, when each is a variable with a
-        value or left at its default; None for anything else (a literal, a null where one is
-        not allowed), which `get_argument_values` then reads.
-        """
-        arguments = selection.node.arguments or ()
-        given = {argument.name.value: argument.value for argument in arguments}
-        coerced = self.variables.coerced
-        values: dict[str, Any] = {}
-        for name, argument in definition.args.items():
-            key = argument.out_name or name
-            node = given.get(name)
-            if node is None:
-                if is_required_argument(argument):
-                    return None
-                default = coerce_default_value(argument)
-                if default is not Undefined:
-                    values[key] = default
+    def entity(self, entity: Entity, selections: dict[str, Selection]) -> tuple[Step, ...]:
+        steps: list[Step] = []
+        for selection in selections.values():
+            relation = entity.relation(selection.name)
+            if relation is None:
                 continue
-            if not isinstance(node, VariableNode) or node.name.value not in coerced:
-                return None
-            value = coerced[node.name.value]
-            if value is None and is_non_null_type(argument.type):
-                return None
-            values[key] = value
+            target = ENTITIES[relation.target]
+            if relation.cardinality is Cardinality.MANY:
+                steps.append(PageOf(self.site(entity.name, selection), target))
+                steps.extend(self.connection(target, selection))
+            else:
+                steps.extend(self.entity(target, selection.on(target.name)))
+        return tuple(steps)
+
+    def connection(self, entity: Entity, selection: Selection) -> tuple[Step, ...]:
+        steps: list[Step] = []
+        for edges in selection.on(f"{entity.name}Connection").values():
+            if edges.name == "edges":
+                for node in edges.on(f"{entity.name}Edge").values():
+                    if node.name == "node":
+                        steps.extend(self.entity(entity, node.on(entity.name)))
+        return tuple(steps)
+
+
+@dataclass
+class Binder:
+    """One request's binding: runs an operation's steps over its variables."""
+
+    variables: VariableValues
+    default_page_size: int
+    max_page_size: int
+    bound: Binding = field(default_factory=Binding)
+
+    def run(self, steps: tuple[Step, ...]) -> Binding:
+        for step in steps:
+            step.bind(self)
+        return self.bound
+
+    def arguments(self, site: Site) -> dict[str, Any]:
+        """The field's argument values; read once for a field that uses no variable."""
+        selection = site.selection
+        if selection.constant_arguments is not None:
+            return selection.constant_arguments
+        values = self.read_arguments(site)
+        if not selection.uses_variables:
+            selection.constant_arguments = values
         return values
 
-    def query(self, root: dict[str, Selection]) -> Binding:
-        for selection in root.values():
-            name = selection.name
-            if name == "__typename":
-                continue
-            args = self.arguments("Query", selection)
-            if name in ROOT_CONNECTIONS:
-                self.connection(ROOT_CONNECTIONS[name], selection, args)
-            elif name in ROOT_LOOKUPS:
-                entity = ROOT_LOOKUPS[name]
-                self.bound.values.append(self.key(args["id"], entity.name))
-                self.entity(entity, selection.on(entity.name))
-            elif name == "node":
-                entity, key = self.node_key(args["id"])
-                self.bound.shape.append(entity.name)
-                self.bound.values.append(key)
-                self.entity(entity, selection.on(entity.name))
-            else:
-                raise NotPlannable(name)
-        return self.bound
+    def read_arguments(self, site: Site) -> dict[str, Any]:
+        if site.sources is not None:
+            values = read_sources(site.sources, self.variables.coerced)
+            if values is not None:
+                return values
+        try:
+            return get_argument_values(site.definition, site.selection.node, self.variables)
+        except GraphQLError as error:
+            raise Rejected(error.message) from None
 
     def key(self, value: Any, type_name: str) -> int:
         decoded = decode_id(value, type_name=type_name, field=("id",))
@@ -164,31 +313,16 @@ class Binder:
                 return entity, decoded
         raise Rejected("not the id of any entity")
 
-    def entity(self, entity: Entity, selections: dict[str, Selection]) -> None:
-        for selection in selections.values():
-            relation = entity.relation(selection.name)
-            if relation is None:
-                continue
-            target = ENTITIES[relation.target]
-            if relation.cardinality is Cardinality.MANY:
-                self.connection(target, selection, self.arguments(entity.name, selection))
-            else:
-                self.entity(target, selection.on(target.name))
-
-    def connection(self, entity: Entity, selection: Selection, args: dict[str, Any]) -> None:
+    def connection(self, entity: Entity, site: Site) -> None:
+        selection = site.selection
         bound = selection.constant_binding
         if bound is None:
-            bound = self.page(entity, args)
+            bound = self.page(entity, self.arguments(site))
             if not selection.uses_variables:
                 selection.constant_binding = bound
         shape, values = bound
         self.bound.shape.append(shape)
         self.bound.values.extend(values)
-        for edges in selection.on(f"{entity.name}Connection").values():
-            if edges.name == "edges":
-                for node in edges.on(f"{entity.name}Edge").values():
-                    if node.name == "node":
-                        self.entity(entity, node.on(entity.name))
 
     def page(self, entity: Entity, args: dict[str, Any]) -> tuple[ConnectionShape, list[Any]]:
         """A connection's shape and values, from its arguments."""
@@ -232,9 +366,8 @@ class Binder:
         )
         return shape, values
 
-    def create(self, entity: Entity, selection: Selection) -> None:
-        """A create mutation's input: which fields are set (the shape), and their values."""
-        args = self.arguments("Mutation", selection)
+    def create(self, entity: Entity, site: Site) -> None:
+        args = self.arguments(site)
         if set(args) != {"input"}:
             raise NotPlannable("create takes one input")
         given: dict[str, Any] = args["input"]
@@ -253,7 +386,3 @@ class Binder:
         if missing:
             raise NotPlannable(f"missing {missing}")
         self.bound.shape.append(keys)
-        payload = selection.on(f"Create{entity.name}Payload")
-        for item in payload.values():
-            if item.name == entity.name.lower():
-                self.entity(entity, item.on(entity.name))

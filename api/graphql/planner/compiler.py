@@ -72,19 +72,20 @@ class CompiledPlan:
     """SQL text, the positions of `v{i}` among its `$n`, and its constant parameters."""
 
     sql: str
-    positions: tuple[str, ...]
-    constants: dict[str, Any]
+    # Per `$n`: the index of the request's value it takes, or None for a constant's.
+    slots: tuple[tuple[int | None, Any], ...]
 
     def parameters(self, values: list[Any]) -> list[Any]:
-        given = {f"v{i}": value for i, value in enumerate(values)}
-        return [given[name] if name in given else self.constants[name] for name in self.positions]
+        return [constant if index is None else values[index] for index, constant in self.slots]
 
 
 def compile_plan(statement: Select[Any]) -> CompiledPlan:
     compiled = statement.compile(dialect=DIALECT)
-    positions = tuple(compiled.positiontup or ())
-    constants = {k: v for k, v in compiled.params.items() if not VALUE.fullmatch(k)}
-    return CompiledPlan(str(compiled), positions, constants)
+    slots = []
+    for name in compiled.positiontup or ():
+        value = VALUE.fullmatch(name)
+        slots.append((int(name[1:]), None) if value else (None, compiled.params[name]))
+    return CompiledPlan(str(compiled), tuple(slots))
 
 
 def column_name(described: Field) -> str:

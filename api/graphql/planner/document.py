@@ -61,7 +61,7 @@ class Selection:
 
     @cached_property
     def uses_variables(self) -> bool:
-        return any(_has_variable(argument.value) for argument in self.node.arguments or ())
+        return any(has_variable(argument.value) for argument in self.node.arguments or ())
 
     def on(self, type_name: str) -> dict[str, "Selection"]:
         return self.children.get(type_name, {})
@@ -191,13 +191,13 @@ class TreeBuilder:
         return [(relation.target, "Node")]
 
 
-def _has_variable(value: ValueNode) -> bool:
+def has_variable(value: ValueNode) -> bool:
     if isinstance(value, VariableNode):
         return True
     if isinstance(value, ListValueNode):
-        return any(_has_variable(v) for v in value.values)
+        return any(has_variable(v) for v in value.values)
     if isinstance(value, ObjectValueNode):
-        return any(_has_variable(f.value) for f in value.fields)
+        return any(has_variable(f.value) for f in value.fields)
     return False
 
 

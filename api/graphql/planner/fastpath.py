@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from graphql import (
@@ -44,7 +44,7 @@ from api.graphql.errors import (
 )
 from api.graphql.limits import query_cost
 from api.graphql.permissions import bearer_token, token_matches
-from api.graphql.planner.binding import Binder, Binding, Rejected
+from api.graphql.planner.binding import Binder, Binding, Rejected, Step, Walk
 from api.graphql.planner.compiler import CompiledPlan, compile_query
 from api.graphql.planner.document import NotPlannable, Selection, operation_tree
 from api.graphql.planner.variables import SimpleVariable, coerce_simple, simple_variables
@@ -65,6 +65,7 @@ class PlannedOperation:
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
     tree: dict[str, Selection]
+    steps: tuple[Step, ...]  # the fields whose arguments each request binds, in order
     schema: GraphQLSchema
     plans: OrderedDict[tuple[Hashable, ...], CompiledPlan] = field(default_factory=OrderedDict)
     costs: dict[tuple[Any, ...], int] = field(default_factory=dict)
@@ -139,8 +140,9 @@ class KnownDocument:
     operations: dict[str | None, PlannedOperation]
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
+    """What one request runs: a named tuple, as one is made per request."""
+
     operation_name: str | None
     sql: str
     parameters: list[Any]
@@ -269,12 +271,8 @@ class QueryPlans:
         )
 
     def bind(self, planned: PlannedOperation, variables: VariableValues) -> Binding:
-        binder = Binder(self.schema, variables, self.default_page_size, self.max_page_size)
-        if not planned.writes:
-            return binder.query(planned.tree)
-        ((_, selection),) = planned.tree.items()
-        binder.create(created_entity(selection), selection)
-        return binder.bound
+        binder = Binder(variables, self.default_page_size, self.max_page_size)
+        return binder.run(planned.steps)
 
 
 def known_document(document: DocumentNode, schema: GraphQLSchema) -> KnownDocument | None:
@@ -285,13 +283,17 @@ def known_document(document: DocumentNode, schema: GraphQLSchema) -> KnownDocume
     for operation in operations:
         try:
             tree, _ = operation_tree(operation, fragments)
+            walk = Walk(schema)
             if operation.operation is OperationType.MUTATION:
                 if len(tree) != 1:
                     raise NotPlannable("only a lone create is planned")
-                created_entity(next(iter(tree.values())))
+                ((_, selection),) = tree.items()
+                steps = walk.create(created_entity(selection), selection)
+            else:
+                steps = walk.query(tree)
         except NotPlannable:
             continue
-        candidate = PlannedOperation(operation, fragments, tree, schema)
+        candidate = PlannedOperation(operation, fragments, tree, steps, schema)
         if operation.name is not None:
             planned[operation.name.value] = candidate
         if len(operations) == 1:
