@@ -4,6 +4,7 @@ from typing import Any
 
 import orjson
 import pytest
+from graphql.execution.values import get_argument_values
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -78,7 +79,6 @@ def test_a_request_binds_its_values_without_walking_the_document_again(
     walked: list[str] = []
     coerced: list[str] = []
     walk_site = binding.Walk.site
-    read_by_graphql_core = binding.get_argument_values
 
     def counting_site(self: binding.Walk, parent: str, selection: Any) -> Any:
         walked.append(selection.name)
@@ -86,7 +86,7 @@ def test_a_request_binds_its_values_without_walking_the_document_again(
 
     def counting_reads(definition: Any, node: Any, variables: Any) -> Any:
         coerced.append(node.name.value)
-        return read_by_graphql_core(definition, node, variables)
+        return get_argument_values(definition, node, variables)
 
     monkeypatch.setattr(binding.Walk, "site", counting_site)
     monkeypatch.setattr(binding, "get_argument_values", counting_reads)
