@@ -9,6 +9,7 @@ migration), not an edit in each of those places.
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
@@ -227,7 +228,7 @@ class OrderKey:
     field: Field
     nulls_as: Any = None
 
-    @property
+    @cached_property
     def codec(self) -> KeyCodec:
         return KEY_CODECS[self.field.kind]
 
@@ -247,7 +248,7 @@ class Ordering:
     id: InstrumentedAttribute[int]
     descending: bool
 
-    @property
+    @cached_property
     def codec(self) -> KeyCodec:
         return self.key.codec
 

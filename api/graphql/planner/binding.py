@@ -326,9 +326,8 @@ class Binder:
 
     def page(self, entity: Entity, args: dict[str, Any]) -> tuple[ConnectionShape, list[Any]]:
         """A connection's shape and values, from its arguments."""
-        unknown = set(args) - PAGE_ARGUMENTS
-        if unknown:
-            raise NotPlannable(f"arguments {sorted(unknown)}")
+        if not PAGE_ARGUMENTS.issuperset(args):
+            raise NotPlannable(f"arguments {sorted(set(args) - PAGE_ARGUMENTS)}")
         order = args.get("orderBy")
         ordering = entity.ordering(getattr(order, "value", order))
         try:

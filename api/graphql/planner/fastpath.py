@@ -72,7 +72,7 @@ class PlannedOperation:
 
     def cost(self, variables: VariableValues, default_page_size: int, max_page_size: int) -> int:
         """The query cost limit's measure; it only depends on the page sizes' variables."""
-        key = tuple(variables.coerced.get(name) for name in self.size_variables)
+        key = tuple(map(variables.coerced.get, self.size_variables))
         cost = self.costs.get(key)
         if cost is None:
             cost = query_cost(
@@ -114,11 +114,11 @@ class PlannedOperation:
             visit(definition, PageSizes())
         return tuple(sorted(names))
 
-    @property
+    @cached_property
     def writes(self) -> bool:
         return self.operation.operation is OperationType.MUTATION
 
-    @property
+    @cached_property
     def name(self) -> str | None:
         return self.operation.name.value if self.operation.name else None
 
