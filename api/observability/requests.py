@@ -97,22 +97,23 @@ class RequestLogMiddleware:
                 )
             elif scope["path"] == "/graphql" and status >= 400:
                 self.metrics.reject(status=status, reason=record.rejection or "other")
-            log.info(
-                "%s %s %d %s %s %.1fms %d sql",
-                scope["method"],
-                scope["path"],
-                status,
-                record.operation or "-",
-                outcome,
-                seconds * 1000,
-                statements.count,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "operation": record.operation,
-                    "outcome": outcome,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "sql_statements": statements.count,
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # building its arguments alone costs a few µs
+                log.info(
+                    "%s %s %d %s %s %.1fms %d sql",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    record.operation or "-",
+                    outcome,
+                    seconds * 1000,
+                    statements.count,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "operation": record.operation,
+                        "outcome": outcome,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "sql_statements": statements.count,
+                    },
+                )
