@@ -3,7 +3,6 @@
 import gc
 import itertools
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any

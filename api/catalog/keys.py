@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Text, cast, extract
 
+URLSAFE_ALPHABET = bytes.maketrans(b"-_", b"+/")
 INT4_MAX = 2**31 - 1
 """Every id and integer column is a Postgres `integer`: the one limit on them."""
 MAX_TEXT_KEY = 1000
@@ -94,9 +95,9 @@ def encode_cursor(ordering: str, row_id: int, key_text: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[str, int, str]:
     """(ordering name, row id, key text) of a cursor; `InvalidCursor` for anything else."""
-    try:
+    try:  # base64.urlsafe_b64decode's steps, without its wrappers: this runs per request
         padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        text = binascii.a2b_base64(padded.encode().translate(URLSAFE_ALPHABET)).decode()
         name, row_id, key_text = text.split(":", 2)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor(cursor) from None

@@ -13,7 +13,7 @@ own error; an input key the planner does not know raises `NotPlannable`.
 """
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from graphql import (
@@ -66,10 +66,9 @@ class ConnectionShape(NamedTuple):
     filters: tuple[str, ...]
 
 
-@dataclass
-class Binding:
-    shape: list[Hashable] = field(default_factory=list)
-    values: list[Any] = field(default_factory=list)
+class Binding(NamedTuple):
+    shape: list[Hashable]
+    values: list[Any]
 
 
 ArgumentSource = tuple[str, str | None, Any, bool]
@@ -265,14 +264,22 @@ class Walk:
         return tuple(steps)
 
 
-@dataclass
 class Binder:
-    """One request's binding: runs an operation's steps over its variables."""
+    """One request's binding: runs an operation's steps over its variables.
 
-    variables: VariableValues
-    default_page_size: int
-    max_page_size: int
-    bound: Binding = field(default_factory=Binding)
+    A plain class with slots: one is made per request, and its attributes are read often.
+    """
+
+    __slots__ = ("bound", "coerced", "default_page_size", "max_page_size", "variables")
+
+    def __init__(
+        self, variables: VariableValues, default_page_size: int, max_page_size: int
+    ) -> None:
+        self.variables = variables
+        self.coerced = variables.coerced
+        self.default_page_size = default_page_size
+        self.max_page_size = max_page_size
+        self.bound = Binding([], [])
 
     def run(self, steps: tuple[Step, ...]) -> Binding:
         for step in steps:
@@ -282,22 +289,19 @@ class Binder:
     def arguments(self, site: Site) -> dict[str, Any]:
         """The field's argument values; read once for a field that uses no variable."""
         selection = site.selection
-        if selection.constant_arguments is not None:
-            return selection.constant_arguments
-        values = self.read_arguments(site)
+        values = selection.constant_arguments
+        if values is not None:
+            return values
+        if site.sources is not None:
+            values = read_sources(site.sources, self.coerced)
+        if values is None:
+            try:
+                values = get_argument_values(site.definition, selection.node, self.variables)
+            except GraphQLError as error:
+                raise Rejected(error.message) from None
         if not selection.uses_variables:
             selection.constant_arguments = values
         return values
-
-    def read_arguments(self, site: Site) -> dict[str, Any]:
-        if site.sources is not None:
-            values = read_sources(site.sources, self.variables.coerced)
-            if values is not None:
-                return values
-        try:
-            return get_argument_values(site.definition, site.selection.node, self.variables)
-        except GraphQLError as error:
-            raise Rejected(error.message) from None
 
     def key(self, value: Any, type_name: str) -> int:
         decoded = decode_id(value, type_name=type_name, field=("id",))
@@ -329,7 +333,7 @@ class Binder:
         if not PAGE_ARGUMENTS.issuperset(args):
             raise NotPlannable(f"arguments {sorted(set(args) - PAGE_ARGUMENTS)}")
         order = args.get("orderBy")
-        ordering = entity.ordering(getattr(order, "value", order))
+        ordering = entity.ordering(getattr(order, "_value_", order))  # an enum member, or None
         try:
             window = page_window(
                 ordering,
@@ -343,8 +347,9 @@ class Binder:
         except InvalidPageRequest as error:
             raise Rejected(str(error)) from None
         given = {k: v for k, v in (args.get("filter") or {}).items() if v is not None}
+        filters = tuple(sorted(given))
         values = []
-        for name in sorted(given):
+        for name in filters:
             described = entity.filter(name)
             if described is None:
                 raise NotPlannable(f"filter {name}")
@@ -361,7 +366,7 @@ class Binder:
             window.forward,
             window.after is not None,
             window.before is not None,
-            tuple(sorted(given)),
+            filters,
         )
         return shape, values
 

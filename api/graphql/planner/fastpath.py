@@ -140,6 +140,9 @@ class KnownDocument:
     operations: dict[str | None, PlannedOperation]
 
 
+UNKNOWN = KnownDocument({})  # a document not seen yet (None: seen, and not plannable)
+
+
 class Prepared(NamedTuple):
     """What one request runs: a named tuple, as one is made per request."""
 
@@ -194,9 +197,10 @@ class QueryPlans:
         self._repeated: OrderedDict[bytes, Prepared] = OrderedDict()
 
     def document(self, query: str) -> KnownDocument | None:
-        if query in self._documents:
+        known = self._documents.get(query, UNKNOWN)
+        if known is not UNKNOWN:
             self._documents.move_to_end(query)
-            return self._documents[query]
+            return known
         known = self._learn(query)
         self._documents[query] = known
         while len(self._documents) > MAX_DOCUMENTS:

@@ -9,8 +9,7 @@ graphql-core, so the result is always graphql-core's.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     GraphQLError,
@@ -30,11 +29,14 @@ INT_RANGE = range(-(2**31), 2**31)
 EXPECTED: dict[str, type] = {"ID": str, "String": str, "Int": int, "Boolean": bool}
 
 
-@dataclass(frozen=True)
-class SimpleVariable:
+class SimpleVariable(NamedTuple):
+    name: str
     signature: GraphQLVariableSignature
     expected: type
     required: bool
+
+
+MISSING: Any = object()
 
 
 def simple_variables(
@@ -51,7 +53,7 @@ def simple_variables(
         if expected is None:
             return None
         required = isinstance(signature.type, GraphQLNonNull)
-        simple.append(SimpleVariable(signature, expected, required))
+        simple.append(SimpleVariable(signature.name, signature, expected, required))
     return tuple(simple)
 
 
@@ -61,21 +63,18 @@ def coerce_simple(
     """The values as graphql-core would coerce them, or None to let graphql-core decide."""
     sources: dict[str, VariableValueSource] = {}
     coerced: dict[str, Any] = {}
-    for variable in variables:
-        name = variable.signature.name
-        if name not in inputs:
-            if variable.required:
+    for name, signature, expected, required in variables:
+        value = inputs.get(name, MISSING)
+        if value is MISSING:
+            if required:
                 return None
-            sources[name] = VariableValueSource(variable.signature)
+            sources[name] = VariableValueSource(signature)
             continue
-        value = inputs[name]
-        sources[name] = VariableValueSource(variable.signature, value)
+        sources[name] = VariableValueSource(signature, value)
         if value is None:
-            if variable.required:
+            if required:
                 return None
-        elif type(value) is not variable.expected or (
-            type(value) is int and value not in INT_RANGE
-        ):
+        elif type(value) is not expected or (expected is int and value not in INT_RANGE):
             return None
         coerced[name] = value
     return VariableValues(sources, coerced)
