@@ -27,10 +27,13 @@ from bench.measure import (
     SINGLE_REQUESTS,
     LoadSettings,
     RequestMemory,
+    Round,
     RunStats,
     check_same_data,
+    combine,
     fetch,
-    measure,
+    run_round,
+    warm_up,
 )
 from bench.measure import statement_constancy as measure_constancy
 from bench.report import W3_RSS_RESPONSES, Results, WorkloadResult
@@ -50,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--authors", type=int, default=1000, help="authors (default 1000)")
     parser.add_argument("--books", type=int, default=10, help="books per author (default 10)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="runs per server and workload, the servers taking turns (default 3)",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -138,19 +147,44 @@ def benchmark(
     results = []
     for workload in chosen:
         print(f"{workload.name}: {workload.description}", flush=True)
-        ours = measure(api, workload, load, api=True)
-        print(f"  api        {_line(ours)}", flush=True)
-        if ours.single_request is not None:
-            print(f"  api        {_memory_line(ours.single_request)}", flush=True)
+        servers = [(api, True), *([(reference, False)] if workload.reference_runs_it else [])]
+        stats = interleaved(servers, workload, load)
+        ours = stats[0]
+        for (server, _), run in zip(servers, stats, strict=True):
+            label = "api" if server is api else "reference"
+            print(f"  {label:<10} {_line(run)}", flush=True)
+            if run.single_request is not None:
+                print(f"  {label:<10} {_memory_line(run.single_request)}", flush=True)
         if workload.reference_runs_it:
-            theirs = measure(reference, workload, load, api=False)
-            reference_runs[workload.name] = theirs
-            print(f"  reference  {_line(theirs)}", flush=True)
-            if theirs.single_request is not None:
-                print(f"  reference  {_memory_line(theirs.single_request)}", flush=True)
+            reference_runs[workload.name] = stats[1]
         compared_with = reference_runs.get(workload.reference) if workload.reference else None
         results.append(WorkloadResult(workload, ours, compared_with))
     return compared, constancy, results
+
+
+def interleaved(
+    servers: list[tuple[Server, bool]], workload: Workload, load: LoadSettings
+) -> list[RunStats]:
+    """Each server warmed up, then `rounds` runs each, taking turns, and who goes first
+    alternating (A B, B A, A B, ...).
+
+    On a shared machine the CPU time left to us drifts from minute to minute; runs that take
+    turns see the same drift, so the ratio between the servers is not a matter of which ran
+    in the quieter minute.
+    """
+    warmed = [warm_up(server, workload, load) for server, _ in servers]
+    rounds: list[list[Round]] = [[] for _ in servers]
+    for number in range(load.rounds):
+        order = list(range(len(servers)))
+        if number % 2:
+            order.reverse()
+        for index in order:
+            server, api = servers[index]
+            rounds[index].append(run_round(server, workload, load, api=api))
+    return [
+        combine(server, workload, runs, response=response, idle_rss=idle_rss, api=api)
+        for (server, api), runs, (response, idle_rss) in zip(servers, rounds, warmed, strict=True)
+    ]
 
 
 def _line(stats: RunStats) -> str:
@@ -193,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
             api, reference = servers
             load = LoadSettings(
                 duration=args.duration,
+                rounds=max(1, args.rounds),
                 warmup=args.warmup,
                 connections=args.connections,
                 threads=args.threads,
@@ -209,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
                 machine=machine,
                 config={
                     "duration": args.duration,
+                    "rounds": max(1, args.rounds),
                     "warmup": args.warmup,
                     "connections": args.connections,
                     "threads": max(1, min(args.threads, args.connections)),
@@ -231,18 +267,22 @@ def run(args: argparse.Namespace) -> int:
                 notes=[
                     "The reference has no W4: W4's ratio is against the reference's W1 run.",
                     "W5 is a mutation: judged on mutations/s, with no reference and no ratio.",
-                    "Peak RSS under load is sampled every ~5 ms over warm-up and run with "
+                    f"Each workload ran in {max(1, args.rounds)} rounds of {args.duration} s per "
+                    "server, the API and the reference taking turns and alternating which goes "
+                    "first: req/s is all requests over all seconds, p50 the median of the "
+                    "rounds' p50, p99 the largest of their p99. Each round is listed below.",
+                    "Peak RSS under load is sampled every ~5 ms over the measured runs with "
                     f"{args.connections} connections, so up to {args.connections} responses "
                     "are in memory at once: information, not the memory target. Idle RSS: just "
                     "before the workload's warm-up.",
-                    f"W3's memory target is judged on single requests: after W3's wrk run, "
+                    f"W3's memory target is judged on single requests: after W3's wrk runs, "
                     f"{SINGLE_REQUESTS} requests one after another over one connection to the "
                     f"otherwise idle server, its RSS read just before each and sampled every "
                     f"~{FINE_SAMPLE_INTERVAL * 1000:g} ms while each is in flight; it passes "
                     f"when every request's peak RSS < the RSS just before it + "
                     f"{W3_RSS_RESPONSES} x the response size. The reference is measured the "
                     f"same way, for comparison.",
-                    "CPU ms/request: server process user+system CPU over the measured run "
+                    "CPU ms/request: server process user+system CPU over the measured runs "
                     "divided by wrk's completed requests.",
                     *([busy] if busy else []),
                 ],

@@ -7,6 +7,7 @@ flight.
 
 import http.client
 import json
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,7 @@ class RequestMemory:
 @dataclass(frozen=True)
 class LoadSettings:
     duration: int
+    rounds: int
     warmup: int
     connections: int
     threads: int
@@ -133,6 +135,8 @@ class RunStats:
     graphql_errors: int = 0
     # One request at a time after the run (the workloads with a memory target only).
     single_request: RequestMemory | None = None
+    # Each round's requests/s, in the order they ran.
+    rounds_requests_per_second: list[float] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -291,58 +295,119 @@ def _run_wrk(server: Server, workload: Workload, seconds: int, load: LoadSetting
     )
 
 
-def measure(server: Server, workload: Workload, load: LoadSettings, *, api: bool) -> RunStats:
-    """Warm up, then `duration` seconds of wrk; CPU, RSS and (for the API) SQL over the run.
+@dataclass(frozen=True)
+class Round:
+    """One wrk run of `duration` seconds against one server, and what the server spent on it."""
 
-    Then, for a workload with a memory target, the memory of single requests on the idle server.
-    """
+    requests: int
+    seconds: float
+    latency_ms: dict[str, float]
+    cpu_seconds: float
+    peak_rss: int
+    rss_samples: int
+    non_2xx: int
+    socket_errors: dict[str, int]
+    # The API only: GraphQL requests and SQL statements it counted, and failed operations.
+    counted: float = 0.0
+    statements: float = 0.0
+    graphql_errors: int = 0
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+def warm_up(server: Server, workload: Workload, load: LoadSettings) -> tuple[bytes, int]:
+    """One checked request, then `warmup` seconds of wrk; the answer and the idle RSS before."""
     body, _ = fetch(server, workload)
     idle_rss = sampling.rss_bytes(server.pid)
-    before: MetricsSnapshot | None = None
-    after: MetricsSnapshot | None = None
+    if load.warmup > 0:
+        _run_wrk(server, workload, load.warmup, load)
+        time.sleep(SETTLE_SECONDS)
+    server.check_alive()
+    return body, idle_rss
+
+
+def run_round(server: Server, workload: Workload, load: LoadSettings, *, api: bool) -> Round:
+    """`duration` seconds of wrk; CPU and RSS over the run, and for the API its SQL."""
+    before: MetricsSnapshot | None = scrape(server) if api else None
     with sampling.PeakRss(server.pid) as peak:
-        if load.warmup > 0:
-            _run_wrk(server, workload, load.warmup, load)
-            time.sleep(SETTLE_SECONDS)
-        server.check_alive()
-        if api:
-            before = scrape(server)
         cpu_before = sampling.cpu_seconds(server.pid)
         result = _run_wrk(server, workload, load.duration, load)
         cpu_after = sampling.cpu_seconds(server.pid)
         time.sleep(SETTLE_SECONDS)
     server.check_alive()
-    sql_per_request = 1.0  # the reference sends one statement per request by construction
+    counted = statements = 0.0
     graphql_errors = 0
-    if api:
+    if before is not None:
         after = scrape(server)
-        assert before is not None
         counted = after.total_requests - before.total_requests
         if counted <= 0:
             raise BenchError(f"the API counted no GraphQL requests during {workload.name}")
-        sql_per_request = (after.statements - before.statements) / counted
+        statements = after.statements - before.statements
         graphql_errors = round(after.failed_requests() - before.failed_requests())
-    # After the counters are read, so that these requests do not count in SQL per request.
+    return Round(
+        requests=result.requests,
+        seconds=result.seconds,
+        latency_ms=result.latency_ms,
+        cpu_seconds=cpu_after - cpu_before,
+        peak_rss=peak.peak,
+        rss_samples=peak.samples,
+        non_2xx=result.non_2xx,
+        socket_errors=result.socket_errors,
+        counted=counted,
+        statements=statements,
+        graphql_errors=graphql_errors,
+    )
+
+
+def combine(
+    server: Server,
+    workload: Workload,
+    rounds: list[Round],
+    *,
+    response: bytes,
+    idle_rss: int,
+    api: bool,
+) -> RunStats:
+    """The rounds of one server as one run: requests and CPU summed over them, latency
+    percentiles their median (p99 their largest), SQL per request over all of them.
+
+    For a workload with a memory target, then the memory of single requests on the idle server.
+    """
+    requests = sum(r.requests for r in rounds)
+    seconds = sum(r.seconds for r in rounds)
+    socket_errors: dict[str, int] = {}
+    for r in rounds:
+        for kind, count in r.socket_errors.items():
+            socket_errors[kind] = socket_errors.get(kind, 0) + count
+    # The reference sends one statement per request by construction.
+    counted = sum(r.counted for r in rounds)
+    sql_per_request = sum(r.statements for r in rounds) / counted if api else 1.0
     single = single_request_memory(server, workload) if workload.single_request_memory else None
-    requests = max(result.requests, 1)
+
+    def percentile(name: str) -> float:
+        return statistics.median(r.latency_ms[name] for r in rounds)
+
     return RunStats(
         server=server.name,
         workload=workload.name,
-        requests=result.requests,
-        seconds=result.seconds,
-        requests_per_second=result.requests_per_second,
-        p50_ms=result.latency_ms["50"],
-        p75_ms=result.latency_ms["75"],
-        p90_ms=result.latency_ms["90"],
-        p99_ms=result.latency_ms["99"],
-        cpu_ms_per_request=(cpu_after - cpu_before) * 1000 / requests,
+        requests=requests,
+        seconds=seconds,
+        requests_per_second=requests / seconds if seconds > 0 else 0.0,
+        p50_ms=percentile("50"),
+        p75_ms=percentile("75"),
+        p90_ms=percentile("90"),
+        p99_ms=max(r.latency_ms["99"] for r in rounds),
+        cpu_ms_per_request=sum(r.cpu_seconds for r in rounds) * 1000 / max(requests, 1),
         idle_rss_mb=idle_rss / MB,
-        peak_rss_mb=peak.peak / MB,
-        rss_samples=peak.samples,
-        response_bytes=len(body),
+        peak_rss_mb=max(r.peak_rss for r in rounds) / MB,
+        rss_samples=sum(r.rss_samples for r in rounds),
+        response_bytes=len(response),
         sql_per_request=sql_per_request,
-        non_2xx=result.non_2xx,
-        socket_errors=result.socket_errors,
-        graphql_errors=graphql_errors,
+        non_2xx=sum(r.non_2xx for r in rounds),
+        socket_errors=socket_errors,
+        graphql_errors=sum(r.graphql_errors for r in rounds),
         single_request=single,
+        rounds_requests_per_second=[r.requests_per_second for r in rounds],
     )

@@ -206,7 +206,8 @@ class Results:
             f"PostgreSQL {machine['postgres']}, {machine['wrk']}; "
             f"{self.catalogue['authors']} authors x {self.catalogue['books_per_author']} books; "
             f"{config['connections']} connections, {config['threads']} wrk threads, "
-            f"{config['duration']} s per run after {config['warmup']} s warm-up; "
+            f"{config['rounds']} rounds of {config['duration']} s per server, taking turns, "
+            f"after {config['warmup']} s warm-up; "
             f"load average {machine['load_average_before'][0]:g} before, "
             f"{machine['load_average_after'][0]:g} after.",
             "",
@@ -247,6 +248,7 @@ class Results:
                 f"| {ref.p99_ms:.2f} | {ref.cpu_ms_per_request:.2f} | {ref.idle_rss_mb:.1f} "
                 f"| {ref.peak_rss_mb:.1f} | {ref.response_bytes:,} |"
             )
+        lines += self.rounds_markdown()
         lines += self.memory_markdown()
         lines += [
             "",
@@ -265,6 +267,27 @@ class Results:
             lines += ["", "Notes:", ""]
             lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
+
+    def rounds_markdown(self) -> list[str]:
+        """Each round's requests/s, API against reference, in the order the rounds ran."""
+        lines = [
+            "",
+            "Rounds (API req/s ÷ reference req/s, each pair measured back to back):",
+            "",
+        ]
+        for result in self.workloads:
+            ref = result.reference
+            api_rounds = result.api.rounds_requests_per_second
+            if ref is None or ref.workload != result.workload.name:
+                rounds = ", ".join(f"{value:,.0f}" for value in api_rounds)
+                lines.append(f"- {result.workload.name}: API {rounds}")
+                continue
+            pairs = zip(api_rounds, ref.rounds_requests_per_second, strict=True)
+            lines.append(
+                f"- {result.workload.name}: "
+                + ", ".join(f"{a:,.0f} ÷ {b:,.0f} = {a / b if b else 0:.3f}" for a, b in pairs)
+            )
+        return lines
 
     def memory_markdown(self) -> list[str]:
         """W3's single-request memory, the API's and the reference's, as a table."""

@@ -37,7 +37,7 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         sys.executable,
         "-m",
         "bench",
-        *("--authors", "20", "--books", "3", "--duration", "1", "--warmup", "0"),
+        *("--authors", "20", "--books", "3", "--duration", "1", "--warmup", "0", "--rounds", "2"),
         *("--connections", "4", "--output-dir", str(tmp_path)),
     ]
     completed = subprocess.run(
@@ -57,6 +57,10 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     for name in REFERENCE_RUNS:
         assert results["workloads"][name]["reference"]["requests_per_second"] > 0, name
         assert results["workloads"][name]["ratio"] > 0, name
+        for server in ("api", "reference"):  # the servers took turns, a run each per round
+            rounds = results["workloads"][name][server]["rounds_requests_per_second"]
+            assert len(rounds) == 2, (name, server)
+            assert all(value > 0 for value in rounds), (name, server)
     assert results["workloads"]["W4"]["reference_workload"] == "W1"
     assert results["workloads"]["W5"]["ratio"] is None
     assert results["data_equality"] == {"passed": True, "compared": list(REFERENCE_RUNS)}
@@ -68,6 +72,7 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert table in completed.stdout  # the table is printed at the end
     assert (tmp_path / "latest.png").read_bytes().startswith(PNG_SIGNATURE)
     assert "W3 memory, one request at a time" in table
+    assert "Rounds (API req/s ÷ reference req/s" in table
     assert "W3 peak RSS during a single request" in table
 
 
