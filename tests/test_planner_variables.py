@@ -3,9 +3,10 @@
 import itertools
 from typing import Any
 
-from graphql import OperationDefinitionNode, parse
-from graphql.execution.values import VariableValues, get_variable_values
+from graphql import FieldNode, OperationDefinitionNode, parse
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
+from api.graphql.planner.binding import argument_sources, read_sources
 from api.graphql.planner.variables import coerce_simple, simple_variables
 from api.graphql.schema import schema
 
@@ -50,3 +51,46 @@ def test_other_kinds_of_variable_are_left_to_graphql_core() -> None:
         (operation,) = parse(document).definitions
         assert isinstance(operation, OperationDefinitionNode)
         assert simple_variables(schema.graphql_schema, operation.variable_definitions or ()) is None
+
+
+ARGUMENTS = [  # what a connection's arguments can be written as: a variable, a literal, nothing
+    ("first", ["$first", "3", None]),
+    ("after", ["$after", '"QUZURVI"', None]),
+    ("orderBy", ["$order", "NAME_DESC", None]),
+    ("filter", ['{country: "Japan"}', None]),
+]
+
+
+def test_arguments_read_without_graphql_core_are_what_graphql_core_reads() -> None:
+    """Per field, `argument_sources` is worked out once; whenever `read_sources` answers, it
+    answers what `get_argument_values` does, for values given, null or left out."""
+    definition = schema.graphql_schema.query_type.fields["authors"]  # type: ignore[union-attr]
+    header = "$first: Int, $after: String, $order: AuthorOrderBy"
+    inputs: list[dict[str, Any]] = [
+        {},
+        {"first": 2, "after": "QUZURVI", "order": "NAME_ASC"},
+        {"first": None, "after": None, "order": None},
+        {"first": 5},
+    ]
+    read = 0
+    for written in itertools.product(*(forms for _, forms in ARGUMENTS)):
+        given = [f"{name}: {form}" for (name, _), form in zip(ARGUMENTS, written, strict=True)]
+        present = [g for g in given if not g.endswith("None")]
+        arguments = f"({', '.join(present)})" if present else ""
+        (operation,) = parse(
+            f"query({header}) {{ authors{arguments} {{ totalCount }} }}"
+        ).definitions
+        assert isinstance(operation, OperationDefinitionNode)
+        (field,) = operation.selection_set.selections
+        assert isinstance(field, FieldNode)
+        sources = argument_sources(definition, field)
+        for values in inputs:
+            variables = get_variable_values(
+                schema.graphql_schema, operation.variable_definitions or (), values
+            )
+            assert isinstance(variables, VariableValues)
+            shortcut = read_sources(sources, variables.coerced) if sources is not None else None
+            if shortcut is not None:
+                read += 1
+                assert shortcut == get_argument_values(definition, field, variables), arguments
+    assert read > 50  # plain variables and literals are read without graphql-core
