@@ -69,7 +69,7 @@ class Parent:
 
 @dataclass(frozen=True)
 class CompiledPlan:
-    """SQL text, the positions of `v{i}` among its `$n`, and its constant parameters."""
+    """SQL text, and where each of its `$n` takes its value: `v{i}` or a constant."""
 
     sql: str
     # Per `$n`: the index of the request's value it takes, or None for a constant's.

@@ -1,8 +1,9 @@
 """Serve planned operations straight from Postgres's JSON, before Strawberry runs.
 
 A document is parsed and validated here once, with the same rules and limits as the ordinary
-path, and turned into a tree of selections; each request then coerces its variables, reads
-its argument values off the tree, and runs the SQL compiled for that shape, compiled once.
+path, and turned into a tree of selections and the list of fields whose arguments feed the
+SQL (`binding.Walk`); each request then coerces its variables, runs that list over them, and
+runs the SQL compiled for that shape, compiled once.
 Whatever the planner does not fully understand, and every error (bad variables, a refused
 argument, a document that fails validation), goes to the ordinary path, which answers as it
 always does: the planner fails closed.
