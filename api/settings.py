@@ -101,6 +101,39 @@ class Settings(BaseSettings):
     batch_max_operations: int = Field(
         default=0, ge=0, description="Operations per batched request; 0 turns batching off."
     )
+    http_body_timeout: float | None = Field(
+        default=30.0, gt=0, description="Seconds a client has to send a request's whole body."
+    )
+    max_document_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Bytes a GraphQL document may have; larger ones are refused before lexing.",
+    )
+    document_cache_bytes: int = Field(
+        default=48 * 1024 * 1024,
+        ge=0,
+        description="Memory for parsed documents and their plans, evicted least recent first.",
+    )
+    repeated_request_cache_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        description="Memory for requests repeated byte for byte, kept with their bound SQL.",
+    )
+    new_document_bytes_per_second: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Bytes of documents not seen before this process parses per second.",
+    )
+    compiles_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="New SQL plans compiled per second; past it, the resolvers answer.",
+    )
+    db_queue_limit: int = Field(
+        default=50,
+        ge=0,
+        description="Requests that may wait for a database connection; more are shed (503).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

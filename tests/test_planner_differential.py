@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.catalog.describe import Cardinality, Entity, Field, Kind, Op
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import encode_id
-from api.graphql.planner import endpoint
+from api.pipeline import door as endpoint
 from tests.graphql_client import GraphQLClient
 
 CASES = 300
@@ -259,7 +259,7 @@ class PlannedSpy:
         self.served: list[bool] = []
         original = endpoint.serve_planned  # type: ignore[attr-defined]
 
-        async def spy(*args: Any) -> bytes | None:
+        async def spy(*args: Any) -> Any:
             response = await original(*args)
             self.served.append(response is not None)
             return response

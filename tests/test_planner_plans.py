@@ -8,13 +8,13 @@ from graphql.execution.values import get_argument_values
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.app import query_plans_for
+from api.app import front_door_for
 from api.catalog.describe import Entity
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import encode_id
 from api.db.statements import statement_counter
 from api.graphql.planner import binding, fastpath
-from api.graphql.planner.fastpath import QueryPlans
+from api.pipeline.door import FrontDoor
 from api.settings import Settings
 from tests.factories import insert_authors
 from tests.graphql_client import GraphQLClient
@@ -34,8 +34,8 @@ def body(query: str, variables: dict[str, Any]) -> bytes:
     return orjson.dumps({"query": query, "variables": variables})
 
 
-def plans_for(settings: Settings) -> QueryPlans:
-    plans = query_plans_for(settings)
+def plans_for(settings: Settings) -> FrontDoor:
+    plans = front_door_for(settings)
     assert plans is not None
     return plans
 

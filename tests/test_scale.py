@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from alembic import command
-from api.app import query_plans_for
+from api.app import front_door_for
 from api.db.migrations import alembic_config, upgrade_to_head
 from api.db.statements import statement_counter
 from api.settings import Settings
@@ -131,7 +131,7 @@ async def sent_by_planner(client: GraphQLClient, shape: Shape, scale: Scale) -> 
     body = orjson.dumps(
         {"query": shape.query, "variables": shape.variables_for(scale.deep_cursors)}
     )
-    plans = query_plans_for(make_settings(scale.url))
+    plans = front_door_for(make_settings(scale.url))
     assert plans is not None
     prepared = plans.prepare(body)
     assert prepared is not None, f"{shape.name} is not planned"

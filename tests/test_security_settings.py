@@ -77,7 +77,7 @@ async def test_production_refuses_introspection(app_factory: AppFactory, query: 
         response = await post(http, query)
     assert response.status_code == 200, response.text
     payload = response.json()
-    assert payload["data"] is None
+    assert "data" not in payload  # a document that fails validation: a request error
     assert any("introspection has been disabled" in m for m in messages(response)), payload
     assert '"Author"' not in response.text
 
@@ -273,10 +273,9 @@ def every_mutation(author_id: int, book_id: int) -> dict[str, str]:
 
 def assert_unauthenticated(response: httpx.Response, field: str) -> None:
     payload = response.json()
-    assert payload["data"] is None, payload
+    assert "data" not in payload, payload  # refused at the front door: nothing ran
     (error,) = payload["errors"]
     assert error["extensions"]["code"] == "UNAUTHENTICATED", error
-    assert error["path"] == [field]
     assert "Bearer" in error["message"]
     assert WRITE_TOKEN_A not in response.text
     assert WRITE_TOKEN_B not in response.text
