@@ -1,27 +1,13 @@
 """Write access: with API_TOKEN set, every mutation needs `Authorization: Bearer <token>`."""
 
-import hmac
 from typing import Any
 
 from strawberry.permission import BasePermission
 
+from api.auth.service_tokens import bearer_token, token_matches
 from api.graphql.context import Info
 
-
-def bearer_token(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def token_matches(offered: str, accepted: list[str]) -> bool:
-    """Constant-time comparison against every accepted token, so timing reveals nothing."""
-    offered_bytes = offered.encode()
-    matched = False
-    for token in accepted:
-        matched |= hmac.compare_digest(offered_bytes, token.encode())
-    return matched
+__all__ = ["CanWrite", "bearer_token", "token_matches"]
 
 
 class CanWrite(BasePermission):
