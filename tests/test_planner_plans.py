@@ -146,7 +146,7 @@ def test_keys_the_planner_does_not_know_go_to_the_ordinary_path(
 ) -> None:
     """Fail closed: a filter or input key missing from the planner's view is never ignored."""
     plans = plans_for(settings)
-    filtered = body(BOOKS, {"f": {"titleContains": "a"}})
+    filtered = body(BOOKS, {"f": {"titleContains": "aaa"}})
     created = body(CREATE, {"i": {"authorId": encode_id("Author", 1), "title": "T"}})
     assert plans.prepare(filtered) is not None
     assert plans.prepare(created) is not None
@@ -161,7 +161,7 @@ def test_keys_the_planner_does_not_know_go_to_the_ordinary_path(
         Entity, "field", lambda self, name: None if name == "title" else known_field(self, name)
     )
     # New values (an exact repeat of a body would be answered from the planner's memo).
-    filtered = body(BOOKS, {"f": {"titleContains": "b"}})
+    filtered = body(BOOKS, {"f": {"titleContains": "bbb"}})
     created = body(CREATE, {"i": {"authorId": encode_id("Author", 2), "title": "T"}})
     assert plans.prepare(filtered) is None
     assert plans.prepare(created) is None
