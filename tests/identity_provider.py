@@ -101,6 +101,7 @@ class IdentityProvider:
     published: list[Any] = field(default_factory=list)  # what the JWKS holds, keys or not
     fetches: int = 0
     url: str = ""
+    delay: float = 0.0  # seconds each answer waits before its first byte (a stalled provider)
 
     def __post_init__(self) -> None:
         self.publish(*self.keys)
@@ -120,6 +121,7 @@ def serving(provider: IdentityProvider) -> Iterator[IdentityProvider]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             provider.fetches += 1
+            time.sleep(provider.delay)
             body = json.dumps({"keys": provider.published}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

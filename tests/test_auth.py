@@ -387,6 +387,21 @@ async def test_a_provider_that_is_down_makes_tokens_unauthenticated_and_is_logge
         await authenticator.aclose()
 
 
+async def test_a_stalled_provider_is_given_up_on_after_the_fetch_timeout(
+    provider: IdentityProvider, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider.delay = 1.0
+    authenticator = await built(auth_settings(provider.url, auth_jwks_timeout=0.1), clock)
+    try:
+        with caplog.at_level(logging.ERROR, logger="api.auth.jwks"):
+            error = await refused(authenticator, sign(provider.key("RS256"), claims()))
+        assert error.reason == "the token's signing keys could not be loaded; try again later"
+        (logged,) = [r.getMessage() for r in caplog.records if r.name == "api.auth.jwks"]
+        assert "no answer within 0.1 s" in logged
+    finally:
+        await authenticator.aclose()
+
+
 async def test_keys_outlive_an_outage_once_loaded(
     signing_keys: list[SigningKey], clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -255,7 +255,8 @@ async def test_a_read_past_its_budget_fails_once_with_query_timeout(
             assert counter.count == 1  # one planned statement ...
             assert ordinary == []  # ... not run again by the resolvers
         else:
-            expensive = [s for s in ordinary if "ILIKE" in s.sql]
+            # The first page finds its few titles at once; the count is what runs past.
+            expensive = [s for s in ordinary if "ILIKE" in s.sql and "count(*)" in s.sql]
             assert len(expensive) == 1, ordinary
         readiness = await client.http.get("/readyz")
         assert readiness.status_code == 200, readiness.text
