@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 from strawberry.asgi import GraphQL
 from strawberry.schema.schema import validate_document
 
+from api.auth import Authenticator
 from api.db.compatibility import Compatibility
 from api.db.engine import EngineOptions, create_engine, create_session_factory
 from api.db.reads import create_read_pool
@@ -101,7 +102,7 @@ def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> F
         else None
     )
     policy = Policy(
-        api_tokens=settings.api_tokens,
+        authenticator=Authenticator(settings),
         list_caps=SEED_LIST_CAPS,
         max_cost=settings.max_query_cost,
         default_page_size=settings.default_page_size,
@@ -160,6 +161,7 @@ def create_app(settings: Settings) -> Starlette:
             }
         finally:
             await read_pool.close()
+            await graphql.policy.authenticator.aclose()
             await probe_engine.dispose()
             await engine.dispose()
 

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from api.auth.service_tokens import bearer_token, token_matches
 from api.db.reads import ReadPool
 from api.pipeline.admission import Gate
-from api.pipeline.policy import bearer_token, token_matches
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Operation names come from clients: bound the label values so nobody can flood the registry.

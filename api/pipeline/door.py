@@ -123,7 +123,7 @@ class FrontDoor:
             repeated = self.plans.repeated(body)
             if repeated is not None:
                 try:
-                    self.policy.authorise(repeated.operation, authorization)
+                    await self.policy.authorise(repeated.operation, authorization)
                     answer = await serve_planned(state["read_pool"], repeated)
                 except Refused as refused:
                     return self._refused(refused, media)
@@ -158,11 +158,11 @@ class FrontDoor:
             return Reply(400, outcome.body, media.content_type)
         return Reply.graphql(outcome.body, media, ok=outcome.outcome == "ok")
 
-    def prepare(self, body: bytes, authorization: str | None = None) -> Prepared | None:
+    async def prepare(self, body: bytes, authorization: str | None = None) -> Prepared | None:
         """What the planner would run for `body` (tests and benchmarks read its SQL)."""
         if self.plans is None:
             return None
-        parsed, operation, variables = self.admit(orjson.loads(body), authorization)
+        parsed, operation, variables = await self.admit(orjson.loads(body), authorization)
         return self.plans.prepare(parsed, operation, variables)
 
     async def run(
@@ -176,7 +176,7 @@ class FrontDoor:
     ) -> Outcome:
         """One operation, from its request object to its response body."""
         try:
-            parsed, operation, variables = self.admit(request, authorization)
+            parsed, operation, variables = await self.admit(request, authorization)
             if not costed:
                 self.policy.check_cost(self.cost(parsed, operation, variables))
             label = operation.name.value if operation.name else None
@@ -197,7 +197,7 @@ class FrontDoor:
             shed = busy(error)
             return Outcome(b"", None, shed.outcome, shed)
 
-    def admit(
+    async def admit(
         self, request: dict[str, Any], authorization: str | None
     ) -> tuple[ParsedDocument, OperationDefinitionNode, dict[str, Any]]:
         """Everything but the cost, cheapest first: shape, document, operation, credentials,
@@ -219,7 +219,7 @@ class FrontDoor:
             raise Refused(
                 RequestCode.BAD_REQUEST, "Subscriptions are not served over a POST request"
             )
-        self.policy.authorise(operation, authorization)
+        await self.policy.authorise(operation, authorization)
         self.policy.check_lists(operation, variables)
         return parsed, operation, variables
 
@@ -262,7 +262,7 @@ class FrontDoor:
         total = 0
         for request in requests:
             try:
-                parsed, operation, variables = self.admit(request, authorization)
+                parsed, operation, variables = await self.admit(request, authorization)
             except (Refused, ServerBusy):
                 continue  # answered in its place below
             total += self.cost(parsed, operation, variables)

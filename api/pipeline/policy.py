@@ -6,7 +6,6 @@ page sizes. Nothing here coerces a variable or builds an input object, so a refu
 costs no more than its JSON decoding, however large its variables.
 """
 
-import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,30 +15,12 @@ from graphql import (
     FragmentDefinitionNode,
     ObjectValueNode,
     OperationDefinitionNode,
-    OperationType,
     VariableNode,
 )
 
+from api.auth import Authenticator, Forbidden, Unauthenticated, www_authenticate
 from api.graphql.limits import over_cost_error, query_cost
 from api.pipeline.refusals import Refused, RequestCode
-
-UNAUTHENTICATED_MESSAGE = "Mutations need a valid API token: send Authorization: Bearer <token>"
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def token_matches(offered: str, accepted: Sequence[str]) -> bool:
-    """Constant-time comparison against every accepted token, so timing reveals nothing."""
-    offered_bytes = offered.encode()
-    matched = False
-    for token in accepted:
-        matched |= hmac.compare_digest(offered_bytes, token.encode())
-    return matched
 
 
 @dataclass(frozen=True)
@@ -72,23 +53,35 @@ def root_fields(operation: OperationDefinitionNode) -> Iterable[FieldNode]:
 
 @dataclass(frozen=True)
 class Policy:
-    api_tokens: Sequence[str]
+    authenticator: Authenticator
     list_caps: Sequence[ListCap]
     max_cost: int
     default_page_size: int
     max_page_size: int
 
-    def authorise(self, operation: OperationDefinitionNode, authorization: str | None) -> None:
-        """Refuse a write without the credentials it needs (when any are configured)."""
-        if operation.operation is not OperationType.MUTATION or not self.api_tokens:
-            return
-        offered = bearer_token(authorization)
-        if offered is None or not token_matches(offered, self.api_tokens):
+    async def authorise(
+        self, operation: OperationDefinitionNode, authorization: str | None
+    ) -> None:
+        """Refuse a caller who may not run this operation: the one place scopes are checked,
+        whichever executor runs it next."""
+        fields = [node.name.value for node in root_fields(operation)]
+        try:
+            await self.authenticator.authorize(authorization, operation.operation.value, fields)
+        except Unauthenticated as error:
+            message = str(error)
+            if "Bearer" not in message:
+                message = f"{message}: send Authorization: Bearer <token>"
             raise Refused(
                 RequestCode.UNAUTHENTICATED,
-                UNAUTHENTICATED_MESSAGE,
-                headers={"WWW-Authenticate": 'Bearer realm="catalog"'},
-            )
+                message[:1].upper() + message[1:],
+                headers={"WWW-Authenticate": www_authenticate(error)},
+            ) from None
+        except Forbidden as error:
+            raise Refused(
+                RequestCode.FORBIDDEN,
+                str(error),
+                headers={"WWW-Authenticate": www_authenticate(error)},
+            ) from None
 
     def check_lists(self, operation: OperationDefinitionNode, variables: dict[str, Any]) -> None:
         """Refuse lists over their caps, counted in the raw variables before any coercion.
