@@ -16,14 +16,12 @@ class PersistedDocuments:
         self.engine = engine
         self.limits = limits
         self.cache = DocumentCache(limits.cache_bytes)
-        self.database_lookups = 0
 
     async def lookup(self, document_id: str) -> str | None:
         """The text stored under the canonical `document_id`, or None if none is stored."""
         text = self.cache.get(document_id)
         if text is not None:
             return text
-        self.database_lookups += 1
         async with self.engine.connect() as connection:
             text = await store.lookup(connection, document_id)
         if text is not None:
