@@ -154,4 +154,4 @@ def _check_entry(document: Document, limits: DocumentLimits) -> None:
 
 def _shown(value: object) -> str:
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 80 else text[:77] + "..."
