@@ -167,4 +167,3 @@ def test_an_entry_over_the_byte_limit_is_named() -> None:
 
 def test_a_relay_id_with_a_space_is_named() -> None:
     assert refusal({"not an id": BOOKS}).startswith("entry 'not an id': doc_id must be")
-
