@@ -130,6 +130,13 @@ def test_a_malformed_apollo_manifest_is_one_line(change: dict[str, Any], expecte
     assert refusal({**apollo_manifest(BOOKS), **change}).startswith(expected)
 
 
+def test_an_operation_name_cannot_break_the_line() -> None:
+    manifest = apollo_manifest(BOOKS)
+    manifest["operations"][0]["name"] = "Books\nerror: forged"
+    manifest["operations"][0]["type"] = "fragment"
+    assert refusal(manifest).startswith("operations[0] ('Books\\nerror: forged'): unknown")
+
+
 def test_an_apollo_operation_of_unknown_type_is_named() -> None:
     manifest = apollo_manifest(BOOKS)
     manifest["operations"][0]["type"] = "fragment"

@@ -134,7 +134,7 @@ async def test_apq_registers_at_most_the_configured_count(documents_engine: Asyn
 
 
 async def test_a_count_of_zero_turns_apq_registration_off(documents_engine: AsyncEngine) -> None:
-    with pytest.raises(StoreFull):
+    with pytest.raises(StoreFull, match=r"at run time is off \(PERSISTED_DOCUMENTS_MAX_COUNT=0\)"):
         async with transaction(documents_engine) as connection:
             await register(
                 connection,

@@ -126,7 +126,8 @@ def _apollo_entries(data: dict[str, Any], name: str) -> Iterator[tuple[str, Docu
             raise ManifestError(f"{name}: {where} must be an object with id and body")
         label = operation.get("name")
         if isinstance(label, str) and label:
-            where += f" ({label})"
+            plain = label.isprintable() and len(label) <= 80
+            where += f" ({label if plain else _shown(label)})"
         identifier, body, kind = operation.get("id"), operation.get("body"), operation.get("type")
         if not isinstance(body, str):
             raise ManifestError(f'{name}: {where}: "body" must be a string')
@@ -147,7 +148,8 @@ def _check_entry(document: Document, limits: DocumentLimits) -> None:
     try:
         parsed = parse(document.text, no_location=True)
     except GraphQLError as error:
-        raise DocumentRefused(f"not GraphQL: {error.message}") from None
+        reason = " ".join(error.message.splitlines())
+        raise DocumentRefused(f"not GraphQL: {reason}") from None
     if not any(isinstance(node, OperationDefinitionNode) for node in parsed.definitions):
         raise DocumentRefused("the document holds no operation, only fragments")
 

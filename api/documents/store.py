@@ -92,6 +92,10 @@ async def register(
     if inserted is not None:
         return True
     stored = await lookup(db, document_id)
+    if stored is None and limits.max_count == 0:
+        raise StoreFull(
+            "registering documents at run time is off (PERSISTED_DOCUMENTS_MAX_COUNT=0)"
+        )
     if stored is None:
         raise StoreFull(
             f"{limits.max_count} documents are registered already"
