@@ -1,5 +1,8 @@
 """Canonical document ids: each door's spelling becomes one id per document."""
 
+import shutil
+import subprocess
+
 import pytest
 
 from api.documents import (
@@ -24,6 +27,27 @@ def test_sha256_is_the_hash_apollo_sends() -> None:
 def test_sha256_hashes_the_utf8_bytes() -> None:
     assert sha256_hex(NAMED) == sha256(NAMED)
     assert sha256_hex(NAMED) != sha256_hex(NAMED.replace("í", "i"))
+
+
+# graphql-codegen's generateDocumentHash: Node's crypto over the JavaScript string.
+CODEGEN_HASH = (
+    "let text = ''; process.stdin.setEncoding('utf8');"
+    "process.stdin.on('data', chunk => { text += chunk; });"
+    "process.stdin.on('end', () => process.stdout.write("
+    "require('crypto').createHash('sha256').update(text).digest('hex')));"
+)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_sha256_is_the_hash_graphql_codegen_writes() -> None:
+    node = subprocess.run(
+        ["node", "-e", CODEGEN_HASH],
+        input=NAMED.encode(),
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    assert sha256_hex(NAMED) == node.stdout.decode()
 
 
 def test_every_door_names_a_hashed_document_the_same_way() -> None:
