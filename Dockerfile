@@ -8,6 +8,8 @@
 # The base image is pinned twice: the exact tag says what it is, the digest (the tag's
 # multi-platform index, as docker-library/repo-info recorded it on 2026-09-01) makes it exact.
 # To move to a newer patch release, change both together.
+#
+# Needs BuildKit (Docker's default builder since 23.0, and Compose's) for RUN --mount.
 ARG PYTHON_IMAGE=python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9bd8878caff5a417f6371c8df93c8ea8b727f
 
 FROM ${PYTHON_IMAGE} AS builder
