@@ -21,6 +21,7 @@ from api.auth import Authenticator
 from api.db.compatibility import Compatibility
 from api.db.engine import EngineOptions, create_engine, create_session_factory
 from api.db.reads import create_read_pool
+from api.documents import DocumentLimits, PersistedDocuments
 from api.graphiql import ASSETS_PATH, GraphiQLAssets, graphiql_page
 from api.graphql.context import Context
 from api.graphql.planner.fastpath import QueryPlans
@@ -36,6 +37,7 @@ from api.pipeline.documents import Documents
 from api.pipeline.door import FrontDoor
 from api.pipeline.policy import Policy
 from api.pipeline.resolvers import Resolvers
+from api.pipeline.sources import Sources
 from api.settings import Settings
 from api.unhandled import UnhandledErrors, last_resort
 
@@ -122,6 +124,8 @@ def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> F
         page_view=page,
         batch_max_operations=settings.batch_max_operations,
         body_timeout=settings.http_body_timeout,
+        sources=Sources(None, settings.trusted_documents),
+        cache_max_age=settings.cache_max_age,
     )
 
 
@@ -138,6 +142,9 @@ def create_app(settings: Settings) -> Starlette:
             settings.database, settings.options(EngineOptions, pool_size=1, max_overflow=0)
         )
         metrics.watch_pools(engine, read_pool)
+        # Persisted documents are read through the API's own engine (one small SELECT each,
+        # cached by bytes in the process).
+        graphql.sources.store = PersistedDocuments(engine, settings.options(DocumentLimits))
         resolver_gate = Gate(
             "resolvers",
             engine_options.pool_size + engine_options.max_overflow,
@@ -171,7 +178,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["POST", "OPTIONS"],
+                allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=[
                     "authorization",
                     "content-type",

@@ -185,6 +185,11 @@ class Settings(BaseSettings):
         gt=0,
         description="New SQL plans compiled per second; past it, the resolvers answer.",
     )
+    cache_max_age: int = Field(
+        default=0,
+        ge=0,
+        description="Seconds browsers and CDNs may reuse a GET query's answer; 0: revalidate.",
+    )
     db_queue_limit: int = Field(
         default=50,
         ge=0,

@@ -68,7 +68,9 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def empty_catalog(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await connection.execute(text("TRUNCATE books, authors RESTART IDENTITY CASCADE"))
+        await connection.execute(
+            text("TRUNCATE books, authors, persisted_documents RESTART IDENTITY CASCADE")
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -397,10 +397,13 @@ REJECTIONS: dict[str, tuple[dict[str, Any], str, str]] = {
         "unsupported_media_type",
     ),
     "PUT": ({"method": "PUT", "json": {"query": "{ __typename }"}}, "405", "method_not_allowed"),
-    "query over GET": (
-        {"method": "GET", "params": {"query": "{ __typename }"}},
+    "mutation over GET": (
+        {
+            "method": "GET",
+            "params": {"query": 'mutation { createAuthor(input: {name: "G"}) { author { id } } }'},
+        },
         "405",
-        "query_over_get",
+        "mutation_over_get",
     ),
     "Content-Length over the limit": (
         {

@@ -26,6 +26,8 @@ from api.pipeline.policy import Policy
 from api.pipeline.refusals import ALWAYS_STATUS, STATUS, Refused, RequestCode
 from api.pipeline.resolvers import Resolvers
 from api.pipeline.respond import Reply, send_reply
+from api.pipeline.sources import Sources
+from api.pipeline.web import cached, request_from_query_string
 
 log = logging.getLogger(__name__)
 MAX_SIZE_MEMO = 64  # costs remembered per operation, by its page-size variables' values
@@ -86,7 +88,11 @@ class FrontDoor:
         page_view: ASGIApp,
         batch_max_operations: int,
         body_timeout: float | None,
+        sources: Sources,
+        cache_max_age: int = 0,
     ) -> None:
+        self.sources = sources
+        self.cache_max_age = cache_max_age
         self.schema = schema
         self.documents = documents
         self.policy = policy
@@ -97,24 +103,55 @@ class FrontDoor:
         self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        method = scope.get("method")
+        if scope["type"] != "http" or method not in ("GET", "POST"):
             await self.page_view(scope, receive, send)
             return
+        get_request: dict[str, Any] | None = None
+        if method == "GET":
+            try:
+                get_request = request_from_query_string(scope.get("query_string", b""))
+            except Refused as refused:
+                await send_reply(send, self._refused(refused, Media.JSON))
+                return
+            if get_request is None:  # no GraphQL parameters: a browser asking for GraphiQL
+                await self.page_view(scope, receive, send)
+                return
         headers = dict(scope["headers"])
         media = negotiate(_header(headers, b"accept"))
         if media is None:
             record_rejection("not_acceptable")
             await send_reply(send, Reply.not_acceptable())
             return
+        state = scope.get("state") or {}
+        authorization = _header(headers, b"authorization")
+        if get_request is not None:
+            reply = await self.answer_get(get_request, authorization, media, state)
+            await send_reply(
+                send,
+                cached(
+                    reply, authorization, _header(headers, b"if-none-match"), self.cache_max_age
+                ),
+            )
+            return
         try:
             body = await read_body(receive, self.body_timeout)
         except BodyNotReceived as gone:  # nobody to answer; nothing runs
             record_rejection(gone.reason)
             return
-        state = scope.get("state") or {}
-        authorization = _header(headers, b"authorization")
         reply = await self.answer(body, authorization, media, state)
         await send_reply(send, reply)
+
+    async def answer_get(
+        self,
+        request: dict[str, Any],
+        authorization: str | None,
+        media: Media,
+        state: dict[str, Any],
+    ) -> Reply:
+        """A query over GET: the same pipeline, and a mutation refused before it runs."""
+        outcome = await self.run(request, authorization, state, method="GET")
+        return self._reply(outcome, media)
 
     async def answer(
         self, body: bytes, authorization: str | None, media: Media, state: dict[str, Any]
@@ -151,11 +188,14 @@ class FrontDoor:
                 reason="not_an_operation",
             )
         outcome = await self.run(request, authorization, state, body)
+        return self._reply(outcome, media)
+
+    def _reply(self, outcome: Outcome, media: Media) -> Reply:
+        if outcome.refused is not None:  # counted as a rejection or a refused operation
+            return self._refused(outcome.refused, media)
         record_operation(outcome.operation or "anonymous", outcome.outcome)
-        if outcome.refused is not None:
-            return self._refused(outcome.refused, media, recorded=True)
         if outcome.request_error and media is Media.GRAPHQL_RESPONSE_JSON:
-            return Reply(400, outcome.body, media.content_type)
+            return Reply(400, outcome.body, media.content_type, ok=False)
         return Reply.graphql(outcome.body, media, ok=outcome.outcome == "ok")
 
     async def prepare(self, body: bytes, authorization: str | None = None) -> Prepared | None:
@@ -173,10 +213,11 @@ class FrontDoor:
         body: bytes | None = None,
         *,
         costed: bool = False,
+        method: str = "POST",
     ) -> Outcome:
         """One operation, from its request object to its response body."""
         try:
-            parsed, operation, variables = await self.admit(request, authorization)
+            parsed, operation, variables = await self.admit(request, authorization, method)
             if not costed:
                 self.policy.check_cost(self.cost(parsed, operation, variables))
             label = operation.name.value if operation.name else None
@@ -198,23 +239,28 @@ class FrontDoor:
             return Outcome(b"", None, shed.outcome, shed)
 
     async def admit(
-        self, request: dict[str, Any], authorization: str | None
+        self, request: dict[str, Any], authorization: str | None, method: str = "POST"
     ) -> tuple[ParsedDocument, OperationDefinitionNode, dict[str, Any]]:
         """Everything but the cost, cheapest first: shape, document, operation, credentials,
         list caps. Refused with the first problem found."""
-        query = request.get("query")
         variables = request.get("variables")
         name = request.get("operationName")
-        if not isinstance(query, str):
-            raise Refused(RequestCode.BAD_REQUEST, "No GraphQL query found in the request")
         if variables is None:
             variables = {}
         if not isinstance(variables, dict):
             raise Refused(RequestCode.BAD_REQUEST, "Variables must be a JSON object")
         if not isinstance(name, str | None):
             raise Refused(RequestCode.BAD_REQUEST, "operationName must be a string")
-        parsed = self.documents.get(query)
+        source = await self.sources.document(request)
+        parsed = self.documents.get(source.text, trusted=source.stored)
         operation = parsed.operation(name)
+        if method == "GET" and operation.operation is not OperationType.QUERY:
+            raise Refused(
+                RequestCode.METHOD_NOT_ALLOWED,
+                f"A {operation.operation.value} cannot be sent over GET; POST it",
+                headers={"Allow": "POST"},
+                reason="mutation_over_get",
+            )
         if operation.operation is OperationType.SUBSCRIPTION:
             raise Refused(
                 RequestCode.BAD_REQUEST, "Subscriptions are not served over a POST request"
@@ -289,14 +335,13 @@ class FrontDoor:
         return Reply.graphql(answer.body, media, ok=answer.ok)
 
     @staticmethod
-    def _refused(
-        refused: Refused, media: Media, *, reason: str | None = None, recorded: bool = False
-    ) -> Reply:
-        if not recorded:
-            if reason is not None or refused.code in ALWAYS_STATUS:
-                record_rejection(reason or refused.code.value.lower())
-            else:
-                record_operation("anonymous", refused.outcome)
+    def _refused(refused: Refused, media: Media, *, reason: str | None = None) -> Reply:
+        """A refusal, counted once: as an HTTP rejection when the request was not well-formed
+        GraphQL over HTTP (or was shed), else as a refused operation with its outcome."""
+        if reason is not None or refused.code in ALWAYS_STATUS:
+            record_rejection(reason or refused.reason or refused.code.value.lower())
+        else:
+            record_operation("anonymous", refused.outcome)
         strict = media is Media.GRAPHQL_RESPONSE_JSON or refused.code in ALWAYS_STATUS
         status = STATUS[refused.code] if strict else 200
         return Reply.refused(refused, media, status)

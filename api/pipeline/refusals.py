@@ -24,6 +24,10 @@ class RequestCode(Enum):
     TOO_MANY = "TOO_MANY"
     SERVER_BUSY = "SERVER_BUSY"
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    DATABASE_NOT_MIGRATED = "DATABASE_NOT_MIGRATED"
 
 
 # The status under application/graphql-response+json (and, for the HTTP-level ones, always).
@@ -40,12 +44,23 @@ STATUS = {
     RequestCode.QUERY_TOO_COSTLY: 400,
     RequestCode.TOO_MANY: 400,
     RequestCode.SERVER_BUSY: 503,
-    RequestCode.PERSISTED_QUERY_NOT_FOUND: 200,
+    RequestCode.PERSISTED_QUERY_NOT_FOUND: 400,
+    RequestCode.PERSISTED_QUERY_REQUIRED: 400,
+    RequestCode.METHOD_NOT_ALLOWED: 405,
+    RequestCode.DATABASE_UNAVAILABLE: 503,
+    RequestCode.DATABASE_NOT_MIGRATED: 503,
 }
 # Refusals whose status holds under application/json too: the request was not well-formed
 # GraphQL over HTTP, or the server is shedding load.
 ALWAYS_STATUS = frozenset(
-    {RequestCode.BAD_REQUEST, RequestCode.DOCUMENT_TOO_LARGE, RequestCode.SERVER_BUSY}
+    {
+        RequestCode.BAD_REQUEST,
+        RequestCode.DOCUMENT_TOO_LARGE,
+        RequestCode.SERVER_BUSY,
+        RequestCode.METHOD_NOT_ALLOWED,
+        RequestCode.DATABASE_UNAVAILABLE,
+        RequestCode.DATABASE_NOT_MIGRATED,
+    }
 )
 # The outcome each refusal is counted under in the metrics and the request log.
 OUTCOME = {
@@ -67,8 +82,10 @@ class Refused(Exception):
         *,
         errors: list[dict[str, object]] | None = None,
         headers: dict[str, str] | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.reason = reason  # the metrics' reason for an HTTP rejection, when not the code
         self.code = code
         self.message = message
         self.headers = headers or {}
