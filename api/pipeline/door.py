@@ -251,6 +251,8 @@ class FrontDoor:
             raise Refused(RequestCode.BAD_REQUEST, "Variables must be a JSON object")
         if not isinstance(name, str | None):
             raise Refused(RequestCode.BAD_REQUEST, "operationName must be a string")
+        if not isinstance(request.get("extensions"), dict | None):
+            raise Refused(RequestCode.BAD_REQUEST, "extensions must be a JSON object")
         source = await self.sources.document(request)
         parsed = self.documents.get(source.text, trusted=source.stored)
         operation = parsed.operation(name)
