@@ -101,6 +101,27 @@ class Settings(BaseSettings):
     batch_max_operations: int = Field(
         default=0, ge=0, description="Operations per batched request; 0 turns batching off."
     )
+    http_max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Bytes of one request head (request line and headers); past it, 431.",
+    )
+    http_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection has to send a request's whole head, else it is closed.",
+    )
+    http_body_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a client has to send a request's whole body."
+    )
+    http_keepalive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection stays open."
+    )
+    http_limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections (or requests in progress) past which requests get 503.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
