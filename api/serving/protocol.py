@@ -28,6 +28,12 @@ from api.settings import setting
 log = logging.getLogger("api.http")
 
 RETRY_BUSY_AFTER_SECONDS = 1
+# After a 431 the rest of the head is still arriving: closing at once would make the kernel
+# reset the connection, and a reset can discard the 431 before the client reads it. So the
+# connection lingers, discarding what arrives, for a little time and a few bytes (nginx's
+# lingering close); a client still sending past either is cut off.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +93,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes: int | None = 0
         self._heads_read = 0
         self._head_clock: asyncio.TimerHandle | None = None
+        self._lingering: int | None = None  # bytes discarded since a 431
 
     @classmethod
     def with_limits(cls, limits: HttpLimits) -> type["BoundedHttpToolsProtocol"]:
@@ -102,6 +109,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:
+            self._lingering += len(data)
+            if self._lingering > LINGER_BYTES:
+                self.transport.close()
+            return
         counted = self._head_bytes
         if counted is None:
             super().data_received(data)
@@ -167,4 +179,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        self._stop_head_clock()
+        self._lingering = 0
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
