@@ -10,9 +10,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from api.db.statements import statement_counter
+from api.observability.clients import client_of
 from api.observability.metrics import Metrics
 
 log = logging.getLogger("api.request")
+
+MAX_LOGGED = 200  # characters of a path, an operation name or a client name in the log
+
+
+def capped(text: str) -> str:
+    """`text`, or its first MAX_LOGGED characters and how long it was."""
+    if len(text) <= MAX_LOGGED:
+        return text
+    return f"{text[:MAX_LOGGED]}…[{len(text)} characters]"
 
 
 @dataclass
@@ -88,32 +98,48 @@ class RequestLogMiddleware:
                 outcome = "error"
             else:
                 outcome = record.outcome or ("ok" if status < 400 else "http_error")
-            if scope["path"] == "/graphql" and record.operation is not None:
+            graphql = scope["path"] == "/graphql"
+            if graphql and record.operation is not None:
                 self.metrics.observe(
                     operation=record.operation,
                     outcome=outcome,
                     seconds=seconds,
                     statements=statements.count,
                 )
-            elif scope["path"] == "/graphql" and status >= 400:
+            elif graphql and status >= 400:
                 self.metrics.reject(status=status, reason=record.rejection or "other")
+            client = client_of(scope["headers"])
+            if graphql:
+                self.metrics.count_client(client.name, client.version)
             if log.isEnabledFor(logging.INFO):  # building its arguments alone costs a few µs
-                log.info(
-                    "%s %s %d %s %s %.1fms %d sql",
+                path = capped(scope["path"])
+                operation = None if record.operation is None else capped(record.operation)
+                message = "%s %s %d %s %s %.1fms %d sql"
+                args: list[object] = [
                     scope["method"],
-                    scope["path"],
+                    path,
                     status,
-                    record.operation or "-",
+                    operation or "-",
                     outcome,
                     seconds * 1000,
                     statements.count,
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "operation": record.operation,
-                        "outcome": outcome,
-                        "duration_ms": round(seconds * 1000, 2),
-                        "sql_statements": statements.count,
-                    },
-                )
+                ]
+                fields: dict[str, object] = {
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status,
+                    "operation": operation,
+                    "outcome": outcome,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "sql_statements": statements.count,
+                }
+                if client.name is not None or client.version is not None:
+                    name, version = capped(client.name or "-"), capped(client.version or "-")
+                    message += " client=%s/%s"
+                    args += [name, version]
+                    fields |= {"client_name": name, "client_version": version}
+                if client.request_id is not None:
+                    message += " client_request_id=%s"
+                    args.append(client.request_id)
+                    fields["client_request_id"] = client.request_id
+                log.info(message, *args, extra=fields)
