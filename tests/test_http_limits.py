@@ -238,3 +238,14 @@ async def test_the_keepalive_setting_reaches_each_connection() -> None:
     protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
     assert protocol.timeout_keep_alive == 0.25
     assert protocol.limits.max_header_bytes == 16 * 1024
+
+
+async def test_bytes_that_are_not_http_get_a_json_400(server: Served) -> None:
+    async with connection(server) as (reader, writer):
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        status, headers, body = await read_response(reader)
+        assert status == 400
+        assert headers["content-type"] == "application/json"
+        (error,) = json.loads(body)["errors"]
+        assert error["extensions"] == {"code": "BAD_REQUEST"}
+        assert await closed_by_server(reader)

@@ -6,7 +6,8 @@ has a deadline for the head, so a client sending one header line every few secon
 holds its connection, and its slot under `limit_concurrency`, for ever. This subclass counts
 the bytes of each head before the parser sees them, answers 431 with a JSON body past the
 limit, and closes a connection whose head is not complete in time. It also answers the
-concurrency limit with JSON and `Retry-After`, where uvicorn answers plain text.
+concurrency limit (503, with `Retry-After`) and bytes that are not HTTP (400) in JSON, where
+uvicorn answers plain text.
 
 httptools rather than h11: it is uvicorn's default and several times faster per request, and
 the limits are enforced here, not by the parser.
@@ -164,13 +165,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             log.debug("closed a connection: no request head within %ss", self.limits.header_timeout)
             self.transport.close()
 
-    def _refuse_head(self) -> None:
-        limit = self.limits.max_header_bytes
-        log.info("answered 431 to a request head over %d bytes", limit)
-        body = _error_body(
-            f"The request's headers are larger than {limit} bytes", "REQUEST_HEADERS_TOO_LARGE"
-        )
-        head = [STATUS_LINE[431]]
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are not HTTP, in JSON like every other error."""
+        self._stop_head_clock()
+        self._write_error(400, _error_body(msg, "BAD_REQUEST"))
+        self.transport.close()
+
+    def _write_error(self, status: int, body: bytes) -> None:
+        head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [
@@ -179,6 +181,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
+
+    def _refuse_head(self) -> None:
+        limit = self.limits.max_header_bytes
+        log.info("answered 431 to a request head over %d bytes", limit)
+        message = f"The request's headers are larger than {limit} bytes"
+        self._write_error(431, _error_body(message, "REQUEST_HEADERS_TOO_LARGE"))
         self._stop_head_clock()
         self._lingering = 0
         if self.transport.can_write_eof():
