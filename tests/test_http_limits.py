@@ -7,6 +7,7 @@ header without end nor keep quiet on an open connection.
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -16,7 +17,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
-from api.serving.protocol import BoundedHttpToolsProtocol, HttpLimits
+from api.serving.protocol import BoundedHttpToolsProtocol, BusyLog, HttpLimits
 from api.settings import Settings
 from tests.served import Served, served, wait_until
 
@@ -249,3 +250,25 @@ async def test_bytes_that_are_not_http_get_a_json_400(server: Served) -> None:
         (error,) = json.loads(body)["errors"]
         assert error["extensions"] == {"code": "BAD_REQUEST"}
         assert await closed_by_server(reader)
+
+
+async def test_pipelined_requests_are_each_answered(server: Served) -> None:
+    """Two requests in one write, together over the head limit though each is under it."""
+    padding = "X-Padding: " + "a" * (HEAD_LIMIT * 3 // 4)
+    async with connection(server) as (reader, writer):
+        writer.write(get("/healthz", padding) + get("/readyz", padding))
+        first, _, _ = await read_response(reader)
+        second, _, _ = await read_response(reader)
+    assert (first, second) == (200, 200)
+
+
+def test_a_flood_of_503s_is_logged_once_a_second(caplog: pytest.LogCaptureFixture) -> None:
+    busy = BusyLog(every=1.0)
+    with caplog.at_level(logging.WARNING, logger="api.http"):
+        for tick in range(100):
+            busy(now=1000.0 + tick / 100, limit=10)
+        busy(now=1001.5, limit=10)
+    assert [r.getMessage() for r in caplog.records] == [
+        "answered 503 to 1 request(s) past the concurrency limit (10)",
+        "answered 503 to 100 request(s) past the concurrency limit (10)",
+    ]

@@ -52,6 +52,30 @@ def _error_body(message: str, code: str) -> bytes:
 BUSY_BODY = _error_body("The server is busy; retry shortly", "SERVER_BUSY")
 
 
+class BusyLog:
+    """One warning a second at most, with how many requests were turned away: under a flood a
+    line per 503 would cost what the limit saves."""
+
+    def __init__(self, every: float = 1.0) -> None:
+        self.every = every
+        self.turned_away = 0
+        self.last: float | None = None
+
+    def __call__(self, now: float, limit: int) -> None:
+        self.turned_away += 1
+        if self.last is not None and now - self.last < self.every:
+            return
+        log.warning(
+            "answered 503 to %d request(s) past the concurrency limit (%d)",
+            self.turned_away,
+            limit,
+        )
+        self.turned_away, self.last = 0, now
+
+
+busy_log = BusyLog()
+
+
 async def answer_busy(scope: Scope, receive: Receive, send: Send) -> None:
     """503 for a request past the concurrency limit, before any of the app runs."""
     await send(
@@ -148,7 +172,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _busy(self) -> bool:
         limit = self.limits.limit_concurrency
-        return len(self.connections) >= limit or len(self.tasks) >= limit
+        if len(self.connections) < limit and len(self.tasks) < limit:
+            return False
+        busy_log(self.loop.time(), limit)
+        return True
 
     def _start_head_clock(self) -> None:
         if self._head_clock is None:
