@@ -143,13 +143,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if counted is None:
             super().data_received(data)
             return
-        self._start_head_clock()
+        heads_before = self._heads_read
         room = self.limits.max_header_bytes - counted
         if len(data) <= room:
             self._head_bytes = counted + len(data)
             super().data_received(data)
+            # Most heads arrive in one read and need no clock; one still arriving gets it.
+            if self._heads_read == heads_before and not self.transport.is_closing():
+                self._start_head_clock()
             return
-        heads_before = self._heads_read
         self._head_bytes = self.limits.max_header_bytes
         super().data_received(data[:room])
         if self.transport.is_closing():  # the parser refused what it was given
