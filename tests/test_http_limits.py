@@ -163,22 +163,43 @@ async def test_a_body_arriving_with_its_head_is_not_counted_as_head(server: Serv
 # --- time to send a head ------------------------------------------------------------------------
 
 
+async def trickle_until_closed(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first_line: bytes
+) -> int:
+    """Send `first_line`, then a header line every 0.2 s (at most 100) until the server
+    closes the connection; how many lines went out."""
+    lines_sent = 0
+    writer.write(first_line)
+    closed = asyncio.create_task(closed_by_server(reader))
+    try:
+        while not closed.done() and lines_sent < 100:
+            writer.write(b"X-Slow: %d\r\n" % lines_sent)
+            await writer.drain()
+            lines_sent += 1
+            await asyncio.sleep(0.2)
+    except ConnectionError:
+        pass
+    assert await closed
+    return lines_sent
+
+
 async def test_a_slowloris_head_is_cut_off(server: Served) -> None:
     """A header line every 0.2 s never finishes the head; the deadline covers the whole head,
     so trickling bytes does not extend it."""
-    lines_sent = 0
     async with connection(server) as (reader, writer):
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
-        closed = asyncio.create_task(closed_by_server(reader))
-        try:
-            while not closed.done() and lines_sent < 100:
-                writer.write(b"X-Slow: %d\r\n" % lines_sent)
-                await writer.drain()
-                lines_sent += 1
-                await asyncio.sleep(0.2)
-        except ConnectionError:
-            pass
-        assert await closed
+        lines_sent = await trickle_until_closed(
+            reader, writer, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
+        )
+    assert 0 < lines_sent < 100, lines_sent
+
+
+async def test_a_slow_second_head_on_a_kept_alive_connection_is_cut_off(server: Served) -> None:
+    """The deadline starts again with the next request's first byte."""
+    async with connection(server) as (reader, writer):
+        writer.write(get())
+        status, _, _ = await read_response(reader)
+        assert status == 200
+        lines_sent = await trickle_until_closed(reader, writer, b"GET /healthz HTTP/1.1\r\n")
     assert 0 < lines_sent < 100, lines_sent
 
 
