@@ -296,7 +296,7 @@ async def test_every_query_through_the_pooler(
         NESTED_BOOKS,
         {
             "first": 10,
-            "filter": {"authorId": author_gid(author_ids[1]), "titleContains": "-0"},
+            "filter": {"authorId": author_gid(author_ids[1]), "titleContains": "001-0"},
             "order": "TITLE_DESC",
         },
     )
