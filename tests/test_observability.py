@@ -14,9 +14,11 @@ import httpx
 import pytest
 from asgi_correlation_id import correlation_id
 from asgi_lifespan import LifespanManager
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Message, Receive, Scope, Send
 
 from alembic import command
 from api.app import create_app
@@ -29,7 +31,8 @@ from api.observability.logs import (
     TextFormatter,
     configure_logging,
 )
-from api.observability.metrics import MAX_CLIENT_LABELS, client_label
+from api.observability.metrics import MAX_CLIENT_LABELS, Metrics, client_label
+from api.observability.requests import RequestLogMiddleware, record_rejection
 from tests.conftest import make_settings
 from tests.factories import insert_authors
 from tests.graphql_client import INTERNALS, GraphQLClient
@@ -601,3 +604,33 @@ async def test_metrics_count_http_rejections_by_status_and_reason(database_url: 
         counted = value_of(text, "graphql_http_rejections_total", status=status, reason=reason)
         assert counted == 2, (name, counted)
     assert samples(text, "graphql_requests_total") == []  # no operation ran
+
+
+async def test_a_client_gone_before_its_answer_is_logged_499_not_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that disconnects mid-body gets no answer; that is its doing, not an error."""
+    metrics = Metrics()
+
+    async def abandoned(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "http.disconnect"
+        record_rejection("client_disconnected")
+
+    async def disconnect() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def nothing_sent(message: Message) -> None:
+        raise AssertionError(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": []}
+    with request_logs(caplog) as records:
+        await RequestLogMiddleware(abandoned, metrics=metrics)(scope, disconnect, nothing_sent)
+    (record,) = records
+    assert fields(record, "status", "outcome") == (499, "http_error")
+    assert record.levelno == logging.INFO
+    text = generate_latest(metrics.registry).decode()
+    assert (
+        value_of(text, "graphql_http_rejections_total", status="499", reason="client_disconnected")
+        == 1
+    )
+    assert value_of(text, "graphql_http_rejections_total", status="500") is None

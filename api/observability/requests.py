@@ -13,6 +13,10 @@ from api.observability.metrics import Metrics
 
 log = logging.getLogger("api.request")
 
+# A request whose client went away before it was answered: nginx's status for it, since
+# HTTP has none. Logged and counted as a client error, not as the server's 500.
+CLIENT_DISCONNECTED = "client_disconnected"
+CLIENT_CLOSED_REQUEST = 499
 MAX_LOGGED = 200  # characters of a path, an operation name or a client name in the log
 
 
@@ -64,12 +68,13 @@ class RequestLogMiddleware:
         record = OperationRecord()
         token = _record.set(record)
         status = 500
+        responded = False
         started = time.perf_counter()
 
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
             await send(message)
 
         try:
@@ -78,6 +83,8 @@ class RequestLogMiddleware:
         finally:
             _record.reset(token)
             seconds = time.perf_counter() - started
+            if not responded and record.rejection == CLIENT_DISCONNECTED:
+                status = CLIENT_CLOSED_REQUEST  # the client's doing, not a server error
             if status >= 500:
                 outcome = "error"
             else:
