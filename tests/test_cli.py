@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.cli_errors import CommandFailed
 from api.demo import DEMO_AUTHORS
 from api.graphql.schema import schema
+from api.serving.listen import bind_listener
 from api.settings import Settings
 from tests.postgres import create_database, drop_database
 
@@ -397,3 +399,16 @@ def test_make_run_passes_the_port_and_host(variables: list[str], expected: str) 
         check=True,
     )
     assert completed.stdout.splitlines()[-1].endswith(f"-m api dev {expected}"), completed.stdout
+
+
+def test_a_port_bound_by_a_run_still_starting_is_in_use() -> None:
+    """Two runs started together: the second is refused even while the first is still
+    migrating (its port bound, nothing served yet)."""
+    with bind_listener("127.0.0.1", 0) as first:
+        port = first.getsockname()[1]
+        with pytest.raises(CommandFailed) as refused:
+            bind_listener("127.0.0.1", port)
+    assert str(refused.value) == (
+        f"error: port {port} on 127.0.0.1 is already in use; "
+        "choose another with PORT=… (make run) or --port"
+    )

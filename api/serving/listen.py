@@ -1,4 +1,4 @@
-"""The listening socket, bound before anything else starts.
+"""The listening socket, made before anything else starts.
 
 uvicorn binds only after the app's lifespan has started, then logs the failure and the
 lifespan's shutdown on several lines and exits 3. Binding first makes a taken port one line
@@ -16,13 +16,22 @@ from api.cli_errors import CommandFailed
 log = logging.getLogger("uvicorn.error")
 
 
+BACKLOG = 2048  # uvicorn's default
+
+
 def bind_listener(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to `host:port` (port 0: one the kernel picks), not yet listening."""
+    """A TCP socket listening on `host:port` (port 0: one the kernel picks).
+
+    It listens at once, though nothing accepts until the server starts: two sockets with
+    SO_REUSEADDR may both bind one port while neither listens, so only listening makes the
+    port ours. Connections made meanwhile wait in the backlog and are served once it starts.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
     try:
         listener.bind((host, port))
+        listener.listen(BACKLOG)
     except OSError as error:
         listener.close()
         if error.errno == errno.EADDRINUSE:
