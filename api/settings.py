@@ -14,6 +14,8 @@ from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, pars
 MIN_PRODUCTION_TOKEN = 24
 MIN_DISTINCT_CHARACTERS = 8  # "aaaa…" or "tok-aaaa…" is long but guessable
 PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "test", "password"})
+# The persisted_documents table's own CHECK on a body (api.db.models.DOCUMENT_BODY_MAX_BYTES).
+PERSISTED_DOCUMENT_CEILING = 1024 * 1024
 STRONG_TOKEN_RULE = (
     f"{MIN_PRODUCTION_TOKEN}+ random characters, {MIN_DISTINCT_CHARACTERS}+ of them different"
 )
@@ -206,6 +208,36 @@ class Settings(BaseSettings):
         ge=1,
         description="Open connections (or requests in progress) past which requests get 503.",
     )
+    trusted_documents: Literal["off", "log", "require"] = Field(
+        default="off",
+        description="Which documents run: off (any), log (any, noting unstored ones), require "
+        "(stored ones only). Unset: require in production, off in development.",
+    )
+    persisted_documents_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=1,
+        le=PERSISTED_DOCUMENT_CEILING,
+        description="UTF-8 bytes of one persisted document (manifest or APQ).",
+    )
+    persisted_documents_max_count: int = Field(
+        default=10_000,
+        ge=0,
+        description="Documents APQ may register at run time; 0 turns APQ registration off.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trusted_documents_by_environment(cls, data: Any) -> Any:
+        """Unset, production runs only stored documents and development runs any (README)."""
+        if isinstance(data, dict) and data.get("trusted_documents") in (None, ""):
+            production = str(data.get("api_env", "")).strip() == "production"
+            return {**data, "trusted_documents": "require" if production else "off"}
+        return data
+
+    @field_validator("trusted_documents", mode="before")
+    @classmethod
+    def _lower_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -211,6 +211,7 @@ def check_answer(document: str, payload: dict[str, Any]) -> None:
         assert nulls == [], (document, payload)
 
 
+@pytest.mark.slow  # ~10 s of generated documents: left out by `make test-fast`
 @FUZZ
 @given(document=QUERIES)
 def test_generated_queries(http: httpx.Client, seeded: list[int], document: str) -> None:
@@ -223,6 +224,7 @@ def test_generated_queries(http: httpx.Client, seeded: list[int], document: str)
     assert again == first, (document, first, again)
 
 
+@pytest.mark.slow  # ~10 s of generated documents: left out by `make test-fast`
 @FUZZ
 @given(document=MUTATIONS)
 def test_generated_mutations(http: httpx.Client, seeded: list[int], document: str) -> None:

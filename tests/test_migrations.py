@@ -145,6 +145,7 @@ async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> N
         ("alembic_version", "version_num"),
         ("authors", "id"),
         ("books", "id"),
+        ("persisted_documents", "id"),
         ("row_counts", "slot"),
     ]
 
@@ -268,6 +269,7 @@ async def test_check_fails_when_the_schema_drifts_from_the_models(fresh_url: str
         "alembic_version",
         "authors",
         "books",
+        "persisted_documents",
         "row_counts",
     ]
 

@@ -24,6 +24,9 @@ from api.catalog.ids import encode_id
 from api.pipeline import door as endpoint
 from tests.graphql_client import GraphQLClient
 
+# `make test-fast` leaves these out: many generated documents through both paths (~30 s).
+pytestmark = pytest.mark.slow
+
 CASES = 300
 FUZZ_CASES = 300
 BASE = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -35,6 +35,9 @@ from tests.plans import executed_plans
 from tests.postgres import create_database, drop_database
 from tests.sent_sql import SentStatement, statements_sent
 
+# `make test-fast` leaves these out: loads and indexes a catalogue first (~20 s).
+pytestmark = pytest.mark.slow
+
 SIZE = ScaleCatalogue(authors=100_000, books=500_000)
 ROWS_BUDGET = 1_000
 TABLES = frozenset({"authors", "books"})
