@@ -73,6 +73,15 @@ def request_ids() -> Callable[[], str]:
     return next_id
 
 
+def server_made_id(ids: Callable[[], str]) -> Callable[[str], str]:
+    """A CorrelationIdMiddleware transformer that ignores the client's id for one of `ids`."""
+
+    def replace(_: str) -> str:
+        return ids()
+
+    return replace
+
+
 def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> FrontDoor:
     """The /graphql endpoint: documents, policy and both executors, built from the settings."""
     options = settings.options(SchemaOptions)
@@ -211,7 +220,13 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 CorrelationIdMiddleware,
                 header_name="X-Request-ID",
-                generator=request_ids(),
+                # The server always makes the id: a client's X-Request-ID could repeat another
+                # request's. The transformer replaces whatever the middleware found or made
+                # (nothing, from `generator`); a well-formed client id is logged beside ours
+                # (api.observability.clients).
+                generator=str,
+                validator=None,
+                transformer=server_made_id(request_ids()),
                 # The id is read from its context variable, never from the request's headers:
                 # rewriting them per request would be wasted work.
                 update_request_header=False,
