@@ -194,8 +194,11 @@ def create_app(settings: Settings) -> Starlette:
                     "x-request-id",
                     "apollographql-client-name",  # Apollo Client's client awareness
                     "apollographql-client-version",
+                    "graphql-client-name",
+                    "graphql-client-version",
+                    "if-none-match",
                 ],
-                expose_headers=["x-request-id"],
+                expose_headers=["x-request-id", "etag", "retry-after"],
                 max_age=600,
             )
         ]

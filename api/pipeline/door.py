@@ -136,8 +136,17 @@ class FrontDoor:
             return
         try:
             body = await read_body(receive, self.body_timeout)
-        except BodyNotReceived as gone:  # nobody to answer; nothing runs
-            record_rejection(gone.reason)
+        except BodyNotReceived as gone:  # nothing runs
+            if gone.reason == "body_timeout":  # too slow: told so, and the connection closed
+                late = Refused(
+                    RequestCode.REQUEST_TIMEOUT,
+                    f"The request body did not arrive within {self.body_timeout} s",
+                    headers={"Connection": "close"},
+                    reason="body_timeout",
+                )
+                await send_reply(send, self._refused(late, media))
+            else:  # the client went away: nobody to answer
+                record_rejection(gone.reason)
             return
         reply = await self.answer(body, authorization, media, state)
         await send_reply(send, reply)

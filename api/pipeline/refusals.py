@@ -27,6 +27,7 @@ class RequestCode(Enum):
     PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     DATABASE_NOT_MIGRATED = "DATABASE_NOT_MIGRATED"
 
 
@@ -48,6 +49,7 @@ STATUS = {
     RequestCode.PERSISTED_QUERY_REQUIRED: 400,
     RequestCode.METHOD_NOT_ALLOWED: 405,
     RequestCode.DATABASE_UNAVAILABLE: 503,
+    RequestCode.REQUEST_TIMEOUT: 408,
     RequestCode.DATABASE_NOT_MIGRATED: 503,
 }
 # Refusals whose status holds under application/json too: the request was not well-formed
@@ -60,6 +62,7 @@ ALWAYS_STATUS = frozenset(
         RequestCode.METHOD_NOT_ALLOWED,
         RequestCode.DATABASE_UNAVAILABLE,
         RequestCode.DATABASE_NOT_MIGRATED,
+        RequestCode.REQUEST_TIMEOUT,
     }
 )
 # The outcome each refusal is counted under in the metrics and the request log.
