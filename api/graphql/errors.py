@@ -41,6 +41,7 @@ class ErrorCode(Enum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     PATTERN_TOO_SHORT = "PATTERN_TOO_SHORT"  # a contains filter too short for its index
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    DATABASE_NOT_MIGRATED = "DATABASE_NOT_MIGRATED"
     QUERY_TIMEOUT = "QUERY_TIMEOUT"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
@@ -58,6 +59,12 @@ class ClientError(Exception):
 UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 # query_canceled: the statement ran past its statement_timeout (the database is fine).
 QUERY_CANCELED = "57014"
+# undefined_table, undefined_column: the database is older than this code (not migrated).
+NOT_MIGRATED_STATES = frozenset({"42P01", "42703"})
+DATABASE_NOT_MIGRATED_MESSAGE = (
+    "The database is not migrated to this version of the service; the operator must run "
+    "`python -m api migrate`"
+)
 
 
 def _sqlstate(error: BaseException | None) -> str | None:
@@ -74,6 +81,11 @@ def is_query_timeout(error: BaseException | None) -> bool:
     if isinstance(error, ReadTimedOut):
         return True
     return _sqlstate(error.orig if isinstance(error, DBAPIError) else error) == QUERY_CANCELED
+
+
+def is_not_migrated(error: BaseException | None) -> bool:
+    """Whether the database lacks a table or column this code uses: run migrations."""
+    return _sqlstate(error.orig if isinstance(error, DBAPIError) else error) in NOT_MIGRATED_STATES
 
 
 def is_database_unavailable(error: BaseException | None) -> bool:
@@ -142,6 +154,16 @@ class ErrorPolicy(MaskErrors):
         if is_query_timeout(original):
             log.warning("query ran past the read budget at %s", error.path)
             return query_timeout_error(**location)
+        if is_not_migrated(original):  # one line: the fix is the operator's, not a bug of ours
+            log.error("database not migrated at %s: %s", error.path, original)
+            return GraphQLError(
+                DATABASE_NOT_MIGRATED_MESSAGE,
+                **location,
+                extensions={
+                    "code": ErrorCode.DATABASE_NOT_MIGRATED.value,
+                    "requestId": correlation_id.get(),
+                },
+            )
         if is_database_unavailable(original):
             log.warning("database unavailable at %s: %r", error.path, original)
             return unavailable_error(**location)

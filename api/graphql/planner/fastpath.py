@@ -30,6 +30,7 @@ from api.db.reads import ReadPool
 from api.db.statements import count_statement
 from api.graphql.errors import (
     is_database_unavailable,
+    is_not_migrated,
     is_query_timeout,
     query_timeout_error,
     unavailable_error,
@@ -278,8 +279,10 @@ async def serve_planned(pool: ReadPool, prepared: Prepared) -> Answer | None:
             return Answer(unavailable_response(prepared), ok=False)
         # A read, or a write that failed inside the database (nothing written): the ordinary
         # path answers, with its own retries and its own error, so both paths say the same.
-        level = logging.INFO if unavailable else logging.WARNING
-        log.log(level, "planned query failed; answering it the ordinary way", exc_info=True)
+        if unavailable or is_not_migrated(error):  # expected, and said by the ordinary path
+            log.info("planned query failed (%r); answering it the ordinary way", error)
+        else:
+            log.warning("planned query failed; answering it the ordinary way", exc_info=True)
         return None
     count_statement()
     if response is None:  # a write that found nothing to write to: its user error comes next
