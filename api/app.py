@@ -1,5 +1,6 @@
 """The ASGI application: GraphQL at /graphql, health checks, and the engine's lifespan."""
 
+import asyncio
 import gc
 import itertools
 import secrets
@@ -35,6 +36,7 @@ from api.pipeline.admission import Gate
 from api.pipeline.budget import TokenBucket
 from api.pipeline.documents import Documents
 from api.pipeline.door import FrontDoor
+from api.pipeline.idempotency import expire_periodically
 from api.pipeline.policy import Policy
 from api.pipeline.resolvers import Resolvers
 from api.pipeline.sources import Sources
@@ -162,6 +164,9 @@ def create_app(settings: Settings) -> Starlette:
         # The admission gates in front of each pool, for /metrics and for the tests.
         app.state.gates = {"planner": read_pool.gate, "resolvers": resolver_gate}
         metrics.watch_gates(app.state.gates)
+        expiry = asyncio.create_task(
+            expire_periodically(engine, settings.idempotency_retention_hours)
+        )
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
         gc.freeze()
@@ -176,6 +181,7 @@ def create_app(settings: Settings) -> Starlette:
                 "compatibility": Compatibility(),
             }
         finally:
+            expiry.cancel()
             await read_pool.close()
             await graphql.policy.authenticator.aclose()
             await probe_engine.dispose()

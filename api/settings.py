@@ -190,6 +190,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds browsers and CDNs may reuse a GET query's answer; 0: revalidate.",
     )
+    idempotency_retention_hours: float = Field(
+        default=24.0,
+        ge=1.0,
+        description="Hours an Idempotency-Key's response is kept for retries.",
+    )
+    idempotency_wait: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a retry waits for the first request with its key to finish.",
+    )
     db_queue_limit: int = Field(
         default=50,
         ge=0,

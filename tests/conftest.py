@@ -69,7 +69,10 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 async def empty_catalog(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         await connection.execute(
-            text("TRUNCATE books, authors, persisted_documents RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE books, authors, persisted_documents, idempotency_keys"
+                " RESTART IDENTITY CASCADE"
+            )
         )
 
 

@@ -145,6 +145,8 @@ async def test_upgrade_to_head_creates_the_catalogue_tables(fresh_url: str) -> N
         ("alembic_version", "version_num"),
         ("authors", "id"),
         ("books", "id"),
+        ("idempotency_keys", "caller"),
+        ("idempotency_keys", "key"),
         ("persisted_documents", "id"),
         ("row_counts", "slot"),
     ]
@@ -269,6 +271,7 @@ async def test_check_fails_when_the_schema_drifts_from_the_models(fresh_url: str
         "alembic_version",
         "authors",
         "books",
+        "idempotency_keys",
         "persisted_documents",
         "row_counts",
     ]

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -125,3 +126,25 @@ class PersistedDocument(Base):
     body: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+IDEMPOTENCY_CALLER_MAX = 255
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class IdempotencyKey(Base):
+    """A keyed write's response, stored in the write's own transaction (api/pipeline/idempotency).
+
+    The caller is part of the key: two callers' keys never meet. Rows older than
+    IDEMPOTENCY_RETENTION are deleted in small batches.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    caller: Mapped[str] = mapped_column(String(IDEMPOTENCY_CALLER_MAX), primary_key=True)
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )

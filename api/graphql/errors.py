@@ -42,6 +42,7 @@ class ErrorCode(Enum):
     PATTERN_TOO_SHORT = "PATTERN_TOO_SHORT"  # a contains filter too short for its index
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     DATABASE_NOT_MIGRATED = "DATABASE_NOT_MIGRATED"
+    DATABASE_BUSY = "DATABASE_BUSY"
     QUERY_TIMEOUT = "QUERY_TIMEOUT"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
@@ -59,6 +60,11 @@ class ClientError(Exception):
 UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 # query_canceled: the statement ran past its statement_timeout (the database is fine).
 QUERY_CANCELED = "57014"
+# lock_not_available: a statement gave up waiting for a lock (lock_timeout): busy, retry.
+LOCK_NOT_AVAILABLE = "55P03"
+DATABASE_BUSY_MESSAGE = (
+    "The database was busy (another transaction held a lock this needed); retry shortly"
+)
 # undefined_table, undefined_column: the database is older than this code (not migrated).
 NOT_MIGRATED_STATES = frozenset({"42P01", "42703"})
 DATABASE_NOT_MIGRATED_MESSAGE = (
@@ -81,6 +87,11 @@ def is_query_timeout(error: BaseException | None) -> bool:
     if isinstance(error, ReadTimedOut):
         return True
     return _sqlstate(error.orig if isinstance(error, DBAPIError) else error) == QUERY_CANCELED
+
+
+def is_lock_wait(error: BaseException | None) -> bool:
+    """Whether a statement was stopped while waiting on a lock: busy, not too expensive."""
+    return _sqlstate(error.orig if isinstance(error, DBAPIError) else error) == LOCK_NOT_AVAILABLE
 
 
 def is_not_migrated(error: BaseException | None) -> bool:
@@ -154,6 +165,16 @@ class ErrorPolicy(MaskErrors):
         if is_query_timeout(original):
             log.warning("query ran past the read budget at %s", error.path)
             return query_timeout_error(**location)
+        if is_lock_wait(original):  # waited on someone else's lock: retryable, not our bug
+            log.warning("gave up waiting on a lock at %s", error.path)
+            return GraphQLError(
+                DATABASE_BUSY_MESSAGE,
+                **location,
+                extensions={
+                    "code": ErrorCode.DATABASE_BUSY.value,
+                    "requestId": correlation_id.get(),
+                },
+            )
         if is_not_migrated(original):  # one line: the fix is the operator's, not a bug of ours
             log.error("database not migrated at %s: %s", error.path, original)
             return GraphQLError(

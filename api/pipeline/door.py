@@ -8,7 +8,7 @@ door refused, neither runs.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,6 +21,8 @@ from api.observability.requests import record_operation, record_rejection
 from api.pipeline.admission import ServerBusy
 from api.pipeline.body import BodyNotReceived, read_body
 from api.pipeline.documents import Documents, ParsedDocument
+from api.pipeline.idempotency import HEADER as IDEMPOTENCY_HEADER
+from api.pipeline.idempotency import REPLAYED_HEADER, IdempotencyKey, fingerprint, key_value
 from api.pipeline.media import Media, negotiate
 from api.pipeline.policy import Policy
 from api.pipeline.refusals import ALWAYS_STATUS, STATUS, Refused, RequestCode
@@ -42,6 +44,7 @@ class Outcome:
     outcome: str
     refused: Refused | None = None
     request_error: bool = False  # variables that did not coerce: no data, a 400
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def busy(error: ServerBusy) -> Refused:
@@ -148,7 +151,12 @@ class FrontDoor:
             else:  # the client went away: nobody to answer
                 record_rejection(gone.reason)
             return
-        reply = await self.answer(body, authorization, media, state)
+        try:
+            key = key_value(_header(headers, IDEMPOTENCY_HEADER))
+        except Refused as refused:
+            await send_reply(send, self._refused(refused, media))
+            return
+        reply = await self.answer(body, authorization, media, state, key)
         await send_reply(send, reply)
 
     async def answer_get(
@@ -163,9 +171,14 @@ class FrontDoor:
         return self._reply(outcome, media)
 
     async def answer(
-        self, body: bytes, authorization: str | None, media: Media, state: dict[str, Any]
+        self,
+        body: bytes,
+        authorization: str | None,
+        media: Media,
+        state: dict[str, Any],
+        idempotency_key: str | None = None,
     ) -> Reply:
-        if self.plans is not None:
+        if self.plans is not None and idempotency_key is None:
             repeated = self.plans.repeated(body)
             if repeated is not None:
                 try:
@@ -189,6 +202,14 @@ class FrontDoor:
                 reason="invalid_json",
             )
         if isinstance(request, list):
+            if idempotency_key is not None:
+                return self._refused(
+                    Refused(
+                        RequestCode.BAD_REQUEST,
+                        "Idempotency-Key applies to one operation; send the write on its own",
+                    ),
+                    media,
+                )
             return await self._batch(request, authorization, media, state)
         if not isinstance(request, dict):
             return self._refused(
@@ -196,7 +217,9 @@ class FrontDoor:
                 media,
                 reason="not_an_operation",
             )
-        outcome = await self.run(request, authorization, state, body)
+        outcome = await self.run(
+            request, authorization, state, body, idempotency_key=idempotency_key
+        )
         return self._reply(outcome, media)
 
     def _reply(self, outcome: Outcome, media: Media) -> Reply:
@@ -205,13 +228,15 @@ class FrontDoor:
         record_operation(outcome.operation or "anonymous", outcome.outcome)
         if outcome.request_error and media is Media.GRAPHQL_RESPONSE_JSON:
             return Reply(400, outcome.body, media.content_type, ok=False)
-        return Reply.graphql(outcome.body, media, ok=outcome.outcome == "ok")
+        reply = Reply.graphql(outcome.body, media, ok=outcome.outcome == "ok")
+        reply.headers.update(outcome.headers)
+        return reply
 
     async def prepare(self, body: bytes, authorization: str | None = None) -> Prepared | None:
         """What the planner would run for `body` (tests and benchmarks read its SQL)."""
         if self.plans is None:
             return None
-        parsed, operation, variables = await self.admit(orjson.loads(body), authorization)
+        parsed, operation, variables, _ = await self.admit(orjson.loads(body), authorization)
         return self.plans.prepare(parsed, operation, variables)
 
     async def run(
@@ -223,24 +248,36 @@ class FrontDoor:
         *,
         costed: bool = False,
         method: str = "POST",
+        idempotency_key: str | None = None,
     ) -> Outcome:
         """One operation, from its request object to its response body."""
         try:
-            parsed, operation, variables = await self.admit(request, authorization, method)
+            parsed, operation, variables, caller = await self.admit(request, authorization, method)
             if not costed:
                 self.policy.check_cost(self.cost(parsed, operation, variables))
             label = operation.name.value if operation.name else None
-            if self.plans is not None:
+            key = None
+            if idempotency_key is not None and operation.operation is OperationType.MUTATION:
+                # Keyed writes are answered by the resolvers, which hold the key, the write
+                # and its response in one transaction; the planner never takes a key.
+                name = operation.name.value if operation.name else None
+                key = IdempotencyKey(
+                    caller, idempotency_key, fingerprint(parsed.text, name, variables)
+                )
+            elif self.plans is not None:
                 prepared = self.plans.prepare(parsed, operation, variables, body)
                 if prepared is not None:
                     answer = await serve_planned(state["read_pool"], prepared)
                     if answer is not None:
                         return Outcome(answer.body, label, "ok" if answer.ok else "error")
             result = await self.resolvers.execute(
-                parsed, operation, variables, authorization, state, needs_database(operation)
+                parsed, operation, variables, authorization, state, needs_database(operation), key
             )
             outcome = "ok" if result.ok else ("bad_variables" if result.request_error else "error")
-            return Outcome(result.body, label, outcome, request_error=result.request_error)
+            headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
+            return Outcome(
+                result.body, label, outcome, request_error=result.request_error, headers=headers
+            )
         except Refused as refused:  # no operation ran: none is named in the metrics
             return Outcome(b"", None, refused.outcome, refused)
         except ServerBusy as error:
@@ -249,7 +286,7 @@ class FrontDoor:
 
     async def admit(
         self, request: dict[str, Any], authorization: str | None, method: str = "POST"
-    ) -> tuple[ParsedDocument, OperationDefinitionNode, dict[str, Any]]:
+    ) -> tuple[ParsedDocument, OperationDefinitionNode, dict[str, Any], str]:
         """Everything but the cost, cheapest first: shape, document, operation, credentials,
         list caps. Refused with the first problem found."""
         variables = request.get("variables")
@@ -276,9 +313,9 @@ class FrontDoor:
             raise Refused(
                 RequestCode.BAD_REQUEST, "Subscriptions are not served over a POST request"
             )
-        await self.policy.authorise(operation, authorization)
+        caller = await self.policy.authorise(operation, authorization)
         self.policy.check_lists(operation, variables)
-        return parsed, operation, variables
+        return parsed, operation, variables, caller
 
     def cost(
         self, parsed: ParsedDocument, operation: OperationDefinitionNode, variables: dict[str, Any]
@@ -319,7 +356,7 @@ class FrontDoor:
         total = 0
         for request in requests:
             try:
-                parsed, operation, variables = await self.admit(request, authorization)
+                parsed, operation, variables, _ = await self.admit(request, authorization)
             except (Refused, ServerBusy):
                 continue  # answered in its place below
             total += self.cost(parsed, operation, variables)

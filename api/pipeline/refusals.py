@@ -28,6 +28,9 @@ class RequestCode(Enum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
+    WRITE_OUTCOME_UNKNOWN = "WRITE_OUTCOME_UNKNOWN"
     DATABASE_NOT_MIGRATED = "DATABASE_NOT_MIGRATED"
 
 
@@ -50,6 +53,9 @@ STATUS = {
     RequestCode.METHOD_NOT_ALLOWED: 405,
     RequestCode.DATABASE_UNAVAILABLE: 503,
     RequestCode.REQUEST_TIMEOUT: 408,
+    RequestCode.IDEMPOTENCY_KEY_REUSED: 422,
+    RequestCode.IDEMPOTENCY_KEY_IN_PROGRESS: 409,
+    RequestCode.WRITE_OUTCOME_UNKNOWN: 503,
     RequestCode.DATABASE_NOT_MIGRATED: 503,
 }
 # Refusals whose status holds under application/json too: the request was not well-formed
@@ -63,6 +69,9 @@ ALWAYS_STATUS = frozenset(
         RequestCode.DATABASE_UNAVAILABLE,
         RequestCode.DATABASE_NOT_MIGRATED,
         RequestCode.REQUEST_TIMEOUT,
+        RequestCode.IDEMPOTENCY_KEY_REUSED,
+        RequestCode.IDEMPOTENCY_KEY_IN_PROGRESS,
+        RequestCode.WRITE_OUTCOME_UNKNOWN,
     }
 )
 # The outcome each refusal is counted under in the metrics and the request log.
