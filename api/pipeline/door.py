@@ -79,31 +79,20 @@ def size_variables(operation: OperationDefinitionNode) -> tuple[str, ...]:
     return tuple(sorted(set(names)))
 
 
+@dataclass
 class FrontDoor:
-    def __init__(
-        self,
-        *,
-        schema: CatalogSchema,
-        documents: Documents,
-        policy: Policy,
-        plans: QueryPlans | None,
-        resolvers: Resolvers,
-        page_view: ASGIApp,
-        batch_max_operations: int,
-        body_timeout: float | None,
-        sources: Sources,
-        cache_max_age: int = 0,
-    ) -> None:
-        self.sources = sources
-        self.cache_max_age = cache_max_age
-        self.schema = schema
-        self.documents = documents
-        self.policy = policy
-        self.plans = plans
-        self.resolvers = resolvers
-        self.page_view = page_view  # GraphiQL's page, for a browser's GET
-        self.batch_max_operations = batch_max_operations
-        self.body_timeout = body_timeout
+    """The one way in; `page_view` serves GraphiQL's page for a browser's GET."""
+
+    schema: CatalogSchema
+    documents: Documents
+    policy: Policy
+    plans: QueryPlans | None
+    resolvers: Resolvers
+    page_view: ASGIApp
+    batch_max_operations: int
+    body_timeout: float | None
+    sources: Sources
+    cache_max_age: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")
