@@ -228,7 +228,7 @@ VISIBLE_TEXT = st.text(
 )
 
 
-def problems_of(value: str) -> list[ProblemCode]:
+def problems_of(value: str) -> list[str]:
     problems: list[Problem] = []
     clean_text(value, field=("name",), max_length=1000, problems=problems)
     return [problem.code for problem in problems]

@@ -43,6 +43,7 @@ AUTHOR = Entity(
             Author.id,
             Book.author_id,
             "The author's books, oldest first unless ordered otherwise.",
+            owns=True,
         ),
     ),
 )

@@ -106,6 +106,6 @@ def described(text: str) -> str | None:
     return text or None
 
 
-def a(noun: str) -> str:
+def with_article(noun: str) -> str:
     """`noun` with its indefinite article: "an author", "a book"."""
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
