@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
+from api.catalog.entities import ENTITIES
 from api.db.engine import EngineOptions, create_engine
 from api.db.migrations import upgrade_to_head
 from api.settings import Settings
@@ -63,10 +64,13 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+CATALOGUE_TABLES = ", ".join(entity.table.name for entity in ENTITIES.values())
+
+
 @pytest.fixture
 async def empty_catalog(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await connection.execute(text("TRUNCATE books, authors RESTART IDENTITY CASCADE"))
+        await connection.execute(text(f"TRUNCATE {CATALOGUE_TABLES} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(autouse=True)

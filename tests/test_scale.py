@@ -23,6 +23,7 @@ import pytest
 
 from alembic import command
 from api.app import query_plans_for
+from api.catalog.entities import ENTITIES
 from api.db.migrations import alembic_config, upgrade_to_head
 from api.db.statements import statement_counter
 from api.settings import Settings
@@ -37,7 +38,7 @@ from tests.sent_sql import SentStatement, statements_sent
 
 SIZE = ScaleCatalogue(authors=100_000, books=500_000)
 ROWS_BUDGET = 1_000
-TABLES = frozenset({"authors", "books"})
+TABLES = frozenset(entity.table.name for entity in ENTITIES.values())
 SEED_SCHEMA = "0002"
 MIGRATION_WAIT_LIMIT = 2.0
 # A read no index can serve: a two-letter fragment has no trigram, so it scans every title.
