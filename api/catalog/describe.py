@@ -334,6 +334,10 @@ class Ordering:
         return key, row_id
 
 
+Key = InstrumentedAttribute[Any]
+"""A relation's key column: an id, or a foreign key (`int | None` for an optional relation)."""
+
+
 class Cardinality(Enum):
     ONE = "one"
     MANY = "many"
@@ -353,8 +357,8 @@ class Relation:
     name: str
     target: str
     cardinality: Cardinality
-    local: InstrumentedAttribute[int]
-    remote: InstrumentedAttribute[int]
+    local: "Key"
+    remote: "Key"
     description: str
     owns: bool = False
     optional: bool = False
