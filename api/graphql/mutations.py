@@ -154,7 +154,12 @@ def _delete(entity: Entity) -> Any:
 
         return await mutate(info, validate, work, respond)
 
-    only = "".join(f"; one with {r.name} only `{r.cascade_argument}: true`" for r in cascades)
+    only = "".join(
+        f"; one with {r.name} only `{r.cascade_argument}: true`"
+        if r.owns
+        else f"; one that still has {r.name} is refused ({r.has_rows_code})"
+        for r in entity.to_many
+    )
     description = f"Delete {with_article(label)}{only}."
     return mutation(resolve, DELETE_INPUTS[entity.name], payload, description)
 
