@@ -263,3 +263,19 @@ async def test_publishers_are_counted_by_their_triggers(
     assert counted == 2
     data = await client.execute("{ publishers { totalCount } }")
     assert data["publishers"]["totalCount"] == 2
+
+
+async def test_a_taken_name_is_not_tried_by_the_planned_insert(
+    client: GraphQLClient, engine: AsyncEngine, caplog: Any
+) -> None:
+    """The planned insert guards the unique name: it writes nothing and fails nothing, and
+    the ordinary path answers TAKEN (no warning about a failed planned statement)."""
+    await create_publisher(client, name="Hodder")
+    await create_publisher(client, name="Other")  # the create is learnt
+    caplog.clear()
+    with statement_counter() as counter:
+        taken = await create_publisher(client, name="HODDER")
+    assert taken["userErrors"] == [{"field": ["name"], "code": "TAKEN"}]
+    assert [r.message for r in caplog.records if r.levelname == "WARNING"] == []
+    assert counter.count >= 2  # the planned statement, then the ordinary path's insert
+    assert await publisher_rows(engine) == [("Hodder", None), ("Other", None)]

@@ -2,13 +2,14 @@
 
 Only the happy path is planned. Input the ordinary path would refuse (a malformed id, text
 that fails validation, a value out of range) raises `Rejected` while binding, and a parent
-that does not exist makes the statement insert nothing and return no row: in both cases the
-ordinary path answers, with its `userErrors`, and nothing was written here.
+that does not exist, or a unique value already taken, makes the statement insert nothing and
+return no row: in both cases the ordinary path answers, with its `userErrors`, and nothing
+was written here.
 """
 
 from collections.abc import Hashable
 
-from sqlalchemy import exists, insert, or_, select
+from sqlalchemy import exists, func, insert, or_, select
 
 from api.catalog.describe import Entity, Kind
 from api.catalog.entities import ENTITIES
@@ -16,6 +17,7 @@ from api.graphql.planner.compiler import (
     BIND_TYPES,
     Builder,
     CompiledPlan,
+    column_name,
     compile_plan,
     response,
 )
@@ -53,6 +55,9 @@ def compile_create(root: dict[str, Selection], shape: list[Hashable]) -> Compile
             found = exists().where(parent.c.id == value)
             # A null reference (an optional one) points nowhere, and needs no parent.
             guards.append(found if described.required else or_(value.is_(None), found))
+        if described.unique_ignoring_case:  # taken: no row, and the ordinary path says TAKEN
+            column = entity.table.c[column_name(described)]
+            guards.append(~exists().where(func.lower(column) == func.lower(value)))
     table = entity.table
     source = select(*values.values()).where(*guards)
     inserted = (
