@@ -115,18 +115,13 @@ class Field:
                 raise InvalidValue(Problem(path, f"{path[-1]} must not be null", ProblemCode.BLANK))
             return None
         if self.kind is Kind.TEXT:
-            problems: list[Problem] = []
-            text = clean_text(
+            return clean_text(
                 value,
                 field=path,
                 max_length=self.text_limit,
-                problems=problems,
                 required=self.required,
                 multiline=self.multiline,
             )
-            if problems:
-                raise InvalidValue(problems[0])
-            return text
         if self.kind is Kind.INT:
             low = self.minimum if self.minimum is not None else -INT4_MAX - 1
             high = self.maximum if self.maximum is not None else INT4_MAX
