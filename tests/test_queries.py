@@ -410,8 +410,8 @@ async def test_lookups_reject_ids_of_the_other_type(
     book_as_author = await refused(client, AUTHOR_BY_ID, {"id": book_gid(book_id)})
     author_as_book = await refused(client, BOOK_BY_ID, {"id": author_gid(author_id)})
 
-    assert_bad_input(book_as_author, path="author", mentions="Book")
-    assert_bad_input(author_as_book, path="book", mentions="Author")
+    assert_bad_input(book_as_author, path="author", mentions="the id of a book, not of an author")
+    assert_bad_input(author_as_book, path="book", mentions="the id of an author, not of a book")
 
 
 @pytest.mark.parametrize(

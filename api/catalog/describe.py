@@ -6,7 +6,6 @@ cursors, and the query planner's SQL. A new column is one `Field` there (and the
 migration), not an edit in each of those places.
 """
 
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -29,6 +28,7 @@ from api.catalog.keys import (
 )
 from api.catalog.problems import InvalidValue, Problem, ProblemCode
 from api.catalog.text import clean_text, filter_text_problem
+from api.catalog.words import lower_camel, snake_case, words
 
 
 class Kind(Enum):
@@ -39,22 +39,6 @@ class Kind(Enum):
 
 
 KEY_CODECS = {Kind.TEXT: TEXT_KEY, Kind.INT: INT_KEY, Kind.TIMESTAMP: TIMESTAMP_KEY}
-WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def snake_case(name: str) -> str:
-    """`BookSeries` -> `book_series`: the Python name Strawberry turns back into camelCase."""
-    return WORD_START.sub("_", name).lower()
-
-
-def lower_camel(name: str) -> str:
-    """`BookSeries` -> `bookSeries`: an entity's name as a field name."""
-    return name[:1].lower() + name[1:]
-
-
-def words(name: str) -> str:
-    """`BookSeries` -> `book series`: an entity's name in a sentence."""
-    return snake_case(name).replace("_", " ")
 
 
 class InvalidPageRequest(ValueError):

@@ -7,6 +7,7 @@ from strawberry.relay import GlobalID, from_base64
 
 from api.catalog.keys import INT4_MAX
 from api.catalog.problems import InvalidValue, Problem, ProblemCode
+from api.catalog.words import with_article, words
 
 
 def decode_id(value: str, *, type_name: str, field: tuple[str, ...]) -> int:
@@ -16,7 +17,8 @@ def decode_id(value: str, *, type_name: str, field: tuple[str, ...]) -> int:
     except ValueError:
         raise _invalid(field, f"{field[-1]} is not a valid id") from None
     if id_type != type_name:
-        raise _invalid(field, f"{field[-1]} is the id of a {id_type}, not of a {type_name}")
+        given, wanted = with_article(words(id_type)), with_article(words(type_name))
+        raise _invalid(field, f"{field[-1]} is the id of {given}, not of {wanted}")
     if not node_id.isascii() or not node_id.isdigit() or not 0 < int(node_id) <= INT4_MAX:
         raise _invalid(field, f"{field[-1]} is not a valid id")
     return int(node_id)

@@ -13,7 +13,8 @@ from api.catalog.describe import Entity, Field
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import decode_id
 from api.catalog.problems import InvalidValue, Problem
-from api.graphql.derive import described, graphql_type, new_type, with_article
+from api.catalog.words import with_article
+from api.graphql.derive import described, graphql_type, new_type
 
 
 def input_field(field: Field) -> tuple[str, Any, Any]:

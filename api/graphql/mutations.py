@@ -17,8 +17,9 @@ from api.catalog.ids import encode_id
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
 from api.catalog.records import Deleted
 from api.catalog.rows import AnyRow
+from api.catalog.words import with_article
 from api.graphql.context import Info
-from api.graphql.derive import NO_DEFAULT, new_type, resolver, with_article
+from api.graphql.derive import NO_DEFAULT, new_type, resolver
 from api.graphql.errors import UserError
 from api.graphql.inputs import (
     CREATE_INPUTS,
