@@ -524,7 +524,11 @@ async def test_filter_books_by_author(client: GraphQLClient, engine: AsyncEngine
 
 @pytest.mark.parametrize(
     ("value", "mentions"),
-    [("not an id!", "authorId"), (to_base64("Author", "x"), "authorId"), (book_gid(1), "Book")],
+    [
+        ("not an id!", "authorId"),
+        (to_base64("Author", "x"), "authorId"),
+        (book_gid(1), "the id of a book"),
+    ],
     ids=["not-base64", "not-numeric", "book-id"],
 )
 async def test_filter_books_rejects_malformed_author_id(
