@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -17,6 +18,10 @@ from api.cli_errors import NOT_MIGRATED, CommandFailed, explained
 from api.db.migrations import PROJECT_ROOT
 from api.observability.logs import configure_logging
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.documents.manifests import Manifest
+    from api.documents.store import Stored
 
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
 EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
@@ -194,6 +199,47 @@ def cmd_seed(_: argparse.Namespace) -> int:
     return 0
 
 
+async def _store_documents(settings: Settings, manifest: "Manifest") -> "Stored":
+    """The manifest's documents, stored in one transaction over DATABASE_URL, as `seed` writes."""
+    from api.db.engine import EngineOptions, create_engine
+    from api.db.migrations import current_revisions, head_revisions
+    from api.documents.limits import DocumentLimits
+    from api.documents.store import register_all
+
+    options = settings.options(EngineOptions, pool_size=1, max_overflow=0)
+    engine = create_engine(settings.database, options)
+    try:
+        with explained(settings.database):
+            async with engine.begin() as connection:
+                if await current_revisions(connection) != head_revisions():
+                    raise CommandFailed(NOT_MIGRATED)
+                return await register_all(
+                    connection, manifest.documents, limits=settings.options(DocumentLimits)
+                )
+    finally:
+        await engine.dispose()
+
+
+def cmd_documents_load(args: argparse.Namespace) -> int:
+    """One line: how many documents were new, how many were stored already, from which format."""
+    from api.documents.errors import DocumentRefused
+    from api.documents.limits import DocumentLimits
+    from api.documents.manifests import ManifestError, read_manifest
+
+    settings = load_settings()
+    try:
+        manifest = read_manifest(Path(args.file), settings.options(DocumentLimits))
+        stored = asyncio.run(_store_documents(settings, manifest))
+    except (ManifestError, DocumentRefused) as error:
+        raise CommandFailed(str(error)) from None
+    print(
+        f"documents: {stored.new} loaded, {stored.existing} already stored, from {args.file}"
+        f" ({manifest.format})",
+        flush=True,
+    )
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from api.graphql.schema import schema
 
@@ -285,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("--against", required=True, metavar="REF", help="e.g. HEAD~1, origin/main")
     diff.set_defaults(handler=cmd_schema_diff)
+    documents = commands.add_parser("documents", help="persisted documents (trusted documents)")
+    documents_actions = documents.add_subparsers(dest="action", required=True)
+    load = documents_actions.add_parser(
+        "load",
+        help="store a manifest's documents: graphql-codegen persisted-documents.json,"
+        " Relay's persisted queries or Apollo's persisted-query manifest",
+    )
+    load.add_argument("file", metavar="FILE", help="the manifest (JSON)")
+    load.set_defaults(handler=cmd_documents_load)
     export = commands.add_parser("export-schema", help="write schema.graphql from the code")
     export.add_argument("--output", default=str(SCHEMA_FILE))
     export.add_argument("--check", action="store_true", help="fail if the file is out of date")

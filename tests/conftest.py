@@ -45,7 +45,9 @@ async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 # Small pools: each app a test keeps open holds its idle connections, and several test runs
 # (two `make check`s in CI) share one Postgres whose max_connections is 100 by default.
-TEST_POOLS = {"db_pool_size": 4, "db_max_overflow": 2}
+# Their queues are long: tests that send hundreds of requests at once are about concurrency,
+# and the shedding tests (test_bounded_work) set a short queue of their own.
+TEST_POOLS = {"db_pool_size": 4, "db_max_overflow": 2, "db_queue_limit": 1000}
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -465,24 +465,24 @@ async def test_filter_authors_by_name_fragment_ignoring_case(
 
     assert await author_names(client, nameContains="aNN") == ["Ann Smith", "JOANNA", "Hannah"]
     assert await author_names(client, nameContains="bob") == ["Bob"]
-    assert await author_names(client, nameContains="zz") == []
+    assert await author_names(client, nameContains="zzz") == []
 
 
 @pytest.mark.parametrize(
     ("fragment", "expected"),
     [
-        ("%", ["100% Pure"]),
-        ("0%", ["100% Pure"]),
-        ("_", ["A_B"]),
-        ("a_b", ["A_B"]),
-        ("%_", []),
-        ("\\", ["Back\\Slash"]),
+        ("100%", ["100% Pure"]),
+        ("00% p", ["100% Pure"]),
+        ("abc_d", ["Abc_Def"]),
+        ("c_def", ["Abc_Def"]),
+        ("def%_", []),
+        ("k\\sla", ["Back\\Slash"]),
     ],
 )
 async def test_name_fragment_matches_wildcards_literally(
     client: GraphQLClient, engine: AsyncEngine, fragment: str, expected: list[str]
 ) -> None:
-    for name in ["100% Pure", "1000 Pure", "A_B", "AxB", "Back\\Slash", "Plain"]:
+    for name in ["100% Pure", "1000 Pure", "Abc_Def", "AbcxDef", "Back\\Slash", "Plain"]:
         await insert_author(engine, name)
 
     assert await author_names(client, nameContains=fragment) == expected
@@ -562,11 +562,11 @@ async def test_filter_books_by_title_fragment(client: GraphQLClient, engine: Asy
 
     assert await book_ids(client, titleContains="the") == matching("the")
     assert await book_ids(client, titleContains="MAN") == matching("man")
-    assert await book_ids(client, titleContains="%") == []
-    assert await book_ids(client, titleContains="ma", authorId=author_gid(first.id)) == matching(
-        "ma", first.id
+    assert await book_ids(client, titleContains="man%") == []
+    assert await book_ids(client, titleContains="man", authorId=author_gid(first.id)) == matching(
+        "man", first.id
     )
-    assert matching("ma", first.id) != matching("ma")  # the author filter took some out
+    assert matching("man", first.id) != matching("man")  # the author filter took some out
 
 
 # Orderings

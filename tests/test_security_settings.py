@@ -1,5 +1,5 @@
 """What the settings change about security: production hardening, error masking, write
-access with API tokens, and CORS."""
+access with API tokens, the settings for users' tokens (JWKS), and CORS."""
 
 import asyncio
 import base64
@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -77,7 +78,7 @@ async def test_production_refuses_introspection(app_factory: AppFactory, query: 
         response = await post(http, query)
     assert response.status_code == 200, response.text
     payload = response.json()
-    assert payload["data"] is None
+    assert "data" not in payload  # a document that fails validation: a request error
     assert any("introspection has been disabled" in m for m in messages(response)), payload
     assert '"Author"' not in response.text
 
@@ -273,10 +274,9 @@ def every_mutation(author_id: int, book_id: int) -> dict[str, str]:
 
 def assert_unauthenticated(response: httpx.Response, field: str) -> None:
     payload = response.json()
-    assert payload["data"] is None, payload
+    assert "data" not in payload, payload  # refused at the front door: nothing ran
     (error,) = payload["errors"]
     assert error["extensions"]["code"] == "UNAUTHENTICATED", error
-    assert error["path"] == [field]
     assert "Bearer" in error["message"]
     assert WRITE_TOKEN_A not in response.text
     assert WRITE_TOKEN_B not in response.text
@@ -377,6 +377,103 @@ def test_production_accepts_strong_tokens(database_url: str) -> None:
         database_url, api_env="production", api_token=f" {WRITE_TOKEN_A} , {WRITE_TOKEN_B} "
     )
     assert settings.api_tokens == [WRITE_TOKEN_A, WRITE_TOKEN_B]
+
+
+# Users' tokens: what start-up accepts ---------------------------------------------------------
+
+JWKS = {
+    "auth_jwks_url": "https://id.example/.well-known/jwks.json",
+    "auth_issuer": "https://id.example/",
+    "auth_audience": "https://catalog.example/graphql",
+}
+
+
+def test_production_may_authorise_writes_with_users_tokens_alone(database_url: str) -> None:
+    settings = make_settings(database_url, api_env="production", **JWKS)
+    assert settings.api_tokens == []
+    assert settings.auth_configured
+    assert (settings.auth_leeway, settings.reads_require_auth) == (30.0, False)
+
+
+def test_production_without_any_way_to_authorise_writes_names_both(database_url: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_settings(database_url, api_env="production")
+    message = str(refused.value)
+    for named in ("API_TOKEN", "AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "API_OPEN_WRITES"):
+        assert named in message
+
+
+def test_production_still_refuses_a_weak_token_beside_a_jwks(database_url: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_settings(database_url, api_env="production", api_token="changeme", **JWKS)
+    assert "API_TOKEN has a weak or placeholder token" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://id.example/jwks.json", "http://10.0.0.7/jwks.json", "http://localhost.evil.example/"],
+)
+def test_production_refuses_keys_over_plain_http(database_url: str, url: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_settings(database_url, api_env="production", **{**JWKS, "auth_jwks_url": url})
+    assert "AUTH_JWKS_URL uses plain http" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080/jwks.json", "http://[::1]/jwks.json", "http://localhost/jwks.json"],
+)
+def test_production_accepts_plain_http_from_this_machine(database_url: str, url: str) -> None:
+    """A sidecar on the same host: the keys never cross a network an attacker could be on."""
+    settings = make_settings(database_url, api_env="production", **{**JWKS, "auth_jwks_url": url})
+    assert settings.auth_jwks_url == url
+
+
+def test_development_accepts_keys_over_plain_http(database_url: str) -> None:
+    url = "http://id.internal/jwks.json"
+    assert make_settings(database_url, **{**JWKS, "auth_jwks_url": url}).auth_jwks_url == url
+
+
+@pytest.mark.parametrize("missing", list(JWKS))
+@pytest.mark.parametrize("api_env", ["production", "development"])
+def test_a_jwks_needs_its_issuer_and_audience(
+    database_url: str, missing: str, api_env: str
+) -> None:
+    partial = {name: value for name, value in JWKS.items() if name != missing}
+    with pytest.raises(ValidationError) as refused:
+        make_settings(database_url, api_env=api_env, api_token=WRITE_TOKEN_A, **partial)
+    message = str(refused.value)
+    assert f"{missing.upper()} not set" in message
+    assert "AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE together" in message
+
+
+def test_blank_auth_settings_are_unset(database_url: str) -> None:
+    blank = dict.fromkeys(JWKS, "  ") | {"auth_scopes_claim": ""}
+    settings = make_settings(database_url, **blank)
+    assert (settings.auth_jwks_url, settings.auth_issuer, settings.auth_audience) == (None,) * 3
+    assert settings.auth_scopes_claim is None
+    assert not settings.auth_configured
+
+
+@pytest.mark.parametrize("url", ["ftp://id.example/jwks", "id.example/jwks.json", "https://"])
+def test_a_jwks_url_must_be_http(database_url: str, url: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_settings(database_url, **{**JWKS, "auth_jwks_url": url})
+    assert "AUTH_JWKS_URL is not an http(s) URL" in str(refused.value)
+
+
+def test_reads_cannot_require_auth_that_nobody_can_have(database_url: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_settings(database_url, reads_require_auth=True)
+    assert "READS_REQUIRE_AUTH=true, but no caller could authenticate" in str(refused.value)
+    assert make_settings(database_url, reads_require_auth=True, api_token=WRITE_TOKEN_A)
+    assert make_settings(database_url, reads_require_auth=True, **JWKS).reads_require_auth
+
+
+@pytest.mark.parametrize("leeway", [-1, 301])
+def test_the_leeway_stays_small(database_url: str, leeway: float) -> None:
+    with pytest.raises(ValidationError):
+        make_settings(database_url, auth_leeway=leeway)
 
 
 # CORS -----------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from api.catalog.filters import ilike_pattern
+from api.catalog.filters import ilike_pattern, searchable_characters
 from api.catalog.ids import decode_id
 from api.catalog.keys import (
     INT4_MAX,
@@ -137,9 +137,14 @@ def created_at(column: InstrumentedAttribute[Any], what: str) -> Field:
     )
 
 
-def contains(field: Field) -> "Filter":
-    """`<field>Contains`: a case-insensitive substring of a text field."""
-    return Filter(f"{field.name}Contains", field, Op.CONTAINS)
+CONTAINS_MIN_LENGTH = 3
+"""Letters or digits a contains pattern needs: one trigram, so the trigram index serves it."""
+
+
+def contains(field: Field, *, min_length: int = CONTAINS_MIN_LENGTH) -> "Filter":
+    """`<field>Contains`: a case-insensitive substring of a text field, of at least
+    `min_length` letters or digits (see `searchable_characters`)."""
+    return Filter(f"{field.name}Contains", field, Op.CONTAINS, min_length=min_length)
 
 
 class Op(Enum):
@@ -152,23 +157,37 @@ class Op(Enum):
     AT_MOST = "at most"
 
 
+BAD_FILTER = "BAD_USER_INPUT"
+PATTERN_TOO_SHORT = "PATTERN_TOO_SHORT"
+
+
 class InvalidFilter(ValueError):
-    """A filter value that cannot be compared; the message is for the client."""
+    """A filter value that cannot be compared, or not cheaply; the message is for the client,
+    `code` its error code (BAD_FILTER, or PATTERN_TOO_SHORT for a pattern too short)."""
+
+    def __init__(self, message: str, code: str = BAD_FILTER) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
 class Filter:
+    """A condition on one field. `min_length` (text only) is the fewest letters or digits a
+    value may have; shorter values are refused before any SQL is built, on every path."""
+
     name: str
     field: Field
     op: Op
     description: str = ""  # by default, what the operator says about the field
+    min_length: int | None = None
 
     def __post_init__(self) -> None:
         if not self.description:
+            at_least = f" At least {self.min_length} letters or digits." if self.min_length else ""
             defaults = {
                 Op.EQUALS: self.field.description,
                 Op.EQUALS_IGNORING_CASE: "Exact, ignoring case.",
-                Op.CONTAINS: f"Substring of the {self.field.name}, ignoring case.",
+                Op.CONTAINS: f"Substring of the {self.field.name}, ignoring case.{at_least}",
                 Op.AT_LEAST: f"At least this {self.field.name}.",
                 Op.AT_MOST: f"At most this {self.field.name}.",
             }
@@ -186,6 +205,12 @@ class Filter:
             problem = filter_text_problem(given, self.name)
             if problem is not None:
                 raise InvalidFilter(problem)
+            if self.min_length and searchable_characters(given) < self.min_length:
+                raise InvalidFilter(
+                    f"`{self.name}` needs at least {self.min_length} letters or digits: a "
+                    "shorter pattern cannot use the search index",
+                    PATTERN_TOO_SHORT,
+                )
             if self.op is Op.EQUALS_IGNORING_CASE:
                 return given.strip().lower()
             if self.op is Op.CONTAINS:

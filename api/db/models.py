@@ -4,6 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -113,3 +114,32 @@ class RowCount(Base):
     authors: Mapped[int] = mapped_column(BigInteger, server_default="0")
     books: Mapped[int] = mapped_column(BigInteger, server_default="0")
     publishers: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+# The hard ceiling on one persisted document, kept by the table itself; the service's own limit
+# (PERSISTED_DOCUMENTS_MAX_BYTES) may only be lower.
+DOCUMENT_ID_MAX = 200
+DOCUMENT_BODY_MAX_BYTES = 1024 * 1024
+DOCUMENT_SOURCES = ("manifest", "apq")
+
+
+class PersistedDocument(Base):
+    """A GraphQL document stored under its id, shared by every replica (api/documents).
+
+    Ids are canonical (`sha256:<hex>` for content hashes, `relay:<id>` for Relay's own ids):
+    a stored id never changes its text, so any replica may cache it forever.
+    """
+
+    __tablename__ = "persisted_documents"
+    __table_args__ = (
+        CheckConstraint(f"octet_length(body) <= {DOCUMENT_BODY_MAX_BYTES}", name="body_size"),
+        CheckConstraint(
+            "source IN (" + ", ".join(f"'{source}'" for source in DOCUMENT_SOURCES) + ")",
+            name="source",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(DOCUMENT_ID_MAX), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

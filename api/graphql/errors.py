@@ -41,6 +41,7 @@ class UserError:
 
 class ErrorCode(Enum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
+    PATTERN_TOO_SHORT = "PATTERN_TOO_SHORT"  # a contains filter too short for its index
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     QUERY_TIMEOUT = "QUERY_TIMEOUT"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"

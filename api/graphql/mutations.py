@@ -30,7 +30,6 @@ from api.graphql.inputs import (
     key_of,
     updatable,
 )
-from api.graphql.permissions import CanWrite
 from api.graphql.types import NODES
 from api.graphql.writes import mutate
 
@@ -70,7 +69,6 @@ def not_found(entity: Entity) -> InvalidInput:
 def mutation(resolve: Any, input_type: type[Any], payload: type[Any], description: str) -> Any:
     return strawberry.mutation(
         resolver=resolver(resolve, returns=payload, arguments=[("input", input_type, NO_DEFAULT)]),
-        permission_classes=[CanWrite],
         description=description,
     )
 

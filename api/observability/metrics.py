@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from api.auth.service_tokens import bearer_token, token_matches
 from api.db.reads import ReadPool
-from api.graphql.permissions import bearer_token, token_matches
+from api.pipeline.admission import Gate
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Operation names come from clients: bound the label values so nobody can flood the registry.
@@ -53,6 +54,18 @@ class Metrics:
             ["pool"],
             registry=self.registry,
         )
+        self.queue_waiting = Gauge(
+            "db_queue_waiting",
+            "Requests waiting for a database connection, per pool's admission gate.",
+            ["pool"],
+            registry=self.registry,
+        )
+        self.queue_shed = Gauge(
+            "db_queue_shed",
+            "Requests shed with SERVER_BUSY since start (queue full or deadline passed).",
+            ["pool"],
+            registry=self.registry,
+        )
 
     def watch_pools(self, engine: AsyncEngine, read_pool: ReadPool) -> None:
         orm = engine.sync_engine.pool
@@ -60,6 +73,11 @@ class Metrics:
             lambda: float(getattr(orm, "checkedout", lambda: 0)())
         )
         self.pool_in_use.labels(pool="planner").set_function(lambda: float(read_pool.in_use()))
+
+    def watch_gates(self, gates: dict[str, Gate]) -> None:
+        for name, gate in gates.items():
+            self.queue_waiting.labels(pool=name).set_function(_reader(gate, "waiting"))
+            self.queue_shed.labels(pool=name).set_function(_reader(gate, "shed"))
 
     def _label(self, operation: str) -> str:
         name = operation[:MAX_OPERATION_NAME]
@@ -115,3 +133,7 @@ class Metrics:
             return await self.endpoint(request)
 
         return guarded
+
+
+def _reader(gate: Gate, attribute: str) -> Callable[[], float]:
+    return lambda: float(getattr(gate, attribute))

@@ -2,12 +2,10 @@
 
 import logging
 import time
-from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
 
 from api.db.statements import statement_counter
 from api.observability.metrics import Metrics
@@ -28,7 +26,7 @@ _record: ContextVar[OperationRecord | None] = ContextVar("operation_record", def
 
 
 def record_operation(operation: str, outcome: str) -> None:
-    """For operations answered outside Strawberry (the query planner)."""
+    """The operation the front door ran (or refused), and how it went."""
     record = _record.get()
     if record is not None:
         record.operation, record.outcome = operation, outcome
@@ -40,20 +38,6 @@ def record_rejection(reason: str) -> None:
     record = _record.get()
     if record is not None:
         record.rejection = reason
-
-
-class RecordOperation(SchemaExtension):
-    """Tell the request log which operation ran and whether it returned errors."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        record = _record.get()
-        if record is None:
-            return
-        context = self.execution_context
-        record.operation = context.operation_name or "anonymous"
-        result = context.result
-        record.outcome = "error" if result is not None and result.errors else "ok"
 
 
 class RequestLogMiddleware:
