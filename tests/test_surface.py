@@ -3,10 +3,11 @@
 from dataclasses import replace
 
 import pytest
-from graphql import OperationDefinitionNode, parse
+from graphql import GraphQLObjectType, OperationDefinitionNode, build_schema, parse
 
 from api.catalog.describe import Cardinality, Relation
 from api.catalog.entities import ENTITIES
+from api.db.migrations import PROJECT_ROOT
 from api.graphql.limits import CONNECTION_FIELDS, query_cost
 from api.graphql.surface import SURFACE, Role, UnservableDescription, build_surface
 from tests.scratch_entities import (
@@ -142,3 +143,28 @@ def test_a_description_that_cannot_be_served_fails_in_one_line(case: str) -> Non
 
     assert str(raised.value).startswith(message)
     assert "\n" not in str(raised.value)
+
+
+def test_the_table_and_the_schema_agree_on_every_derived_type() -> None:
+    """The table is derived beside the Strawberry types; neither may drift from the other."""
+    schema = build_schema((PROJECT_ROOT / "schema.graphql").read_text())
+
+    def table_fields(parent: str) -> set[str]:
+        return {name for (owner, name) in SURFACE.fields if owner == parent}
+
+    def schema_fields(parent: str) -> set[str]:
+        found = schema.get_type(parent)
+        assert isinstance(found, GraphQLObjectType), parent
+        return set(found.fields)
+
+    for entity in ENTITIES.values():
+        for parent in (
+            entity.name,
+            entity.connection_type,
+            entity.edge_type,
+            entity.payload_type("Create"),
+        ):
+            assert table_fields(parent) == schema_fields(parent), parent
+    assert table_fields("Query") == schema_fields("Query")
+    assert table_fields("PageInfo") == schema_fields("PageInfo")
+    assert table_fields("Mutation") <= schema_fields("Mutation")
