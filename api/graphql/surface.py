@@ -60,14 +60,6 @@ class Surface:
             return GraphField(Role.SCALAR)
         return self.fields.get((parent, name))
 
-    def roots(self, role: Role) -> dict[str, Entity]:
-        """The Query fields of `role`, by name, with their entity."""
-        return {
-            name: described.entity
-            for (parent, name), described in self.fields.items()
-            if parent == "Query" and described.role is role and described.entity is not None
-        }
-
     @property
     def connection_names(self) -> frozenset[str]:
         """Every field name that is a page of rows: what the cost limit multiplies by."""

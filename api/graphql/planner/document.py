@@ -28,13 +28,10 @@ from graphql import (
     VariableNode,
 )
 
-from api.graphql.surface import SURFACE, ChildTypes, Role, Surface
+from api.graphql.surface import SURFACE, ChildTypes, Surface
 
 MAX_SELECTIONS = 2000
 """Selections one document may hold once collected; larger ones go to the ordinary path."""
-
-ROOT_CONNECTIONS = SURFACE.roots(Role.CONNECTION)
-ROOT_LOOKUPS = SURFACE.roots(Role.OBJECT)
 
 
 class NotPlannable(Exception):
