@@ -1,15 +1,19 @@
 """The field table: derived from the descriptions, and refusing at start-up what it cannot serve."""
 
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from graphql import GraphQLObjectType, OperationDefinitionNode, build_schema, parse
 
+from api.catalog.checks import UnservableDescription
 from api.catalog.describe import Cardinality, Relation
 from api.catalog.entities import ENTITIES
 from api.db.migrations import PROJECT_ROOT
 from api.graphql.limits import CONNECTION_FIELDS, query_cost
-from api.graphql.surface import SURFACE, Role, UnservableDescription, build_surface
+from api.graphql.surface import SURFACE, Role, build_surface
 from tests.scratch_entities import (
     BOOK_SERIES,
     SCRATCH_COUNTED,
@@ -129,7 +133,7 @@ UNSERVABLE = {
             Relation("name", "Volume", Cardinality.MANY, BookSeriesRow.id, VolumeRow.series_id, ""),
         ),
         SCRATCH_COUNTED,
-        "BookSeries.name: BookSeries.name is described twice",
+        "BookSeries.name: named twice",
     ),
 }
 
@@ -168,3 +172,31 @@ def test_the_table_and_the_schema_agree_on_every_derived_type() -> None:
     assert table_fields("Query") == schema_fields("Query")
     assert table_fields("PageInfo") == schema_fields("PageInfo")
     assert table_fields("Mutation") <= schema_fields("Mutation")
+
+
+UNCOUNTED_PUBLISHERS = """
+import sys
+from api.db.models import RowCount
+RowCount.__table__._columns.remove(RowCount.__table__.c.publishers)
+from api.cli import main
+sys.exit(main(["export-schema", "--check"]))
+"""
+
+
+def test_the_command_refuses_an_unservable_catalogue_in_one_line(tmp_path: Path) -> None:
+    """Forgetting a new table's row count stops any command as the catalogue is imported."""
+    finished = subprocess.run(
+        [sys.executable, "-c", UNCOUNTED_PUBLISHERS],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert finished.returncode == 1, finished
+    assert finished.stderr.splitlines() == [
+        "error: the catalogue cannot be served: Publisher.totalCount: table publishers has no"
+        " row count; add its column to RowCount and install counting"
+        " (api.db.counting.install_counting)"
+    ]

@@ -3,6 +3,7 @@ migration, and the GraphQL types, inputs, filters, orderings, the catalogue's re
 and the query planner all follow.
 """
 
+from api.catalog.checks import check_entities
 from api.catalog.describe import (
     Cardinality,
     Entity,
@@ -139,3 +140,4 @@ PUBLISHER = Entity(
 )
 
 ENTITIES = {entity.name: entity for entity in (AUTHOR, BOOK, PUBLISHER)}
+check_entities(ENTITIES)

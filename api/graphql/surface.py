@@ -3,25 +3,20 @@
 The schema's types are derived from the entity descriptions (`api.graphql.types`,
 `queries`, `mutations`); this table is derived from the same descriptions, once at start-up,
 so the query planner and the cost limit look a field up instead of guessing from a type's
-name. A description the table cannot serve (a relation to an entity nobody describes, a
-nullable key on a relation not described as optional, a table nobody counts, two fields of
-one name) stops start-up with `UnservableDescription`, one line naming the entity and field.
+name. Descriptions are checked first (`api.catalog.checks`); two fields of one name on one
+type stop start-up here, with `UnservableDescription` naming the entity and the field.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from api.catalog.describe import Cardinality, Entity, Field, Kind, Relation
+from api.catalog.checks import UnservableDescription, check_entities
+from api.catalog.describe import Cardinality, Entity, Field, Relation
 from api.catalog.entities import ENTITIES
-from api.db.models import RowCount
 
 PAGE_INFO_FIELDS = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")
 NODE_INTERFACE = "Node"
-
-
-class UnservableDescription(Exception):
-    """A description the API cannot serve; the message names the entity and the field."""
 
 
 class Role(Enum):
@@ -88,81 +83,16 @@ class _Table:
             raise UnservableDescription(f"{owner}.{name}: {parent}.{name} is described twice")
         self.fields[(parent, name)] = described
 
-    def target(self, entity: Entity, relation: Relation) -> Entity:
-        target = self.entities.get(relation.target)
-        if target is None:
-            raise UnservableDescription(
-                f"{entity.name}.{relation.name}: relation to {relation.target}, "
-                "which no entity describes"
-            )
-        return target
-
-
-def _check_field(entity: Entity, described: Field, entities: Mapping[str, Entity]) -> None:
-    where = f"{entity.name}.{described.name}"
-    if described.column.class_ is not entity.model:
-        raise UnservableDescription(f"{where}: its column is not on {entity.table.name}")
-    if described.kind is Kind.REFERENCE:
-        if described.references not in entities:
-            raise UnservableDescription(
-                f"{where}: references {described.references}, which no entity describes"
-            )
-        if described.readable:
-            raise UnservableDescription(
-                f"{where}: a reference is read through its relation; make it readable=False"
-            )
-    nullable = bool(described.column.expression.nullable)
-    if described.required == nullable and described.column.expression.server_default is None:
-        wanted = "required=False" if nullable else "required=True"
-        raise UnservableDescription(f"{where}: the column's nullability wants {wanted}")
-    index = described.unique_index
-    if index is not None and not any(i.name == index and i.unique for i in entity.table.indexes):
-        raise UnservableDescription(
-            f"{where}: unique_ignoring_case needs the model's unique index {index} "
-            f"on lower({described.column.expression.name})"
-        )
-
-
-def _check_relation(entity: Entity, relation: Relation, target: Entity) -> None:
-    where = f"{entity.name}.{relation.name}"
-    if relation.local.class_ is not entity.model or relation.remote.class_ is not target.model:
-        raise UnservableDescription(
-            f"{where}: local must be on {entity.name}, remote on {target.name}"
-        )
-    if relation.cardinality is Cardinality.ONE:
-        nullable = bool(relation.local.expression.nullable)
-        if nullable != relation.optional:
-            wanted = "optional=True" if nullable else "optional=False"
-            raise UnservableDescription(
-                f"{where}: {entity.table.name}.{relation.local.expression.name} "
-                f"{'may' if nullable else 'may not'} be null; describe it {wanted}"
-            )
-    elif relation.optional:
-        raise UnservableDescription(f"{where}: only a to-one relation is optional")
-
-
-def _check_entity(entity: Entity, counted: frozenset[str]) -> None:
-    if entity.table.name not in counted:
-        raise UnservableDescription(
-            f"{entity.name}.totalCount: table {entity.table.name} has no row count; add its "
-            "column to RowCount and install counting (api.db.counting.install_counting)"
-        )
-    for key in entity.order_keys:
-        if key.field.kind not in (Kind.TEXT, Kind.INT, Kind.TIMESTAMP):
-            raise UnservableDescription(f"{entity.name}.{key.name}: cannot order by a reference")
-
 
 def build_surface(entities: Mapping[str, Entity], counted: frozenset[str] | None = None) -> Surface:
     """The field table for `entities`; `UnservableDescription` for one it cannot serve.
 
     `counted` is the tables whose rows are counted (`row_counts`' columns by default).
     """
-    if counted is None:
-        counted = frozenset(c.name for c in RowCount.__table__.columns) - {"slot"}
+    check_entities(entities, counted)
     table = _Table(entities)
     for entity in entities.values():
         name = entity.name
-        _check_entity(entity, counted)
         table.add("Query", entity.plural, _connection(entity), owner=name)
         table.add("Query", entity.field_name, _object(entity), owner=name)
         created = GraphField(
@@ -182,13 +112,11 @@ def build_surface(entities: Mapping[str, Entity], counted: frozenset[str] | None
         for key in ("id", "databaseId"):
             table.add(name, key, GraphField(Role.SCALAR, entity), owner=name)
         for described in entity.fields:
-            _check_field(entity, described, entities)
             if described.readable:
                 scalar = GraphField(Role.SCALAR, entity, column=described)
                 table.add(name, described.name, scalar, owner=name)
         for relation in entity.relations:
-            target = table.target(entity, relation)
-            _check_relation(entity, relation, target)
+            target = entities[relation.target]
             if relation.cardinality is Cardinality.MANY:
                 table.add(name, relation.name, _connection(target, relation), owner=name)
             else:
