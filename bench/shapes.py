@@ -8,6 +8,7 @@ each unfiltered totalCount; each connection nested in a page.
 """
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import graphql
@@ -92,11 +93,19 @@ async def deep_cursors(url: str) -> DeepCursors:
                     rows = await connection.scalar(select(func.count(ordering.id)))
                     middle = select(ordering.sort_key(), ordering.id).order_by(*ordering.order_by())
                     found = await connection.execute(middle.offset((rows or 0) // 2).limit(1))
-                    key, row_id = found.one()
+                    key, row_id = found.first() or _nowhere(ordering)
                     cursors[type_name, name] = ordering.cursor_for(key, row_id)
     finally:
         await engine.dispose()
     return cursors
+
+
+def _nowhere(ordering: Ordering) -> tuple[object, int]:
+    """A valid (key, id) for an empty table (publishers, in a catalogue loaded without any)."""
+    if ordering.by_id:
+        return 1, 1
+    keys = {Kind.TEXT: "m", Kind.INT: 0, Kind.TIMESTAMP: datetime(2000, 1, 1, tzinfo=UTC)}
+    return keys[ordering.key.field.kind], 1
 
 
 def _object(type_: graphql.GraphQLType) -> graphql.GraphQLObjectType:
