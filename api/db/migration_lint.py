@@ -1,4 +1,4 @@
-"""Lint each revision's SQL before it ships: Squawk's rules, plus two that need this project.
+"""Lint each revision's SQL before it ships: Squawk's rules, plus three that need this project.
 
 Each revision is rendered offline (`alembic upgrade --sql`, from its parent to itself), so
 the linter reads exactly the statements migrate would send, env.py's `SET lock_timeout`
