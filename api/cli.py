@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from api.catalog.checks import UnservableDescription
 from api.cli_errors import NOT_MIGRATED, CommandFailed, explained
 from api.db.migrations import PROJECT_ROOT
 from api.observability.logs import configure_logging
@@ -386,3 +387,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:  # Ctrl-C before serving started: no traceback
         return 128 + signal.SIGINT
+    except UnservableDescription as error:  # raised as the catalogue is imported
+        raise CommandFailed(f"the catalogue cannot be served: {error}") from None

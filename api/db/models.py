@@ -63,6 +63,20 @@ class Author(Base):
     books: Mapped[list["Book"]] = relationship(back_populates="author", lazy="raise")
 
 
+class Publisher(Base):
+    """A publisher's name is unique ignoring case: the unique index on lower(name) says so."""
+
+    __tablename__ = "publishers"
+    __table_args__ = (
+        Index("ix_publishers_name_id", "name", "id"),
+        Index("uq_publishers_lower_name", text("lower(name)"), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    country: Mapped[str | None] = mapped_column(String(COUNTRY_MAX))
+
+
 class Book(Base):
     __tablename__ = "books"
     __table_args__ = (
@@ -74,12 +88,15 @@ class Book(Base):
         # PUBLISHED_YEAR sorts a missing year last (api.catalog.entities): that key, then the id.
         Index("ix_books_published_year_order", text("coalesce(published_year, 2147483647)"), "id"),
         Index("ix_books_published_year", "published_year"),
+        # A publisher's books in the default order, the publisherId filter, the foreign key.
+        Index("ix_books_publisher_id_id", "publisher_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
     published_year: Mapped[int | None] = mapped_column(Integer)
+    publisher_id: Mapped[int | None] = mapped_column(ForeignKey("publishers.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     author: Mapped[Author] = relationship(back_populates="books", lazy="raise")
 
@@ -97,6 +114,7 @@ class RowCount(Base):
     slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     authors: Mapped[int] = mapped_column(BigInteger, server_default="0")
     books: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    publishers: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 # The hard ceiling on one persisted document, kept by the table itself; the service's own limit

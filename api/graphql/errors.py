@@ -11,7 +11,8 @@ from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
 
-from api.catalog.problems import Problem, ProblemCode
+from api.catalog.codes import USER_ERROR_CODES
+from api.catalog.problems import Problem
 from api.db.reads import ReadTimedOut
 
 log = logging.getLogger("api.errors")
@@ -22,7 +23,7 @@ QUERY_TIMEOUT_MESSAGE = (
 )
 
 UserErrorCode = strawberry.enum(
-    ProblemCode, name="UserErrorCode", description="Why an input was refused."
+    USER_ERROR_CODES, name="UserErrorCode", description="Why an input was refused."
 )
 
 
@@ -34,7 +35,8 @@ class UserError:
 
     @classmethod
     def from_problem(cls, problem: Problem) -> "UserError":
-        return cls(field=list(problem.field), message=problem.message, code=problem.code)
+        code = USER_ERROR_CODES(problem.code)
+        return cls(field=list(problem.field), message=problem.message, code=code)
 
 
 class ErrorCode(Enum):
