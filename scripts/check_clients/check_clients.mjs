@@ -1,0 +1,75 @@
+// The API with the GraphQL clients frontends use, in Node: one line per client, status 1 on
+// any failure.
+//
+//   make check-clients                    (installs package.json's exact versions, runs this)
+//   node scripts/check_clients/check_clients.mjs [http://127.0.0.1:PORT/graphql]
+//
+// With no URL it starts `python -m api dev --port 0` itself, on an embedded Postgres in a
+// scratch folder (or on DATABASE_URL when that is set), and stops it afterwards. With a URL,
+// DATABASE_URL must name that server's database: Relay's and codegen's documents are loaded
+// into it with `python -m api documents load`. Either way the trusted-documents check starts
+// a second `python -m api dev` with TRUSTED_DOCUMENTS=require on the same database.
+//
+// Every check prints what went over the wire when it fails: method, URL parameters or body,
+// status and answer.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+
+import { apolloGet, apolloPost } from "./apollo.mjs";
+import { codegenTrusted } from "./codegen.mjs";
+import { relayPersisted } from "./relay.mjs";
+import { embeddedDatabaseUrl, startDev, stopDev } from "./server.mjs";
+import { urqlDefaults } from "./urql.mjs";
+
+const CHECKS = [
+  ["Apollo Client 4, APQ over POST", apolloPost],
+  ["Apollo Client 4, APQ over GET (useGETForHashedQueries)", apolloGet],
+  ["urql 6, defaults (GET for queries)", urqlDefaults],
+  ["Relay, persisted queries by doc_id", relayPersisted],
+  ["graphql-codegen client preset, persisted documents, TRUSTED_DOCUMENTS=require", codegenTrusted],
+  // Subscriptions (graphql-ws, graphql-sse clients) go here: a [name, async (ctx) => detail]
+  // pair each, in a module of their own beside these.
+];
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), "check-clients-"));
+const embeddedData = path.join(workDir, "pgdata");
+const servers = [];
+
+async function startServer(env = {}) {
+  const dev = startDev({ EMBEDDED_PGDATA: embeddedData, ...env });
+  servers.push(dev);
+  return dev.url;
+}
+
+async function context() {
+  const given = process.argv[2];
+  if (given) return { url: given, databaseUrl: process.env.DATABASE_URL, workDir, startServer };
+  const url = await startServer();
+  const databaseUrl = process.env.DATABASE_URL || embeddedDatabaseUrl(embeddedData);
+  return { url, databaseUrl, workDir, startServer };
+}
+
+let failures = 0;
+try {
+  const ctx = await context();
+  console.log(`server: ${ctx.url}`);
+  for (const [name, check] of CHECKS) {
+    try {
+      console.log(`ok   ${name}: ${await check(ctx)}`);
+    } catch (error) {
+      failures += 1;
+      console.log(`FAIL ${name}: ${error?.name === "CheckFailed" ? error.message : error?.stack ?? error}`);
+    }
+  }
+} catch (error) {
+  failures += 1;
+  console.log(`FAIL setting up: ${error?.stack ?? error}`);
+} finally {
+  for (const server of servers.reverse()) await stopDev(server);
+  rmSync(workDir, { recursive: true, force: true });
+}
+console.log(failures ? `check-clients FAILED (${failures})` : `check-clients passed (${CHECKS.length} clients)`);
+process.exit(failures ? 1 : 0);
