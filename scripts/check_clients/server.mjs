@@ -52,7 +52,15 @@ export async function stopDev(dev) {
 /** The URL of the embedded Postgres running on `dataDir`, as pgserver spells it: its socket
  * folder is the fifth line of postmaster.pid. */
 export function embeddedDatabaseUrl(dataDir) {
-  const lines = readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n");
+  let lines;
+  try {
+    lines = readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n");
+  } catch {
+    throw new Error(
+      `no embedded Postgres runs in ${dataDir}: dev found a DATABASE_URL (in .env?);` +
+        " export it, so that documents are loaded into the same database",
+    );
+  }
   const socketDir = lines[4]?.trim();
   if (!socketDir) throw new Error(`${dataDir}/postmaster.pid names no socket folder`);
   return `postgresql://postgres:@/postgres?host=${socketDir}`;
