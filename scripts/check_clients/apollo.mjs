@@ -9,7 +9,9 @@
 import { ApolloClient, HttpLink, InMemoryCache, gql } from "@apollo/client";
 import { PersistedQueryLink } from "@apollo/client/link/persisted-queries";
 
-import { expect, expectEqual, nonce, recordingFetch, reference, sha256Hex, shown } from "./wire.mjs";
+import {
+  expect, expectEqual, nonce, recordingFetch, reference, sha256Hex, shown, traced,
+} from "./wire.mjs";
 
 function authorsQuery(name) {
   return `query ${name}($first: Int!) {
@@ -25,7 +27,6 @@ async function runApq(url, { useGET }) {
   const name = `Apollo${useGET ? "Get" : "Post"}${nonce()}`;
   const text = authorsQuery(name);
   const variables = { first: 2 };
-  const expected = await reference(url, text, variables);
   const wire = recordingFetch();
   const client = new ApolloClient({
     cache: new InMemoryCache(),
@@ -35,9 +36,12 @@ async function runApq(url, { useGET }) {
     }).concat(new HttpLink({ uri: url, fetch: wire.fetch })),
   });
   const query = gql(text);
-  const first = await client.query({ query, variables, fetchPolicy: "no-cache" });
-  const repeat = await client.query({ query, variables, fetchPolicy: "no-cache" });
+  const [first, repeat] = await traced(wire, async () => [
+    await client.query({ query, variables, fetchPolicy: "no-cache" }),
+    await client.query({ query, variables, fetchPolicy: "no-cache" }),
+  ]);
   client.stop();
+  const expected = await reference(url, text, variables);
 
   const trace = wire.sent.map(shown).join("\n    ");
   expect(wire.sent.length === 3, `expected 3 requests (miss, register, hit), got:\n    ${trace}`);

@@ -23,6 +23,7 @@ import { codegenTrusted } from "./codegen.mjs";
 import { relayPersisted } from "./relay.mjs";
 import { embeddedDatabaseUrl, startDev, stopDev } from "./server.mjs";
 import { urqlDefaults } from "./urql.mjs";
+import { CheckFailed } from "./wire.mjs";
 
 const CHECKS = [
   ["Apollo Client 4, APQ over POST", apolloPost],
@@ -34,6 +35,7 @@ const CHECKS = [
   // pair each, in a module of their own beside these.
 ];
 
+const CHECK_MS = 240_000; // a check that starts a server waits for it too
 const workDir = mkdtempSync(path.join(os.tmpdir(), "check-clients-"));
 const embeddedData = path.join(workDir, "pgdata");
 const servers = [];
@@ -52,21 +54,37 @@ async function context() {
   return { url, databaseUrl, workDir, startServer };
 }
 
+/** A client that never answers fails its check instead of hanging the run. */
+function withDeadline(promise, name) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new CheckFailed(`${name}: no result in ${CHECK_MS / 1000} s`)), CHECK_MS);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** A failed check says what was wrong; anything else thrown is a bug here, shown with its stack. */
+function explained(error) {
+  if (error instanceof CheckFailed) return error.message;
+  if (error?.message === "fetch failed") return `cannot reach the server: ${error.cause?.message ?? error.cause}`;
+  return error?.stack ?? String(error);
+}
+
 let failures = 0;
 try {
   const ctx = await context();
   console.log(`server: ${ctx.url}`);
   for (const [name, check] of CHECKS) {
     try {
-      console.log(`ok   ${name}: ${await check(ctx)}`);
+      console.log(`ok   ${name}: ${await withDeadline(check(ctx), name)}`);
     } catch (error) {
       failures += 1;
-      console.log(`FAIL ${name}: ${error?.name === "CheckFailed" ? error.message : error?.stack ?? error}`);
+      console.log(`FAIL ${name}: ${explained(error)}`);
     }
   }
 } catch (error) {
   failures += 1;
-  console.log(`FAIL setting up: ${error?.stack ?? error}`);
+  console.log(`FAIL setting up: ${explained(error)}`);
 } finally {
   for (const server of servers.reverse()) await stopDev(server);
   rmSync(workDir, { recursive: true, force: true });

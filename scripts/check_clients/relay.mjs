@@ -13,7 +13,9 @@ import { promisify } from "node:util";
 import relayRuntime from "relay-runtime";
 
 import { loadDocuments, root } from "./server.mjs";
-import { expect, expectEqual, recordingFetch, reference, shown } from "./wire.mjs";
+import {
+  CheckFailed, expect, expectEqual, recordingFetch, reference, shown, traced,
+} from "./wire.mjs";
 
 const { Environment, Network, RecordSource, Store, fetchQuery } = relayRuntime;
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -42,7 +44,7 @@ async function compile(workDir) {
   try {
     await run(process.execPath, [compiler, "relay.config.json"], { cwd: project });
   } catch (error) {
-    throw new Error(`relay-compiler failed: ${error.stdout}${error.stderr}`);
+    throw new CheckFailed(`relay-compiler failed: ${error.stdout}${error.stderr}`);
   }
   const generated = path.join(project, "src", "__generated__", "RelayAuthorsQuery.graphql.js");
   const { default: artifact } = await import(pathToFileURL(generated));
@@ -70,9 +72,11 @@ export async function relayPersisted(ctx) {
   const loaded = await loadDocuments(persisted, ctx.databaseUrl);
 
   const variables = { first: 2 };
-  const expected = await reference(ctx.url, documents[id], variables);
   const wire = recordingFetch();
-  const data = await fetchQuery(environment(ctx.url, wire), artifact, variables).toPromise();
+  const data = await traced(wire, () =>
+    fetchQuery(environment(ctx.url, wire), artifact, variables).toPromise(),
+  );
+  const expected = await reference(ctx.url, documents[id], variables);
 
   const trace = wire.sent.map(shown).join("\n    ");
   expect(wire.sent.length === 1, `expected 1 request, got:\n    ${trace}`);

@@ -11,6 +11,8 @@ import path from "node:path";
 import process from "node:process";
 import { promisify } from "node:util";
 
+import { CheckFailed } from "./wire.mjs";
+
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 export const python = process.env.PYTHON ?? path.join(root, ".venv", "bin", "python");
 const STARTUP_MS = 180_000;
@@ -24,7 +26,7 @@ export function startDev(env) {
   });
   let log = "";
   const url = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev did not start:\n${log}`)), STARTUP_MS);
+    const timer = setTimeout(() => reject(new CheckFailed(`dev did not start:\n${log}`)), STARTUP_MS);
     server.stderr.on("data", (chunk) => {
       log += chunk;
       const found = /Uvicorn running on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
@@ -35,7 +37,7 @@ export function startDev(env) {
     });
     server.on("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`dev exited (${code}):\n${log}`));
+      reject(new CheckFailed(`dev exited (${code}):\n${log}`));
     });
   });
   url.catch(() => {}); // a server that dies before anyone awaits it is reported by its user
@@ -56,20 +58,20 @@ export function embeddedDatabaseUrl(dataDir) {
   try {
     lines = readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n");
   } catch {
-    throw new Error(
+    throw new CheckFailed(
       `no embedded Postgres runs in ${dataDir}: dev found a DATABASE_URL (in .env?);` +
         " export it, so that documents are loaded into the same database",
     );
   }
   const socketDir = lines[4]?.trim();
-  if (!socketDir) throw new Error(`${dataDir}/postmaster.pid names no socket folder`);
+  if (!socketDir) throw new CheckFailed(`${dataDir}/postmaster.pid names no socket folder`);
   return `postgresql://postgres:@/postgres?host=${socketDir}`;
 }
 
 /** `python -m api documents load FILE` on DATABASE_URL; its one line of output. */
 export async function loadDocuments(file, databaseUrl) {
   if (!databaseUrl) {
-    throw new Error("DATABASE_URL is needed to load documents into the server's database");
+    throw new CheckFailed("DATABASE_URL is needed to load documents into the server's database");
   }
   try {
     const { stdout } = await run(python, ["-m", "api", "documents", "load", file], {
@@ -78,6 +80,6 @@ export async function loadDocuments(file, databaseUrl) {
     });
     return stdout.trim();
   } catch (error) {
-    throw new Error(`documents load ${file} failed: ${error.stderr || error.message}`);
+    throw new CheckFailed(`documents load ${file} failed: ${error.stderr || error.message}`);
   }
 }

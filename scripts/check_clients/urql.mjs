@@ -5,7 +5,7 @@
 
 import { Client, cacheExchange, fetchExchange, gql } from "@urql/core";
 
-import { expect, expectEqual, nonce, recordingFetch, reference, shown } from "./wire.mjs";
+import { expect, expectEqual, nonce, recordingFetch, reference, shown, traced } from "./wire.mjs";
 
 const AUTHORS = gql`
   query UrqlAuthors($first: Int!) {
@@ -31,7 +31,7 @@ const NODE = gql`
 `;
 
 function answered(result, what) {
-  expect(!result.error, `${what} failed: ${result.error?.message}`);
+  if (result.error) throw new Error(`${what} failed: ${result.error.message}`);
   return result.data;
 }
 
@@ -39,18 +39,22 @@ export async function urqlDefaults(ctx) {
   const wire = recordingFetch();
   const client = new Client({ url: ctx.url, exchanges: [cacheExchange, fetchExchange], fetch: wire.fetch });
   const variables = { first: 2 };
-  const expected = await reference(ctx.url, AUTHORS.loc.source.body, variables);
-  const authors = answered(await client.query(AUTHORS, variables).toPromise(), "the query");
   const name = `urql check ${nonce()}`;
-  const created = answered(
-    await client.mutation(CREATE, { input: { name } }).toPromise(),
-    "the mutation",
-  );
+  const [authors, created, readBack] = await traced(wire, async () => {
+    const authors = answered(await client.query(AUTHORS, variables).toPromise(), "the query");
+    const created = answered(
+      await client.mutation(CREATE, { input: { name } }).toPromise(),
+      "the mutation",
+    );
+    const id = created.createAuthor.author?.id;
+    const readBack = answered(
+      await client.query(NODE, { id }, { requestPolicy: "network-only" }).toPromise(),
+      "the read-back",
+    );
+    return [authors, created, readBack];
+  });
   const id = created.createAuthor.author?.id;
-  const readBack = answered(
-    await client.query(NODE, { id }, { requestPolicy: "network-only" }).toPromise(),
-    "the read-back",
-  );
+  const expected = await reference(ctx.url, AUTHORS.loc.source.body, variables);
 
   const trace = wire.sent.map(shown).join("\n    ");
   expect(wire.sent.length === 3, `expected 3 requests, got:\n    ${trace}`);

@@ -34,6 +34,16 @@ function safeJson(text) {
   }
 }
 
+/** Runs a client's requests; if the client gives up, the failure shows what went over the wire. */
+export async function traced(wire, requests) {
+  try {
+    return await requests();
+  } catch (error) {
+    const trace = wire.sent.map(shown).join("\n    ");
+    throw new CheckFailed(`${error?.message ?? error}\n    ${trace || "(nothing was sent)"}`);
+  }
+}
+
 /** The request as it went: method and what it carried, for a failure message. */
 export function shown(exchange) {
   const carried = exchange.method === "GET" ? exchange.params : exchange.body;
@@ -58,7 +68,7 @@ export async function reference(url, query, variables) {
   });
   const answer = await response.json();
   if (response.status !== 200 || answer.errors || !answer.data) {
-    throw new Error(`the reference POST failed: ${response.status} ${JSON.stringify(answer)}`);
+    throw new CheckFailed(`the reference POST failed: ${response.status} ${JSON.stringify(answer)}`);
   }
   return answer.data;
 }
