@@ -40,7 +40,23 @@ const workDir = mkdtempSync(path.join(os.tmpdir(), "check-clients-"));
 const embeddedData = path.join(workDir, "pgdata");
 const servers = [];
 
+let stopping = false;
+
+/** However this process ends, its servers end too: an interrupted run (Ctrl-C, SIGTERM, a
+ * closed terminal) must not leave a server and its Postgres behind. */
+async function stopServers() {
+  stopping = true;
+  for (const server of servers.splice(0).reverse()) await stopDev(server);
+  rmSync(workDir, { recursive: true, force: true });
+}
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => stopServers().finally(() => process.exit(128 + os.constants.signals[signal])));
+}
+// Output piped into `head` that has exited: the checks still run to the end and stop the servers.
+process.stdout.on("error", () => {});
+
 async function startServer(env = {}) {
+  if (stopping) throw new CheckFailed("interrupted");
   const dev = startDev({ EMBEDDED_PGDATA: embeddedData, ...env });
   servers.push(dev);
   return dev.url;
@@ -86,8 +102,7 @@ try {
   failures += 1;
   console.log(`FAIL setting up: ${explained(error)}`);
 } finally {
-  for (const server of servers.reverse()) await stopDev(server);
-  rmSync(workDir, { recursive: true, force: true });
+  await stopServers();
 }
 console.log(failures ? `check-clients FAILED (${failures})` : `check-clients passed (${CHECKS.length} clients)`);
 process.exit(failures ? 1 : 0);
