@@ -39,6 +39,8 @@ class W2Round:
     timeouts: int
     # W2 requests the API counted as failed (its metrics, by operation name).
     failed: int
+    # The API process's CPU seconds over the run (W2's and, attacked, the attackers').
+    cpu_seconds: float
 
     @property
     def requests_per_second(self) -> float:
@@ -57,6 +59,8 @@ class W2Summary:
     p50_ms: float
     p99_ms: float
     errors: int
+    # The API's CPU seconds per second of the runs: how much of a core it had.
+    api_cpu_per_second: float
     rounds_requests_per_second: list[float]
 
     @classmethod
@@ -70,6 +74,7 @@ class W2Summary:
             p50_ms=statistics.median(r.p50_ms for r in rounds),
             p99_ms=max(r.p99_ms for r in rounds),
             errors=sum(r.errors for r in rounds),
+            api_cpu_per_second=sum(r.cpu_seconds for r in rounds) / seconds if seconds else 0.0,
             rounds_requests_per_second=[r.requests_per_second for r in rounds],
         )
 
@@ -83,6 +88,8 @@ class AttackResults:
     rss_before_mb: float
     rss_after_mb: float
     peak_rss_mb: float
+    # Each attacker alone for one run, nothing else sent: the API's CPU per attack request.
+    cpu_ms_per_attack: dict[str, float]
     api_settings: dict[str, str]
     rounds: int
     duration: int
@@ -109,6 +116,7 @@ class AttackResults:
             "rss_before_mb": self.rss_before_mb,
             "rss_after_mb": self.rss_after_mb,
             "peak_rss_mb": self.peak_rss_mb,
+            "api_cpu_ms_per_attack_request_alone": self.cpu_ms_per_attack,
             "api_settings": self.api_settings,
             "rounds": self.rounds,
             "duration": self.duration,
@@ -125,14 +133,14 @@ class AttackResults:
             "as the server answers: anonymous 0.91 MB `seedCatalog` writes, and a new "
             "30-60 KB document every request.",
             "",
-            "| W2 | req/s | p50 ms | p99 ms | errors | rounds req/s |",
-            "|---|--:|--:|--:|--:|---|",
+            "| W2 | req/s | p50 ms | p99 ms | errors | API CPU s/s | rounds req/s |",
+            "|---|--:|--:|--:|--:|--:|---|",
         ]
         for name, run in (("quiet", quiet), ("under attack", attacked)):
             rounds = ", ".join(f"{value:,.0f}" for value in run.rounds_requests_per_second)
             lines.append(
                 f"| {name} | {run.requests_per_second:,.0f} | {run.p50_ms:.2f} "
-                f"| {run.p99_ms:.2f} | {run.errors} | {rounds} |"
+                f"| {run.p99_ms:.2f} | {run.errors} | {run.api_cpu_per_second:.2f} | {rounds} |"
             )
         lines += [
             "",
@@ -140,14 +148,15 @@ class AttackResults:
             f"{'PASS' if self.passed else 'FAIL'}). API RSS {self.rss_before_mb:.1f} MB before "
             f"the attacks, {self.rss_after_mb:.1f} MB after, peak {self.peak_rss_mb:.1f} MB.",
             "",
-            "| attacker | requests | req/s | MB sent | mean response ms | HTTP statuses "
-            "| error codes | refused | no answer |",
-            "|---|--:|--:|--:|--:|---|---|--:|---|",
+            "| attacker | requests | req/s | MB sent | mean response ms | API CPU ms/request "
+            "alone | HTTP statuses | error codes | refused | no answer |",
+            "|---|--:|--:|--:|--:|--:|---|---|--:|---|",
         ]
         for kind, tally in self.attackers.items():
             lines.append(
                 f"| {kind} | {tally.requests:,} | {tally.requests_per_second:,.1f} "
                 f"| {tally.bytes_sent / MB:,.1f} | {tally.mean_response_ms:.1f} "
+                f"| {self.cpu_ms_per_attack.get(kind, 0.0):.1f} "
                 f"| {_counts(tally.statuses)} | {_counts(tally.codes)} | {tally.refused:,} "
                 f"| {_counts(tally.transport_errors) or '0'} |"
             )
@@ -180,10 +189,14 @@ def w2_round(
         if attacked:
             with Attackers(api.port, workload.variables["id"]) as attackers:
                 time.sleep(ATTACK_LEAD_SECONDS)
+                cpu_before = sampling.cpu_seconds(api.pid)
                 result = _wrk(api, workload, load)
+                cpu = sampling.cpu_seconds(api.pid) - cpu_before
                 tallies = attackers.stop()
         else:
+            cpu_before = sampling.cpu_seconds(api.pid)
             result = _wrk(api, workload, load)
+            cpu = sampling.cpu_seconds(api.pid) - cpu_before
             tallies = []
         time.sleep(SETTLE_SECONDS)
     api.check_alive()
@@ -197,6 +210,7 @@ def w2_round(
         non_2xx=result.non_2xx,
         timeouts=result.timeouts,
         failed=w2_failures(before, after, workload.operation),
+        cpu_seconds=cpu,
     )
     return measured, tallies, peak.peak
 
@@ -211,6 +225,17 @@ def _wrk(api: Server, workload: Workload, load: LoadSettings) -> wrk.WrkResult:
         threads=load.threads,
         script_dir=load.scratch,
     )
+
+
+def cpu_per_attack(api: Server, w2: Workload, kind: str, seconds: float) -> float:
+    """The API's CPU ms per request of one attacker running alone for `seconds`."""
+    cpu_before = sampling.cpu_seconds(api.pid)
+    with Attackers(api.port, w2.variables["id"], (kind,)) as attackers:
+        time.sleep(seconds)
+        (tally,) = attackers.stop()
+    time.sleep(SETTLE_SECONDS)
+    cpu = sampling.cpu_seconds(api.pid) - cpu_before
+    return cpu * 1000 / tally.requests if tally.requests else 0.0
 
 
 def run_attacks(database_url: str, w2: Workload, load: LoadSettings) -> AttackResults:
@@ -245,6 +270,8 @@ def measure(
             if attacked:
                 peak = max(peak, round_peak)
     rss_after = sampling.rss_bytes(api.pid)
+    print("  each attacker alone ...", flush=True)
+    alone = {kind: cpu_per_attack(api, w2, kind, load.duration) for kind in KINDS}
     return AttackResults(
         quiet=W2Summary.of([r for r in rounds if not r.attacked]),
         attacked=W2Summary.of([r for r in rounds if r.attacked]),
@@ -252,6 +279,7 @@ def measure(
         rss_before_mb=rss_before / MB,
         rss_after_mb=rss_after / MB,
         peak_rss_mb=peak / MB,
+        cpu_ms_per_attack=alone,
         # The token is random per run and secret to the attackers; say only that it was set.
         api_settings=dict.fromkeys(settings, "(set)"),
         rounds=load.rounds,
@@ -259,6 +287,12 @@ def measure(
         notes=[
             "The attackers are Python processes on the same machine: their CPU competes "
             "with the API's and wrk's, as a co-located attacker's would.",
+            "API CPU ms/request alone: the API process's CPU time while that attacker ran by "
+            "itself for one run (after the rounds), over the requests it sent: what one "
+            "attack request costs the server.",
+            "API CPU s/s: the API process's CPU seconds per second of W2's runs; below 1.0 "
+            "quiet, other processes (wrk, Postgres, other work on the machine) held the "
+            "cores it could have used.",
             "RSS before: the attacked API after its warm-up, before the first round; after: "
             "once the last round and its settling were over.",
         ],
