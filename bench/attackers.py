@@ -49,6 +49,7 @@ REQUEST_TIMEOUT = 60.0
 # How long the parent waits for an attacker to report once asked to stop.
 STOP_TIMEOUT = 20.0
 HEADERS = {"Content-Type": "application/json"}
+TRANSPORT_ERROR_PAUSE = 0.01
 
 
 class Stop(Exception):
@@ -190,6 +191,7 @@ def attack(kind: str, port: int, bodies: Iterator[bytes]) -> Tally:
                 failures[type(error).__name__] += 1
                 connection.close()
                 connection = None
+                time.sleep(TRANSPORT_ERROR_PAUSE)  # a server that is gone: do not spin
                 continue
             tally.response_seconds += time.monotonic() - sent
             tally.requests += 1
@@ -271,10 +273,10 @@ class Attackers:
         return tallies
 
     def __exit__(self, *_: object) -> None:
-        for process in self.processes:  # only when stop() was not reached
+        for process in self.processes:  # only when stop() did not finish
             if process.poll() is None:
                 process.kill()
-            process.communicate()
+                process.wait()
 
 
 def _stop(signum: int, _: FrameType | None) -> None:

@@ -38,6 +38,7 @@ from bench.measure import (
     warm_up,
 )
 from bench.measure import statement_constancy as measure_constancy
+from bench.processes import WORKLOADS as PROCESSES_WORKLOADS
 from bench.processes import run_processes
 from bench.report import W3_RSS_RESPONSES, Results, WorkloadResult
 from bench.sampling import FINE_SAMPLE_INTERVAL
@@ -277,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
             )
             every = workloads(catalogue)
             chosen = [w for w in every if w.name in args.workloads]
-            compared, constancy, results = benchmark(api, reference, chosen, every[0], load)
+            w1 = next(w for w in every if w.name == "W1")
+            compared, constancy, results = benchmark(api, reference, chosen, w1, load)
             attacks = None
             if args.attacks:
                 print(
@@ -286,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
                 attacks = run_attacks(url, next(w for w in every if w.name == "W2"), load)
             processes = None
             if args.processes > 1:
-                print(f"W1, W2 and W6 on {args.processes} API processes", flush=True)
+                names = ", ".join(w.name for w in chosen if w.name in PROCESSES_WORKLOADS)
+                print(f"{names} on {args.processes} API processes", flush=True)
                 processes = run_processes(api, url, chosen, args.processes, load)
             load_after = load_average()
             machine = machine_info(postgres, wrk_path)
@@ -361,6 +364,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.processes < 1:
         print("error: --processes must be at least 1", file=sys.stderr)
+        return 2
+    if args.processes > 1 and not set(args.workloads) & set(PROCESSES_WORKLOADS):
+        print(
+            f"error: --processes compares {', '.join(PROCESSES_WORKLOADS)}: choose one of them "
+            "in --workloads",
+            file=sys.stderr,
+        )
         return 2
     if args.warmup < 0:
         print("error: --warmup must be 0 or more", file=sys.stderr)

@@ -24,7 +24,10 @@ WORKLOADS = ("W1", "W2", "W6")
 
 @dataclass(frozen=True)
 class Layout:
-    """One layout's run of one workload: every process's wrk together."""
+    """One layout's run of one workload: every process's wrk together.
+
+    Requests/s is the sum of the wrks' rates (they ran at once); p50 their mean, p99 the
+    largest."""
 
     processes: int
     requests: int
@@ -54,6 +57,7 @@ class LayoutSummary:
 
     @classmethod
     def of(cls, runs: list[Layout]) -> "LayoutSummary":
+        """The rounds of one layout: req/s their mean, p50 their median, p99 the largest."""
         requests = sum(r.requests for r in runs)
         return cls(
             processes=runs[0].processes,
