@@ -8,6 +8,7 @@ alternating), as the main benchmark's servers do: on shared cores both see the s
 The target: W2 under attack ≥ 0.5 x W2 quiet.
 """
 
+import os
 import secrets
 import statistics
 import time
@@ -24,6 +25,18 @@ TARGET = 0.5
 # The attackers run this long before W2's run starts, so W2 meets them at full speed.
 ATTACK_LEAD_SECONDS = 1.0
 ATTACKED_API = "api-attacked"
+# The API's limits and budgets that decide what an attack costs: when the environment sets
+# any of them (the attacked API inherits it), the report says so beside the numbers.
+LIMIT_SETTINGS = (
+    "MAX_BODY_BYTES",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_TOKENS",
+    "NEW_DOCUMENT_BYTES_PER_SECOND",
+    "COMPILES_PER_SECOND",
+    "DOCUMENT_CACHE_BYTES",
+    "REPEATED_REQUEST_CACHE_BYTES",
+    "DB_QUEUE_LIMIT",
+)
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,8 @@ class AttackResults:
             )
         lines += [
             "",
+            f"API settings: {_settings(self.api_settings)}; the rest at their defaults.",
+            "",
             f"W2 under attack ÷ quiet: **{self.ratio:.3f}** (target ≥ {TARGET:g}: "
             f"{'PASS' if self.passed else 'FAIL'}). API RSS {self.rss_before_mb:.1f} MB before "
             f"the attacks, {self.rss_after_mb:.1f} MB after, peak {self.peak_rss_mb:.1f} MB.",
@@ -161,6 +176,10 @@ class AttackResults:
                 f"| {_counts(tally.transport_errors) or '0'} |"
             )
         return lines
+
+
+def _settings(settings: dict[str, str]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in settings.items())
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -281,7 +300,10 @@ def measure(
         peak_rss_mb=peak / MB,
         cpu_ms_per_attack=alone,
         # The token is random per run and secret to the attackers; say only that it was set.
-        api_settings=dict.fromkeys(settings, "(set)"),
+        api_settings={
+            **dict.fromkeys(settings, "(set)"),
+            **{name: os.environ[name] for name in LIMIT_SETTINGS if name in os.environ},
+        },
         rounds=load.rounds,
         duration=load.duration,
         notes=[
