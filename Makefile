@@ -87,7 +87,8 @@ bench-tools:
 	  fi; }
 
 ## The API against a hand-written reference under wrk: bench/results/latest.{json,md,png}.
-## Options: make bench BENCH_ARGS="--authors 200 --duration 5" (python -m bench --help).
+## Options: make bench BENCH_ARGS="--authors 200 --duration 5" (python -m bench --help);
+## BENCH_ARGS="--attacks" adds W2 under two attackers, "--processes 2" W1/W2/W6 on two APIs.
 bench: $(INSTALLED) $(BENCH_INSTALLED) bench-tools
 	$(PY) -m bench $(BENCH_ARGS)
 
