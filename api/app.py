@@ -20,7 +20,8 @@ from strawberry.schema.schema import validate_document
 from api.auth import Authenticator
 from api.db.compatibility import Compatibility
 from api.db.engine import EngineOptions, create_engine, create_session_factory
-from api.db.reads import create_read_pool
+from api.db.reads import create_planner_pool
+from api.db.replicas import Endpoint, open_read_router
 from api.graphiql import ASSETS_PATH, GraphiQLAssets, graphiql_page
 from api.graphql.context import Context
 from api.graphql.planner.fastpath import QueryPlans
@@ -132,19 +133,35 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine_options = settings.options(EngineOptions)
         engine = create_engine(settings.database, engine_options)
-        read_pool = await create_read_pool(settings.database, engine_options)
+        session_factory = create_session_factory(engine)
+        # The primary's planner pool runs planned writes and the reads that must see them;
+        # each replica in DATABASE_READ_URLS has pools of its own (`db.replicas`).
+        primary_pool = await create_planner_pool(settings.database, engine_options)
+        reads = await open_read_router(
+            Endpoint("primary", primary_pool, session_factory),
+            settings.database,
+            settings.read_databases,
+            engine_options,
+            max_lag=settings.database_read_max_lag,
+            poll_interval=settings.database_read_poll_interval,
+        )
         # Readiness asks over a connection of its own: a busy pool is not an unready instance.
         probe_engine = create_engine(
             settings.database, settings.options(EngineOptions, pool_size=1, max_overflow=0)
         )
-        metrics.watch_pools(engine, read_pool)
+        metrics.watch_pools(engine, primary_pool)
+        metrics.watch_replicas(reads)
         resolver_gate = Gate(
             "resolvers",
             engine_options.pool_size + engine_options.max_overflow,
             engine_options.queue_limit,
         )
         # The admission gates in front of each pool, for /metrics and for the tests.
-        app.state.gates = {"planner": read_pool.gate, "resolvers": resolver_gate}
+        app.state.gates = {
+            "planner": primary_pool.gate,
+            "resolvers": resolver_gate,
+            **{r.name: r.endpoint.pool.gate for r in reads.replicas},
+        }
         metrics.watch_gates(app.state.gates)
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
@@ -153,14 +170,16 @@ def create_app(settings: Settings) -> Starlette:
             yield {
                 "settings": settings,
                 "engine": engine,
-                "session_factory": create_session_factory(engine),
-                "read_pool": read_pool,
+                "session_factory": session_factory,  # the primary's
+                "primary_pool": primary_pool,
+                "reads": reads,
                 "resolver_gate": resolver_gate,
                 "probe_engine": probe_engine,
                 "compatibility": Compatibility(),
             }
         finally:
-            await read_pool.close()
+            await reads.aclose()
+            await primary_pool.close()
             await graphql.policy.authenticator.aclose()
             await probe_engine.dispose()
             await engine.dispose()
@@ -175,11 +194,12 @@ def create_app(settings: Settings) -> Starlette:
                 allow_headers=[
                     "authorization",
                     "content-type",
+                    "x-consistency-token",
                     "x-request-id",
                     "apollographql-client-name",  # Apollo Client's client awareness
                     "apollographql-client-version",
                 ],
-                expose_headers=["x-request-id"],
+                expose_headers=["x-request-id", "x-consistency-token"],
                 max_age=600,
             )
         ]

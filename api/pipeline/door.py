@@ -15,11 +15,12 @@ import orjson
 from graphql import FieldNode, OperationDefinitionNode, OperationType, VariableNode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.graphql.planner.fastpath import Answer, Prepared, QueryPlans, serve_planned
+from api.graphql.planner.fastpath import Answer, Prepared, QueryPlans
 from api.graphql.schema import CatalogSchema
 from api.observability.requests import record_operation, record_rejection
 from api.pipeline.admission import ServerBusy
 from api.pipeline.body import BodyNotReceived, read_body
+from api.pipeline.consistency import Consistency, serve_routed
 from api.pipeline.documents import Documents, ParsedDocument
 from api.pipeline.media import Media, negotiate
 from api.pipeline.policy import Policy
@@ -113,18 +114,38 @@ class FrontDoor:
             return
         state = scope.get("state") or {}
         authorization = _header(headers, b"authorization")
-        reply = await self.answer(body, authorization, media, state)
+        consistency = Consistency.of_request(headers)
+        reply = await self.answer(body, authorization, media, state, consistency)
         await send_reply(send, reply)
 
     async def answer(
-        self, body: bytes, authorization: str | None, media: Media, state: dict[str, Any]
+        self,
+        body: bytes,
+        authorization: str | None,
+        media: Media,
+        state: dict[str, Any],
+        consistency: Consistency | None = None,
+    ) -> Reply:
+        """The reply, with the consistency token of any write it made (`pipeline.consistency`)."""
+        consistency = consistency or Consistency()
+        reply = await self._answer(body, authorization, media, state, consistency)
+        reply.headers.update(consistency.response_headers())
+        return reply
+
+    async def _answer(
+        self,
+        body: bytes,
+        authorization: str | None,
+        media: Media,
+        state: dict[str, Any],
+        consistency: Consistency,
     ) -> Reply:
         if self.plans is not None:
             repeated = self.plans.repeated(body)
             if repeated is not None:
                 try:
                     await self.policy.authorise(repeated.operation, authorization)
-                    answer = await serve_planned(state["read_pool"], repeated)
+                    answer = await serve_routed(state["reads"], repeated, consistency)
                 except Refused as refused:
                     return self._refused(refused, media)
                 except ServerBusy as error:
@@ -143,14 +164,14 @@ class FrontDoor:
                 reason="invalid_json",
             )
         if isinstance(request, list):
-            return await self._batch(request, authorization, media, state)
+            return await self._batch(request, authorization, media, state, consistency)
         if not isinstance(request, dict):
             return self._refused(
                 Refused(RequestCode.BAD_REQUEST, "The body must be a GraphQL request object"),
                 media,
                 reason="not_an_operation",
             )
-        outcome = await self.run(request, authorization, state, body)
+        outcome = await self.run(request, authorization, state, body, consistency=consistency)
         record_operation(outcome.operation or "anonymous", outcome.outcome)
         if outcome.refused is not None:
             return self._refused(outcome.refused, media, recorded=True)
@@ -173,8 +194,10 @@ class FrontDoor:
         body: bytes | None = None,
         *,
         costed: bool = False,
+        consistency: Consistency | None = None,
     ) -> Outcome:
         """One operation, from its request object to its response body."""
+        consistency = consistency or Consistency()
         try:
             parsed, operation, variables = await self.admit(request, authorization)
             if not costed:
@@ -183,11 +206,17 @@ class FrontDoor:
             if self.plans is not None:
                 prepared = self.plans.prepare(parsed, operation, variables, body)
                 if prepared is not None:
-                    answer = await serve_planned(state["read_pool"], prepared)
+                    answer = await serve_routed(state["reads"], prepared, consistency)
                     if answer is not None:
                         return Outcome(answer.body, label, "ok" if answer.ok else "error")
             result = await self.resolvers.execute(
-                parsed, operation, variables, authorization, state, needs_database(operation)
+                parsed,
+                operation,
+                variables,
+                authorization,
+                state,
+                needs_database(operation),
+                consistency=consistency,
             )
             outcome = "ok" if result.ok else ("bad_variables" if result.request_error else "error")
             return Outcome(result.body, label, outcome, request_error=result.request_error)
@@ -240,7 +269,12 @@ class FrontDoor:
         return cost
 
     async def _batch(
-        self, requests: list[Any], authorization: str | None, media: Media, state: dict[str, Any]
+        self,
+        requests: list[Any],
+        authorization: str | None,
+        media: Media,
+        state: dict[str, Any],
+        consistency: Consistency,
     ) -> Reply:
         if not self.batch_max_operations:
             return self._refused(Refused(RequestCode.BAD_REQUEST, "Batching is not enabled"), media)
@@ -273,7 +307,9 @@ class FrontDoor:
         parts = []
         outcomes = []
         for request in requests:
-            outcome = await self.run(request, authorization, state, costed=True)
+            outcome = await self.run(
+                request, authorization, state, costed=True, consistency=consistency
+            )
             outcomes.append(outcome)
             parts.append(
                 orjson.dumps({"errors": outcome.refused.errors})

@@ -4,6 +4,11 @@ The document arrives parsed and validated (`PreparedDocument` hands it over), th
 authorised and the cost checked; what is left is coercing the variables (graphql-core, once)
 and resolving the fields through the per-request loaders. A request holds at most one
 database connection (see `graphql.sessions`), admitted through the resolvers' gate.
+
+A query reads from the endpoint the read router chooses (`db.replicas`: a replica the
+consistency token allows, else the primary); a query a replica could not answer is answered
+again by the primary, as reads change nothing. A mutation, and the payload it returns, use
+the primary, and the WAL position after it becomes the request's consistency token.
 """
 
 import asyncio
@@ -12,11 +17,15 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, OperationType
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.http import process_result
 
+from api.db.replicas import ReadRouter
 from api.graphql.context import build_context
+from api.graphql.errors import ErrorCode
 from api.graphql.schema import CatalogSchema
 from api.pipeline.admission import Gate
+from api.pipeline.consistency import Consistency
 from api.pipeline.documents import ParsedDocument
 from api.pipeline.refusals import RequestCode
 from api.settings import Settings
@@ -28,6 +37,7 @@ class Result:
     ok: bool
     # Variables that do not coerce: GraphQL's request error, with no data at all.
     request_error: bool = False
+    unavailable: bool = False  # a field found the database unreachable
 
 
 def request_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
@@ -55,24 +65,35 @@ class Resolvers:
         authorization: str | None,
         state: dict[str, Any],
         needs_database: bool,
+        *,
+        consistency: Consistency | None = None,
     ) -> Result:
         reads = operation.operation is OperationType.QUERY
+        router: ReadRouter = state["reads"]
+        primary = router.primary.sessions
         # A read's whole database time is the read budget; a write may wait as long as a
         # statement may run (it has not started: shedding it loses nothing).
         budget = self.settings.db_read_timeout if reads else self.settings.db_statement_timeout
+        run = (parsed, operation, variables, authorization)
         if not needs_database:
-            return await self._run(parsed, operation, variables, authorization, state, budget)
+            return await self._run(*run, primary, budget)
         gate: Gate = state["resolver_gate"]
         loop = asyncio.get_running_loop()
         started = loop.time()
         async with gate.slot(budget):
             if not reads:
-                read_budget = self.settings.db_read_timeout
-                return await self._run(
-                    parsed, operation, variables, authorization, state, read_budget
-                )
+                result = await self._run(*run, primary, self.settings.db_read_timeout)
+                if consistency is not None:
+                    consistency.wrote(await router.write_position())
+                return result
+            endpoint = await router.for_read(consistency.after if consistency else None)
             left = None if budget is None else max(0.001, budget - (loop.time() - started))
-            return await self._run(parsed, operation, variables, authorization, state, left)
+            result = await self._run(*run, endpoint.sessions, left)
+            if result.unavailable and endpoint.replica:
+                router.unavailable(endpoint)
+                left = None if budget is None else max(0.001, budget - (loop.time() - started))
+                result = await self._run(*run, primary, left)
+            return result
 
     async def _run(
         self,
@@ -80,12 +101,12 @@ class Resolvers:
         operation: OperationDefinitionNode,
         variables: dict[str, Any],
         authorization: str | None,
-        state: dict[str, Any],
+        sessions: async_sessionmaker[AsyncSession],
         read_timeout: float | None,
     ) -> Result:
         context = build_context(
             self.settings,
-            state["session_factory"],
+            sessions,
             authorization=authorization,
             document=parsed.node,
             read_timeout=read_timeout,
@@ -99,4 +120,10 @@ class Resolvers:
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             body = orjson.dumps({"errors": request_errors(result.errors)})
             return Result(body, ok=False, request_error=True)
-        return Result(orjson.dumps(process_result(result)), ok=not result.errors)
+        unavailable = any(
+            (error.extensions or {}).get("code") == ErrorCode.DATABASE_UNAVAILABLE.value
+            for error in result.errors or ()
+        )
+        return Result(
+            orjson.dumps(process_result(result)), ok=not result.errors, unavailable=unavailable
+        )
