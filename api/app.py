@@ -163,6 +163,7 @@ def create_app(settings: Settings) -> Starlette:
             **{r.name: r.endpoint.pool.gate for r in reads.replicas},
         }
         metrics.watch_gates(app.state.gates)
+        app.state.reads = reads  # which endpoint serves a read, and what it last saw
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
         gc.freeze()

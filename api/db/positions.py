@@ -8,23 +8,22 @@ it has not replayed yet is old. Postgres's own `now() - pg_last_xact_replay_time
 the age of the last replayed commit, which grows on an idle database that is fully caught up.
 """
 
+import re
 from collections import deque
 from typing import NamedTuple
 
 HALF = 32
 MAX_HALF = 0xFFFFFFFF
+LSN = re.compile(r"(?P<high>[0-9A-Fa-f]{1,8})/(?P<low>[0-9A-Fa-f]{1,8})")
 MAX_SAMPLES = 4096  # ten minutes of samples at the default poll interval
 
 
 def parse_lsn(text: str) -> int | None:
     """`16/B374D848` as a number, or None for anything that is not an LSN."""
-    high, slash, low = text.strip().partition("/")
-    if not slash or not 0 < len(high) <= 8 or not 0 < len(low) <= 8:
+    match = LSN.fullmatch(text.strip())
+    if match is None:
         return None
-    try:
-        return int(high, 16) << HALF | int(low, 16)
-    except ValueError:
-        return None
+    return int(match["high"], 16) << HALF | int(match["low"], 16)
 
 
 def format_lsn(position: int) -> str:
