@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +136,6 @@ def primary_and_replica(apply_delay: str) -> Iterator[tuple[Cluster, Cluster]]:
         yield primary, replica
     finally:
         for cluster in (replica, primary):
-            try:
+            with suppress(RuntimeError, subprocess.SubprocessError):  # deleted all the same
                 cluster.stop()
-            except (RuntimeError, subprocess.SubprocessError):
-                pass  # deleted below all the same
         shutil.rmtree(base, ignore_errors=True)

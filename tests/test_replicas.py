@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy.pool import QueuePool
 from starlette.applications import Starlette
 
 from api.app import create_app
@@ -95,8 +96,10 @@ def test_read_urls_are_comma_separated_and_each_parsed() -> None:
         ),
     )
     first, second = settings.read_databases
-    assert first.pooled and first.connect_args["ssl"] == "require"
-    assert not second.pooled and second.url.port == 6000
+    assert first.pooled
+    assert first.connect_args["ssl"] == "require"
+    assert not second.pooled
+    assert second.url.port == 6000
     with pytest.raises(ValueError, match=r"DATABASE_READ_URLS \(URL 2\) is not a postgres URL"):
         Settings(
             _env_file=None,
@@ -111,7 +114,8 @@ async def test_without_replicas_a_write_still_hands_out_its_position(
     response = await client.post(CREATE, {"input": {"name": "Ursula K. Le Guin"}})
     assert response.json()["data"]["createAuthor"]["author"]["name"] == "Ursula K. Le Guin"
     token = parse_lsn(response.headers["x-consistency-token"])
-    assert token is not None and token > 0
+    assert token is not None
+    assert token > 0
 
 
 # A real streaming replica, APPLY_DELAY late.
@@ -123,6 +127,7 @@ class Served:
 
     app: Starlette
     manager: LifespanManager
+    planned: bool
 
     @property
     def router(self) -> ReadRouter:
@@ -150,6 +155,12 @@ class Served:
 
     async def usable(self) -> None:
         await self.until(lambda r: r.usable(asyncio.get_running_loop().time()))
+
+    def replica_connections(self) -> tuple[int, int]:
+        """Connections the replica's planner pool and its ORM pool have opened."""
+        orm = self.replica.engine.sync_engine.pool
+        assert isinstance(orm, QueuePool)
+        return self.replica.endpoint.pool.pool.get_size(), orm.checkedin()
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +212,7 @@ async def served(request: pytest.FixtureRequest, urls: tuple[str, str]) -> Async
     )
     app = create_app(settings)
     async with LifespanManager(app) as manager:
-        yield Served(app, manager)
+        yield Served(app, manager, planned=request.param)
 
 
 def cookie_attributes(response: httpx.Response) -> set[str]:
@@ -253,8 +264,11 @@ async def test_a_writer_reads_its_write_at_once_and_others_once_replayed(served:
     assert position is not None
 
     # Nobody's token: the replica answers, and it replays commits APPLY_DELAY late.
+    assert served.replica_connections() == (0, 0)
     assert await name_of(anonymous, author) is None
     assert not served.replica.has_replayed(position)
+    planner, orm = served.replica_connections()  # the executor asked read from the replica
+    assert (planner > 0, orm > 0) == (served.planned, not served.planned)
 
     # The writer's cookie, or anyone's echoed header: one fresh reading, then the primary.
     readings = served.router.extra_readings
@@ -288,8 +302,8 @@ async def test_a_stopped_replica_sends_reads_to_the_primary(
     assert await name_of(anonymous, author) is None  # served by the replica, behind
     replica.stop()
     try:
-        # Its pooled connections are dead, and the router has not noticed yet: the read is
-        # answered by the primary all the same.
+        # Its pooled connections are dead, and the router may not have noticed yet: the
+        # read is answered by the primary all the same.
         assert await name_of(anonymous, author) == name
         await served.router.refresh()
         assert not served.replica.usable(asyncio.get_running_loop().time())

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # On a standby, what it has replayed; on a primary (a read URL that names one), what it wrote.
 REPLAYED = (
     "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
-    " ELSE pg_current_wal_lsn() END)::text"
+    " ELSE pg_current_wal_insert_lsn() END)::text"
 )
 # Read after a write commits: at or past the write's commit record, whatever ran since.
 WRITTEN = "SELECT pg_current_wal_insert_lsn()::text"
