@@ -160,7 +160,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.gates = {
             "planner": primary_pool.gate,
             "resolvers": resolver_gate,
-            **{r.name: r.endpoint.pool.gate for r in reads.replicas},
+            **{f"replica {r.name}": r.endpoint.pool.gate for r in reads.replicas},
         }
         metrics.watch_gates(app.state.gates)
         app.state.reads = reads  # which endpoint serves a read, and what it last saw
