@@ -31,7 +31,7 @@ def format_lsn(position: int) -> str:
 
 
 class Sample(NamedTuple):
-    at: float  # loop time
+    at: float  # time.monotonic()
     position: int
 
 

@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -136,7 +137,7 @@ class Replica:
         self.max_lag = max_lag
         self.stale_after = stale_after
         self.replayed: int | None = None
-        self.read_at: float | None = None  # loop time of the last good reading
+        self.read_at: float | None = None  # time.monotonic() of the last good reading
         self.up = False
         self.lag_seconds: float | None = None
         self.lag_bytes: int | None = None
@@ -171,7 +172,7 @@ class Replica:
                 log.warning("read replica %s is unavailable: %r", self.name, error)
             self.up = False
             return
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         if not self.up:
             log.info("read replica %s is available", self.name)
         self.replayed, self.read_at, self.up = replayed, now, True
@@ -211,7 +212,7 @@ class ReadRouter:
         """
         if not self.replicas:
             return self.primary
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         self._last_read = now
         if self._idle.is_set():
             self._wake.set()
@@ -221,7 +222,7 @@ class ReadRouter:
             if not caught_up:
                 self.extra_readings += 1
                 await asyncio.gather(*(r.reading.wait() for r in usable))
-                now = asyncio.get_running_loop().time()
+                now = time.monotonic()
                 caught_up = [r for r in usable if r.usable(now) and r.has_replayed(after)]
             usable = caught_up
         if not usable:
@@ -253,9 +254,8 @@ class ReadRouter:
             self._poller = asyncio.create_task(self._poll(), name="read replica positions")
 
     async def _poll(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            if loop.time() - self._last_read > IDLE_AFTER:
+            if time.monotonic() - self._last_read > IDLE_AFTER:
                 await self._rest()
             self._primary_reading.start()
             for replica in self.replicas:
@@ -278,7 +278,7 @@ class ReadRouter:
         except Exception as error:
             log.debug("could not read the primary's WAL position: %r", error)
             return
-        self.positions.note(asyncio.get_running_loop().time(), position)
+        self.positions.note(time.monotonic(), position)
         replayed = [r.replayed for r in self.replicas if r.replayed is not None]
         if len(replayed) == len(self.replicas):
             self.positions.forget_before(min(replayed))

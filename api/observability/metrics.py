@@ -1,7 +1,7 @@
 """Prometheus metrics, one registry per app so several apps (tests) never collide."""
 
-import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -181,7 +181,7 @@ def _lag_bytes(replica: Replica) -> Callable[[], float]:
 
 
 def _usable(replica: Replica) -> Callable[[], float]:
-    return lambda: float(replica.usable(asyncio.get_running_loop().time()))
+    return lambda: float(replica.usable(time.monotonic()))
 
 
 def _in_use(pool: PlannerPool) -> Callable[[], float]:
