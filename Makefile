@@ -56,9 +56,15 @@ lock:
 	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 	  | $(UV_COMPILE) - -o $(BUILD_LOCK)
 
+PORT ?= 8000
+# HOST only from the command line: some shells export HOST as the machine's name.
+ifneq ($(origin HOST),command line)
+HOST := 127.0.0.1
+endif
 ## Serve GraphiQL at http://127.0.0.1:8000/graphql (embedded Postgres unless DATABASE_URL is set).
+## Options: make run PORT=8080 HOST=0.0.0.0
 run: $(RUN_INSTALLED)
-	$(PY) -m api dev
+	$(PY) -m api dev --host $(HOST) --port $(PORT)
 
 ## Debian's PgBouncer for the pooled-mode tests (installed when we are root with apt-get).
 test-services:

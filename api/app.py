@@ -1,5 +1,6 @@
 """The ASGI application: GraphQL at /graphql, health checks, and the engine's lifespan."""
 
+import asyncio
 import gc
 import itertools
 import secrets
@@ -22,6 +23,7 @@ from api.db.compatibility import Compatibility
 from api.db.engine import EngineOptions, create_engine, create_session_factory
 from api.db.reads import create_planner_pool
 from api.db.replicas import Endpoint, open_read_router
+from api.documents import DocumentLimits, PersistedDocuments
 from api.graphiql import ASSETS_PATH, GraphiQLAssets, graphiql_page
 from api.graphql.context import Context
 from api.graphql.planner.fastpath import QueryPlans
@@ -35,8 +37,10 @@ from api.pipeline.admission import Gate
 from api.pipeline.budget import TokenBucket
 from api.pipeline.documents import Documents
 from api.pipeline.door import FrontDoor
+from api.pipeline.idempotency import expire_periodically
 from api.pipeline.policy import Policy
 from api.pipeline.resolvers import Resolvers
+from api.pipeline.sources import Sources
 from api.settings import Settings
 from api.unhandled import UnhandledErrors, last_resort
 
@@ -70,6 +74,15 @@ def request_ids() -> Callable[[], str]:
         return f"{value | VERSION_4 | VARIANT_RFC_4122:032x}"
 
     return next_id
+
+
+def server_made_id(ids: Callable[[], str]) -> Callable[[str], str]:
+    """A CorrelationIdMiddleware transformer that ignores the client's id for one of `ids`."""
+
+    def replace(_: str) -> str:
+        return ids()
+
+    return replace
 
 
 def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> FrontDoor:
@@ -123,6 +136,8 @@ def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> F
         page_view=page,
         batch_max_operations=settings.batch_max_operations,
         body_timeout=settings.http_body_timeout,
+        sources=Sources(None, settings.trusted_documents),
+        cache_max_age=settings.cache_max_age,
     )
 
 
@@ -151,6 +166,9 @@ def create_app(settings: Settings) -> Starlette:
         )
         metrics.watch_pools(engine, primary_pool)
         metrics.watch_replicas(reads)
+        # Persisted documents are read through the API's own engine (one small SELECT each,
+        # cached by bytes in the process).
+        graphql.sources.store = PersistedDocuments(engine, settings.options(DocumentLimits))
         resolver_gate = Gate(
             "resolvers",
             engine_options.pool_size + engine_options.max_overflow,
@@ -164,6 +182,9 @@ def create_app(settings: Settings) -> Starlette:
         }
         metrics.watch_gates(app.state.gates)
         app.state.reads = reads  # which endpoint serves a read, and what it last saw
+        expiry = asyncio.create_task(
+            expire_periodically(engine, settings.idempotency_retention_hours)
+        )
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
         gc.freeze()
@@ -179,6 +200,7 @@ def create_app(settings: Settings) -> Starlette:
                 "compatibility": Compatibility(),
             }
         finally:
+            expiry.cancel()
             await reads.aclose()
             await primary_pool.close()
             await graphql.policy.authenticator.aclose()
@@ -191,7 +213,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["POST", "OPTIONS"],
+                allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=[
                     "authorization",
                     "content-type",
@@ -199,8 +221,11 @@ def create_app(settings: Settings) -> Starlette:
                     "x-request-id",
                     "apollographql-client-name",  # Apollo Client's client awareness
                     "apollographql-client-version",
+                    "graphql-client-name",
+                    "graphql-client-version",
+                    "if-none-match",
                 ],
-                expose_headers=["x-request-id", "x-consistency-token"],
+                expose_headers=["x-request-id", "etag", "retry-after", "x-consistency-token"],
                 max_age=600,
             )
         ]
@@ -225,7 +250,13 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 CorrelationIdMiddleware,
                 header_name="X-Request-ID",
-                generator=request_ids(),
+                # The server always makes the id: a client's X-Request-ID could repeat another
+                # request's. The transformer replaces whatever the middleware found or made
+                # (nothing, from `generator`); a well-formed client id is logged beside ours
+                # (api.observability.clients).
+                generator=str,
+                validator=None,
+                transformer=server_made_id(request_ids()),
                 # The id is read from its context variable, never from the request's headers:
                 # rewriting them per request would be wasted work.
                 update_request_header=False,

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from api.catalog.checks import UnservableDescription
 from api.cli_errors import NOT_MIGRATED, CommandFailed, explained
 from api.db.migrations import PROJECT_ROOT
 from api.observability.logs import configure_logging
@@ -54,23 +56,35 @@ def load_settings() -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
-    if settings.migrate_on_start:
-        cmd_migrate(args)
-    _serve(settings, args, stop_on_hangup=False)
+    with _listener(args) as listener:
+        if settings.migrate_on_start:
+            cmd_migrate(args)
+        _serve(settings, listener, stop_on_hangup=False)
     return 0
 
 
-def _serve(settings: Settings, args: argparse.Namespace, *, stop_on_hangup: bool) -> None:
+def _listener(args: argparse.Namespace) -> socket.socket:
+    """The port, bound first: a taken one is one line and status 1, before anything starts."""
+    from api.serving.listen import bind_listener
+
+    return bind_listener(args.host, args.port)
+
+
+def _serve(settings: Settings, listener: socket.socket, *, stop_on_hangup: bool) -> None:
     """uvicorn until SIGINT or SIGTERM (and SIGHUP when asked), each a graceful shutdown."""
     import uvicorn
 
     from api.app import create_app
+    from api.serving.listen import Server
+    from api.serving.protocol import BoundedHttpToolsProtocol, HttpLimits
 
-    server = uvicorn.Server(
+    limits = settings.options(HttpLimits)
+    server = Server(
         uvicorn.Config(
             create_app(settings),
-            host=args.host,
-            port=args.port,
+            # The protocol enforces every HTTP limit itself, the concurrency limit included:
+            # uvicorn's own answers them in plain text, and has no deadline for a head.
+            http=BoundedHttpToolsProtocol.with_limits(limits),
             timeout_graceful_shutdown=30,
             proxy_headers=True,
             log_config=None,
@@ -88,12 +102,12 @@ def _serve(settings: Settings, args: argparse.Namespace, *, stop_on_hangup: bool
     if stop_on_hangup:
         signal.signal(signal.SIGHUP, on_hangup)
     try:
-        server.run()
+        server.run(sockets=[listener])
     except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, as uvicorn.run does
         pass
     finally:
         signal.signal(signal.SIGHUP, previous or signal.SIG_DFL)
-    if not server.started:  # the port was taken, say: uvicorn has said why
+    if not server.started:  # the app's lifespan failed: uvicorn has said why
         raise SystemExit(STARTUP_FAILURE)
     if hung_up:
         raise SystemExit(128 + signal.SIGHUP)
@@ -258,6 +272,22 @@ def _exit_on_signal(signum: int, _: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def database_url_configured() -> bool:
+    """DATABASE_URL is set, in the environment or in `.env` (names in any case, as the
+    settings read them). A `.env` holding only other settings, CORS_ORIGINS say, is the first
+    thing a frontend developer writes: it must not switch the embedded database off."""
+    if any(name.upper() == "DATABASE_URL" and value for name, value in os.environ.items()):
+        return True
+    env_file = Path(".env")
+    if not env_file.is_file():
+        return False
+    from dotenv import dotenv_values
+
+    return any(
+        name.upper() == "DATABASE_URL" and value for name, value in dotenv_values(env_file).items()
+    )
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Everything a newcomer needs: a database, migrations, demo data, then the server.
 
@@ -268,7 +298,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     for signum in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, _exit_on_signal)
     with ExitStack() as cleanup:
-        if not os.environ.get("DATABASE_URL") and not Path(".env").exists():
+        listener = cleanup.enter_context(_listener(args))
+        if not database_url_configured():
             from api.db.embedded import EmbeddedPostgresFailed, embedded_postgres
 
             data_dir = Path(os.environ.get("EMBEDDED_PGDATA") or EMBEDDED_DATA_DIR)
@@ -283,8 +314,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         seeded = asyncio.run(_seed(settings, only_if_empty=True))
         if seeded:
             log.info("seeded the demo catalogue: %s", ", ".join(seeded))
-        log.info("GraphiQL at http://%s:%d/graphql", args.host, args.port)
-        _serve(settings, args, stop_on_hangup=True)
+        from api.serving.listen import address
+
+        log.info("GraphiQL at http://%s/graphql", address(listener))
+        _serve(settings, listener, stop_on_hangup=True)
     return 0
 
 
@@ -354,3 +387,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:  # Ctrl-C before serving started: no traceback
         return 128 + signal.SIGINT
+    except UnservableDescription as error:  # raised as the catalogue is imported
+        raise CommandFailed(f"the catalogue cannot be served: {error}") from None

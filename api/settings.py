@@ -201,10 +201,43 @@ class Settings(BaseSettings):
         gt=0,
         description="New SQL plans compiled per second; past it, the resolvers answer.",
     )
+    cache_max_age: int = Field(
+        default=0,
+        ge=0,
+        description="Seconds browsers and CDNs may reuse a GET query's answer; 0: revalidate.",
+    )
+    idempotency_retention_hours: float = Field(
+        default=24.0,
+        ge=1.0,
+        description="Hours an Idempotency-Key's response is kept for retries.",
+    )
+    idempotency_wait: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a retry waits for the first request with its key to finish.",
+    )
     db_queue_limit: int = Field(
         default=50,
         ge=0,
         description="Requests that may wait for a database connection; more are shed (503).",
+    )
+    http_max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Bytes of one request head (request line and headers); past it, 431.",
+    )
+    http_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection has to send a request's whole head, else it is closed.",
+    )
+    http_keepalive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection stays open."
+    )
+    http_limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections (or requests in progress) past which requests get 503.",
     )
     trusted_documents: Literal["off", "log", "require"] = Field(
         default="off",

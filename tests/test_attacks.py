@@ -258,7 +258,7 @@ ATTACKS = [
         "mutation over GET",
         Request(method="GET", params={"query": MUTATION}),
         405,
-        message="POST application/json",
+        message="cannot be sent over GET",
     ),
     Attack("PUT", Request(method="PUT", body={"query": MUTATION}), 405, message="PUT"),
     Attack("DELETE", Request(method="DELETE"), 405, message="DELETE"),

@@ -440,3 +440,55 @@ async def test_a_client_that_disconnects_mid_body_runs_nothing(
     assert not [m for m in sent if m["type"] == "http.response.start"]
     async with engine.connect() as connection:
         assert await connection.scalar(text("SELECT count(*) FROM authors")) == 0
+
+
+async def test_a_body_slower_than_its_timeout_is_a_json_408_and_runs_nothing(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(make_settings(database_url, http_body_timeout=0.2))
+    executed = Counter(monkeypatch, resolvers_module.Resolvers, "execute")
+    sent: list[dict[str, Any]] = []
+    first = True
+
+    async def receive() -> Any:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b'{"query": ', "more_body": True}
+        await asyncio.sleep(10)  # the rest never comes
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async with LifespanManager(app) as manager:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/graphql",
+            "headers": [(b"content-type", b"application/json")],
+            "query_string": b"",
+            "state": manager._state,
+        }
+        await manager.app(scope, receive, send)  # type: ignore[arg-type]
+    (start,) = [m for m in sent if m["type"] == "http.response.start"]
+    assert start["status"] == 408
+    assert (b"connection", b"close") in start["headers"]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert orjson.loads(body)["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
+    assert executed.calls == 0
+
+
+@pytest.mark.parametrize("planner", [True, False], ids=["planner", "resolvers"])
+async def test_a_read_stopped_while_waiting_on_a_lock_is_database_busy(
+    database_url: str, engine: AsyncEngine, planner: bool
+) -> None:
+    """Not QUERY_TIMEOUT ("ask for less"): the query was cheap, another transaction's lock
+    held it. Issue 18's honest codes."""
+    query = gql("query Count { authors { edges { node { name } } } }")
+    settings = {"query_planner": planner, "db_read_timeout": 0.5}
+    async with served(database_url, **settings) as (http, _, _), authors_locked(engine):
+        response = await http.post("/graphql", json=query)
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "DATABASE_BUSY", error
+    assert error["path"] == ["authors"]

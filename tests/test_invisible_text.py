@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.catalog.invisible import PRESENTATION_SELECTORS, ZWJ, ZWNJ, first_invisible
-from api.catalog.problems import Problem, ProblemCode
+from api.catalog.problems import InvalidValue, ProblemCode
 from api.catalog.text import clean_text
 from tests.factories import author_gid, insert_authors
 from tests.graphql_client import GraphQLClient
@@ -229,10 +229,12 @@ VISIBLE_TEXT = st.text(
 )
 
 
-def problems_of(value: str) -> list[ProblemCode]:
-    problems: list[Problem] = []
-    clean_text(value, field=("name",), max_length=1000, problems=problems)
-    return [problem.code for problem in problems]
+def problems_of(value: str) -> list[str]:
+    try:
+        clean_text(value, field=("name",), max_length=1000)
+    except InvalidValue as refused:
+        return [refused.problem.code]
+    return []
 
 
 @given(before=VISIBLE_TEXT, hidden=st.sampled_from(ALWAYS_REFUSED), after=VISIBLE_TEXT)

@@ -38,6 +38,9 @@ WEAK_TOKENS = {
 
 
 def production(database_url: str, **overrides: Any) -> Any:
+    """Production, but running any document: these tests send their own (trusted documents,
+    production's default, are tested in test_persisted_doors)."""
+    overrides.setdefault("trusted_documents", "off")
     return make_settings(database_url, api_env="production", **overrides)
 
 

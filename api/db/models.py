@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -62,6 +63,20 @@ class Author(Base):
     books: Mapped[list["Book"]] = relationship(back_populates="author", lazy="raise")
 
 
+class Publisher(Base):
+    """A publisher's name is unique ignoring case: the unique index on lower(name) says so."""
+
+    __tablename__ = "publishers"
+    __table_args__ = (
+        Index("ix_publishers_name_id", "name", "id"),
+        Index("uq_publishers_lower_name", text("lower(name)"), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    country: Mapped[str | None] = mapped_column(String(COUNTRY_MAX))
+
+
 class Book(Base):
     __tablename__ = "books"
     __table_args__ = (
@@ -73,12 +88,15 @@ class Book(Base):
         # PUBLISHED_YEAR sorts a missing year last (api.catalog.entities): that key, then the id.
         Index("ix_books_published_year_order", text("coalesce(published_year, 2147483647)"), "id"),
         Index("ix_books_published_year", "published_year"),
+        # A publisher's books in the default order, the publisherId filter, the foreign key.
+        Index("ix_books_publisher_id_id", "publisher_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
     published_year: Mapped[int | None] = mapped_column(Integer)
+    publisher_id: Mapped[int | None] = mapped_column(ForeignKey("publishers.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     author: Mapped[Author] = relationship(back_populates="books", lazy="raise")
 
@@ -96,6 +114,7 @@ class RowCount(Base):
     slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     authors: Mapped[int] = mapped_column(BigInteger, server_default="0")
     books: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    publishers: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 # The hard ceiling on one persisted document, kept by the table itself; the service's own limit
@@ -125,3 +144,25 @@ class PersistedDocument(Base):
     body: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+IDEMPOTENCY_CALLER_MAX = 255
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class IdempotencyKey(Base):
+    """A keyed write's response, stored in the write's own transaction (api/pipeline/idempotency).
+
+    The caller is part of the key: two callers' keys never meet. Rows older than
+    IDEMPOTENCY_RETENTION are deleted in small batches.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    caller: Mapped[str] = mapped_column(String(IDEMPOTENCY_CALLER_MAX), primary_key=True)
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )

@@ -25,7 +25,10 @@ from graphql import (
 from graphql.execution.values import VariableValues
 from graphql.language import DocumentNode, IntValueNode, VariableNode
 
-CONNECTION_FIELDS = frozenset({"authors", "books"})
+from api.graphql.surface import SURFACE
+
+CONNECTION_FIELDS = SURFACE.connection_names
+"""Fields that return a page of rows: every root connection and every to-many relation."""
 
 
 @dataclass

@@ -8,7 +8,7 @@ door refused, neither runs.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -22,11 +22,15 @@ from api.pipeline.admission import ServerBusy
 from api.pipeline.body import BodyNotReceived, read_body
 from api.pipeline.consistency import Consistency, serve_routed
 from api.pipeline.documents import Documents, ParsedDocument
+from api.pipeline.idempotency import HEADER as IDEMPOTENCY_HEADER
+from api.pipeline.idempotency import REPLAYED_HEADER, IdempotencyKey, fingerprint, key_value
 from api.pipeline.media import Media, negotiate
 from api.pipeline.policy import Policy
 from api.pipeline.refusals import ALWAYS_STATUS, STATUS, Refused, RequestCode
 from api.pipeline.resolvers import Resolvers
 from api.pipeline.respond import Reply, send_reply
+from api.pipeline.sources import Sources
+from api.pipeline.web import cached, request_from_query_string
 
 log = logging.getLogger(__name__)
 MAX_SIZE_MEMO = 64  # costs remembered per operation, by its page-size variables' values
@@ -41,6 +45,7 @@ class Outcome:
     outcome: str
     refused: Refused | None = None
     request_error: bool = False  # variables that did not coerce: no data, a 400
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def busy(error: ServerBusy) -> Refused:
@@ -75,48 +80,90 @@ def size_variables(operation: OperationDefinitionNode) -> tuple[str, ...]:
     return tuple(sorted(set(names)))
 
 
+@dataclass
 class FrontDoor:
-    def __init__(
-        self,
-        *,
-        schema: CatalogSchema,
-        documents: Documents,
-        policy: Policy,
-        plans: QueryPlans | None,
-        resolvers: Resolvers,
-        page_view: ASGIApp,
-        batch_max_operations: int,
-        body_timeout: float | None,
-    ) -> None:
-        self.schema = schema
-        self.documents = documents
-        self.policy = policy
-        self.plans = plans
-        self.resolvers = resolvers
-        self.page_view = page_view  # GraphiQL's page, for a browser's GET
-        self.batch_max_operations = batch_max_operations
-        self.body_timeout = body_timeout
+    """The one way in; `page_view` serves GraphiQL's page for a browser's GET."""
+
+    schema: CatalogSchema
+    documents: Documents
+    policy: Policy
+    plans: QueryPlans | None
+    resolvers: Resolvers
+    page_view: ASGIApp
+    batch_max_operations: int
+    body_timeout: float | None
+    sources: Sources
+    cache_max_age: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        method = scope.get("method")
+        if scope["type"] != "http" or method not in ("GET", "POST"):
             await self.page_view(scope, receive, send)
             return
+        get_request: dict[str, Any] | None = None
+        if method == "GET":
+            try:
+                get_request = request_from_query_string(scope.get("query_string", b""))
+            except Refused as refused:
+                await send_reply(send, self._refused(refused, Media.JSON))
+                return
+            if get_request is None:  # no GraphQL parameters: a browser asking for GraphiQL
+                await self.page_view(scope, receive, send)
+                return
         headers = dict(scope["headers"])
         media = negotiate(_header(headers, b"accept"))
         if media is None:
             record_rejection("not_acceptable")
             await send_reply(send, Reply.not_acceptable())
             return
-        try:
-            body = await read_body(receive, self.body_timeout)
-        except BodyNotReceived as gone:  # nobody to answer; nothing runs
-            record_rejection(gone.reason)
-            return
         state = scope.get("state") or {}
         authorization = _header(headers, b"authorization")
         consistency = Consistency.of_request(headers)
-        reply = await self.answer(body, authorization, media, state, consistency)
+        if get_request is not None:
+            reply = await self.answer_get(get_request, authorization, media, state, consistency)
+            await send_reply(
+                send,
+                cached(
+                    reply, authorization, _header(headers, b"if-none-match"), self.cache_max_age
+                ),
+            )
+            return
+        try:
+            body = await read_body(receive, self.body_timeout)
+        except BodyNotReceived as gone:  # nothing runs
+            if gone.reason == "body_timeout":  # too slow: told so, and the connection closed
+                late = Refused(
+                    RequestCode.REQUEST_TIMEOUT,
+                    f"The request body did not arrive within {self.body_timeout} s",
+                    headers={"Connection": "close"},
+                    reason="body_timeout",
+                )
+                await send_reply(send, self._refused(late, media))
+            else:  # the client went away: nobody to answer
+                record_rejection(gone.reason)
+            return
+        try:
+            key = key_value(_header(headers, IDEMPOTENCY_HEADER))
+        except Refused as refused:
+            await send_reply(send, self._refused(refused, media))
+            return
+        reply = await self.answer(body, authorization, media, state, key, consistency)
+        reply.headers.update(consistency.response_headers())  # a write's position, if any
         await send_reply(send, reply)
+
+    async def answer_get(
+        self,
+        request: dict[str, Any],
+        authorization: str | None,
+        media: Media,
+        state: dict[str, Any],
+        consistency: Consistency | None = None,
+    ) -> Reply:
+        """A query over GET: the same pipeline, and a mutation refused before it runs."""
+        outcome = await self.run(
+            request, authorization, state, method="GET", consistency=consistency
+        )
+        return self._reply(outcome, media)
 
     async def answer(
         self,
@@ -124,23 +171,13 @@ class FrontDoor:
         authorization: str | None,
         media: Media,
         state: dict[str, Any],
+        idempotency_key: str | None = None,
         consistency: Consistency | None = None,
     ) -> Reply:
-        """The reply, with the consistency token of any write it made (`pipeline.consistency`)."""
+        """`consistency`: the request's token in, its writes' position out (for the caller
+        to answer with: `Consistency.response_headers`)."""
         consistency = consistency or Consistency()
-        reply = await self._answer(body, authorization, media, state, consistency)
-        reply.headers.update(consistency.response_headers())
-        return reply
-
-    async def _answer(
-        self,
-        body: bytes,
-        authorization: str | None,
-        media: Media,
-        state: dict[str, Any],
-        consistency: Consistency,
-    ) -> Reply:
-        if self.plans is not None:
+        if self.plans is not None and idempotency_key is None:
             repeated = self.plans.repeated(body)
             if repeated is not None:
                 try:
@@ -164,6 +201,14 @@ class FrontDoor:
                 reason="invalid_json",
             )
         if isinstance(request, list):
+            if idempotency_key is not None:
+                return self._refused(
+                    Refused(
+                        RequestCode.BAD_REQUEST,
+                        "Idempotency-Key applies to one operation; send the write on its own",
+                    ),
+                    media,
+                )
             return await self._batch(request, authorization, media, state, consistency)
         if not isinstance(request, dict):
             return self._refused(
@@ -171,19 +216,31 @@ class FrontDoor:
                 media,
                 reason="not_an_operation",
             )
-        outcome = await self.run(request, authorization, state, body, consistency=consistency)
+        outcome = await self.run(
+            request,
+            authorization,
+            state,
+            body,
+            idempotency_key=idempotency_key,
+            consistency=consistency,
+        )
+        return self._reply(outcome, media)
+
+    def _reply(self, outcome: Outcome, media: Media) -> Reply:
+        if outcome.refused is not None:  # counted as a rejection or a refused operation
+            return self._refused(outcome.refused, media)
         record_operation(outcome.operation or "anonymous", outcome.outcome)
-        if outcome.refused is not None:
-            return self._refused(outcome.refused, media, recorded=True)
         if outcome.request_error and media is Media.GRAPHQL_RESPONSE_JSON:
-            return Reply(400, outcome.body, media.content_type)
-        return Reply.graphql(outcome.body, media, ok=outcome.outcome == "ok")
+            return Reply(400, outcome.body, media.content_type, ok=False)
+        reply = Reply.graphql(outcome.body, media, ok=outcome.outcome == "ok")
+        reply.headers.update(outcome.headers)
+        return reply
 
     async def prepare(self, body: bytes, authorization: str | None = None) -> Prepared | None:
         """What the planner would run for `body` (tests and benchmarks read its SQL)."""
         if self.plans is None:
             return None
-        parsed, operation, variables = await self.admit(orjson.loads(body), authorization)
+        parsed, operation, variables, _ = await self.admit(orjson.loads(body), authorization)
         return self.plans.prepare(parsed, operation, variables)
 
     async def run(
@@ -194,16 +251,26 @@ class FrontDoor:
         body: bytes | None = None,
         *,
         costed: bool = False,
+        method: str = "POST",
+        idempotency_key: str | None = None,
         consistency: Consistency | None = None,
     ) -> Outcome:
         """One operation, from its request object to its response body."""
         consistency = consistency or Consistency()
         try:
-            parsed, operation, variables = await self.admit(request, authorization)
+            parsed, operation, variables, caller = await self.admit(request, authorization, method)
             if not costed:
                 self.policy.check_cost(self.cost(parsed, operation, variables))
             label = operation.name.value if operation.name else None
-            if self.plans is not None:
+            key = None
+            if idempotency_key is not None and operation.operation is OperationType.MUTATION:
+                # Keyed writes are answered by the resolvers, which hold the key, the write
+                # and its response in one transaction; the planner never takes a key.
+                name = operation.name.value if operation.name else None
+                key = IdempotencyKey(
+                    caller, idempotency_key, fingerprint(parsed.text, name, variables)
+                )
+            elif self.plans is not None:
                 prepared = self.plans.prepare(parsed, operation, variables, body)
                 if prepared is not None:
                     answer = await serve_routed(state["reads"], prepared, consistency)
@@ -216,10 +283,14 @@ class FrontDoor:
                 authorization,
                 state,
                 needs_database(operation),
+                key,
                 consistency=consistency,
             )
             outcome = "ok" if result.ok else ("bad_variables" if result.request_error else "error")
-            return Outcome(result.body, label, outcome, request_error=result.request_error)
+            headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
+            return Outcome(
+                result.body, label, outcome, request_error=result.request_error, headers=headers
+            )
         except Refused as refused:  # no operation ran: none is named in the metrics
             return Outcome(b"", None, refused.outcome, refused)
         except ServerBusy as error:
@@ -227,30 +298,37 @@ class FrontDoor:
             return Outcome(b"", None, shed.outcome, shed)
 
     async def admit(
-        self, request: dict[str, Any], authorization: str | None
-    ) -> tuple[ParsedDocument, OperationDefinitionNode, dict[str, Any]]:
+        self, request: dict[str, Any], authorization: str | None, method: str = "POST"
+    ) -> tuple[ParsedDocument, OperationDefinitionNode, dict[str, Any], str]:
         """Everything but the cost, cheapest first: shape, document, operation, credentials,
         list caps. Refused with the first problem found."""
-        query = request.get("query")
         variables = request.get("variables")
         name = request.get("operationName")
-        if not isinstance(query, str):
-            raise Refused(RequestCode.BAD_REQUEST, "No GraphQL query found in the request")
         if variables is None:
             variables = {}
         if not isinstance(variables, dict):
             raise Refused(RequestCode.BAD_REQUEST, "Variables must be a JSON object")
         if not isinstance(name, str | None):
             raise Refused(RequestCode.BAD_REQUEST, "operationName must be a string")
-        parsed = self.documents.get(query)
+        if not isinstance(request.get("extensions"), dict | None):
+            raise Refused(RequestCode.BAD_REQUEST, "extensions must be a JSON object")
+        source = await self.sources.document(request)
+        parsed = self.documents.get(source.text, trusted=source.stored)
         operation = parsed.operation(name)
+        if method == "GET" and operation.operation is not OperationType.QUERY:
+            raise Refused(
+                RequestCode.METHOD_NOT_ALLOWED,
+                f"A {operation.operation.value} cannot be sent over GET; POST it",
+                headers={"Allow": "POST"},
+                reason="mutation_over_get",
+            )
         if operation.operation is OperationType.SUBSCRIPTION:
             raise Refused(
                 RequestCode.BAD_REQUEST, "Subscriptions are not served over a POST request"
             )
-        await self.policy.authorise(operation, authorization)
+        caller = await self.policy.authorise(operation, authorization)
         self.policy.check_lists(operation, variables)
-        return parsed, operation, variables
+        return parsed, operation, variables, caller
 
     def cost(
         self, parsed: ParsedDocument, operation: OperationDefinitionNode, variables: dict[str, Any]
@@ -296,7 +374,7 @@ class FrontDoor:
         total = 0
         for request in requests:
             try:
-                parsed, operation, variables = await self.admit(request, authorization)
+                parsed, operation, variables, _ = await self.admit(request, authorization)
             except (Refused, ServerBusy):
                 continue  # answered in its place below
             total += self.cost(parsed, operation, variables)
@@ -325,14 +403,13 @@ class FrontDoor:
         return Reply.graphql(answer.body, media, ok=answer.ok)
 
     @staticmethod
-    def _refused(
-        refused: Refused, media: Media, *, reason: str | None = None, recorded: bool = False
-    ) -> Reply:
-        if not recorded:
-            if reason is not None or refused.code in ALWAYS_STATUS:
-                record_rejection(reason or refused.code.value.lower())
-            else:
-                record_operation("anonymous", refused.outcome)
+    def _refused(refused: Refused, media: Media, *, reason: str | None = None) -> Reply:
+        """A refusal, counted once: as an HTTP rejection when the request was not well-formed
+        GraphQL over HTTP (or was shed), else as a refused operation with its outcome."""
+        if reason is not None or refused.code in ALWAYS_STATUS:
+            record_rejection(reason or refused.reason or refused.code.value.lower())
+        else:
+            record_operation("anonymous", refused.outcome)
         strict = media is Media.GRAPHQL_RESPONSE_JSON or refused.code in ALWAYS_STATUS
         status = STATUS[refused.code] if strict else 200
         return Reply.refused(refused, media, status)

@@ -59,14 +59,15 @@ class Policy:
     default_page_size: int
     max_page_size: int
 
-    async def authorise(
-        self, operation: OperationDefinitionNode, authorization: str | None
-    ) -> None:
-        """Refuse a caller who may not run this operation: the one place scopes are checked,
-        whichever executor runs it next."""
+    async def authorise(self, operation: OperationDefinitionNode, authorization: str | None) -> str:
+        """The caller's identity ("anonymous", "service" or the token's subject); refused when
+        the caller may not run this operation. The one place scopes are checked, whichever
+        executor runs it next."""
         fields = [node.name.value for node in root_fields(operation)]
         try:
-            await self.authenticator.authorize(authorization, operation.operation.value, fields)
+            caller = await self.authenticator.authorize(
+                authorization, operation.operation.value, fields
+            )
         except Unauthenticated as error:
             message = str(error)
             if "Bearer" not in message:
@@ -82,6 +83,7 @@ class Policy:
                 str(error),
                 headers={"WWW-Authenticate": www_authenticate(error)},
             ) from None
+        return f"{caller.kind.value}:{caller.subject or ''}"
 
     def check_lists(self, operation: OperationDefinitionNode, variables: dict[str, Any]) -> None:
         """Refuse lists over their caps, counted in the raw variables before any coercion.

@@ -24,6 +24,14 @@ class RequestCode(Enum):
     TOO_MANY = "TOO_MANY"
     SERVER_BUSY = "SERVER_BUSY"
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
+    WRITE_OUTCOME_UNKNOWN = "WRITE_OUTCOME_UNKNOWN"
+    DATABASE_NOT_MIGRATED = "DATABASE_NOT_MIGRATED"
 
 
 # The status under application/graphql-response+json (and, for the HTTP-level ones, always).
@@ -40,12 +48,31 @@ STATUS = {
     RequestCode.QUERY_TOO_COSTLY: 400,
     RequestCode.TOO_MANY: 400,
     RequestCode.SERVER_BUSY: 503,
-    RequestCode.PERSISTED_QUERY_NOT_FOUND: 200,
+    RequestCode.PERSISTED_QUERY_NOT_FOUND: 400,
+    RequestCode.PERSISTED_QUERY_REQUIRED: 400,
+    RequestCode.METHOD_NOT_ALLOWED: 405,
+    RequestCode.DATABASE_UNAVAILABLE: 503,
+    RequestCode.REQUEST_TIMEOUT: 408,
+    RequestCode.IDEMPOTENCY_KEY_REUSED: 422,
+    RequestCode.IDEMPOTENCY_KEY_IN_PROGRESS: 409,
+    RequestCode.WRITE_OUTCOME_UNKNOWN: 503,
+    RequestCode.DATABASE_NOT_MIGRATED: 503,
 }
 # Refusals whose status holds under application/json too: the request was not well-formed
 # GraphQL over HTTP, or the server is shedding load.
 ALWAYS_STATUS = frozenset(
-    {RequestCode.BAD_REQUEST, RequestCode.DOCUMENT_TOO_LARGE, RequestCode.SERVER_BUSY}
+    {
+        RequestCode.BAD_REQUEST,
+        RequestCode.DOCUMENT_TOO_LARGE,
+        RequestCode.SERVER_BUSY,
+        RequestCode.METHOD_NOT_ALLOWED,
+        RequestCode.DATABASE_UNAVAILABLE,
+        RequestCode.DATABASE_NOT_MIGRATED,
+        RequestCode.REQUEST_TIMEOUT,
+        RequestCode.IDEMPOTENCY_KEY_REUSED,
+        RequestCode.IDEMPOTENCY_KEY_IN_PROGRESS,
+        RequestCode.WRITE_OUTCOME_UNKNOWN,
+    }
 )
 # The outcome each refusal is counted under in the metrics and the request log.
 OUTCOME = {
@@ -67,8 +94,10 @@ class Refused(Exception):
         *,
         errors: list[dict[str, object]] | None = None,
         headers: dict[str, str] | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.reason = reason  # the metrics' reason for an HTTP rejection, when not the code
         self.code = code
         self.message = message
         self.headers = headers or {}

@@ -16,17 +16,18 @@ class Reply:
     status: int
     body: bytes
     content_type: bytes
+    ok: bool = True  # no error anywhere in the body: the only answers a cache may keep
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def graphql(cls, body: bytes, media: Media, *, ok: bool) -> "Reply":
         """An executed operation's response: 200, whether or not fields failed."""
-        return cls(200, body, media.content_type)
+        return cls(200, body, media.content_type, ok)
 
     @classmethod
     def refused(cls, refused: Refused, media: Media, status: int) -> "Reply":
         body = orjson.dumps({"errors": refused.errors})
-        return cls(status, body, media.content_type, dict(refused.headers))
+        return cls(status, body, media.content_type, False, dict(refused.headers))
 
     @classmethod
     def not_acceptable(cls) -> "Reply":
@@ -37,10 +38,20 @@ class Reply:
         body = orjson.dumps(
             {"errors": [{"message": message, "extensions": {"code": "NOT_ACCEPTABLE"}}]}
         )
-        return cls(406, body, Media.JSON.content_type)
+        return cls(406, body, Media.JSON.content_type, False)
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
+    if reply.status == 304:  # not modified: headers only
+        headers = [
+            (name.lower().encode(), value.encode("latin-1"))
+            for name, value in reply.headers.items()
+        ]
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if not reply.ok and "Cache-Control" not in reply.headers:
+        reply.headers["Cache-Control"] = "no-store"
     headers = [
         (b"content-type", reply.content_type),
         (b"content-length", str(len(reply.body)).encode()),
