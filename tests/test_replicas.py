@@ -8,6 +8,7 @@ each commit APPLY_DELAY late, so "not replayed yet" lasts long enough to be seen
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -202,19 +203,28 @@ async def position(url: str, function: str) -> int:
     return found
 
 
-@pytest.fixture(params=[True, False], ids=["planned", "resolved"])
-async def served(request: pytest.FixtureRequest, urls: tuple[str, str]) -> AsyncIterator[Served]:
+@asynccontextmanager
+async def serve(urls: tuple[str, str], *, planned: bool, **overrides: Any) -> AsyncIterator[Served]:
     primary_url, replica_url = urls
     settings = make_settings(
         primary_url,
-        database_read_urls=replica_url,
-        database_read_max_lag=60.0,  # the replica lags APPLY_DELAY on purpose: still used
-        query_planner=request.param,
-        batch_max_operations=2,
+        **{
+            "database_read_urls": replica_url,
+            "database_read_max_lag": 60.0,  # it lags APPLY_DELAY on purpose: still used
+            "query_planner": planned,
+            "batch_max_operations": 2,
+            **overrides,
+        },
     )
     app = create_app(settings)
     async with LifespanManager(app) as manager:
-        yield Served(app, manager, planned=request.param)
+        yield Served(app, manager, planned=planned)
+
+
+@pytest.fixture(params=[True, False], ids=["planned", "resolved"])
+async def served(request: pytest.FixtureRequest, urls: tuple[str, str]) -> AsyncIterator[Served]:
+    async with serve(urls, planned=request.param) as served:
+        yield served
 
 
 def cookie_attributes(response: httpx.Response) -> set[str]:
@@ -302,6 +312,30 @@ async def test_a_writer_reads_its_write_at_once_and_others_once_replayed(served:
     assert await name_of(anonymous, author) == name
     assert await name_of(writer, author) == name
     assert served.router.extra_readings == readings
+
+
+@pytest.mark.slow
+async def test_a_replica_past_the_lag_limit_is_skipped_until_it_catches_up(
+    urls: tuple[str, str],
+) -> None:
+    async with serve(urls, planned=True, database_read_max_lag=1.0) as served:
+        await served.usable()
+        anonymous = served.client()
+        name = f"Ted {uuid4().hex[:8]}"
+        author, token = await create_author(served.client(), name)
+        position = parse_lsn(token)
+        assert position is not None
+        await served.until(lambda r: (r.lag_seconds or 0.0) > 1.0)
+        assert not served.replica.has_replayed(position)
+        assert await name_of(anonymous, author) == name  # the primary: the replica lags
+        metrics = (await anonymous.http.get("/metrics")).text
+        assert metric(metrics, "db_replica_usable", served.replica.name) == 0
+        assert metric(metrics, "db_replica_lag_seconds", served.replica.name) > 1.0
+        await served.until(lambda r: r.has_replayed(position))
+        await served.usable()
+        assert served.replica_connections()[0] == 0  # no read went to it while it lagged
+        assert await name_of(anonymous, author) == name
+        assert served.replica_connections()[0] > 0  # caught up, it serves reads again
 
 
 @pytest.mark.slow
