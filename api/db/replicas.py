@@ -236,7 +236,13 @@ class ReadRouter:
                 replica.down()
 
     async def write_position(self) -> int | None:
-        """The primary's WAL position now: read after a write commits, it covers the write."""
+        """The primary's WAL position now: read after a write commits, it covers the write.
+
+        None without replicas: every read is the primary's, so no token is needed, and the
+        write pays no extra round trip.
+        """
+        if not self.replicas:
+            return None
         try:
             text = await self.primary.pool.fetch_value(WRITTEN, [], read=False)
         except Exception:
