@@ -284,6 +284,14 @@ async def test_a_writer_reads_its_write_at_once_and_others_once_replayed(served:
     planner, orm = served.replica_connections()  # the executor asked read from the replica
     assert (planner > 0, orm > 0) == (served.planned, not served.planned)
 
+    # Reads woke the background polling: positions are read again with no one asking.
+    last_reading = served.replica.read_at
+    for _ in range(CATCH_UP_ATTEMPTS):
+        if served.replica.read_at != last_reading:
+            break
+        await asyncio.sleep(0.05)
+    assert served.replica.read_at != last_reading
+
     # The writer's cookie, or anyone's echoed header: one fresh reading, then the primary.
     readings = served.router.extra_readings
     assert writer.http.cookies.get("X-Consistency-Token") == token
