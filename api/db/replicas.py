@@ -101,14 +101,15 @@ class Reading:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._read())
 
-    async def wait(self) -> None:
-        """Until the reading in flight (or a new one) ends; its failure is its reader's to note.
+    async def wait(self, patience: float | None = None) -> None:
+        """Until the reading in flight (or a new one) ends, or `patience` seconds; its failure
+        is its reader's to note.
 
         asyncio.wait, not shield: a caller cancelled leaves the reading running for the others.
         """
         self.start()
         assert self._task is not None
-        await asyncio.wait([self._task])
+        await asyncio.wait([self._task], timeout=patience)
 
     async def cancel(self) -> None:
         task, self._task = self._task, None
@@ -221,7 +222,8 @@ class ReadRouter:
             caught_up = [r for r in usable if r.has_replayed(after)]
             if not caught_up:
                 self.extra_readings += 1
-                await asyncio.gather(*(r.reading.wait() for r in usable))
+                # Bounded: a replica reconnecting after a cut must not hold the read up.
+                await asyncio.gather(*(r.reading.wait(PROBE_TIMEOUT) for r in usable))
                 now = time.monotonic()
                 caught_up = [r for r in usable if r.usable(now) and r.has_replayed(after)]
             usable = caught_up
