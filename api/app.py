@@ -138,6 +138,7 @@ def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> F
         body_timeout=settings.http_body_timeout,
         sources=Sources(None, settings.trusted_documents),
         cache_max_age=settings.cache_max_age,
+        anonymous_max_body_bytes=settings.anonymous_max_body_bytes,
     )
 
 

@@ -192,7 +192,7 @@ class Settings(BaseSettings):
         description="Memory for requests repeated byte for byte, kept with their bound SQL.",
     )
     new_document_bytes_per_second: int = Field(
-        default=1024 * 1024,
+        default=256 * 1024,
         ge=1024,
         description="Bytes of documents not seen before this process parses per second.",
     )
@@ -200,6 +200,11 @@ class Settings(BaseSettings):
         default=20.0,
         gt=0,
         description="New SQL plans compiled per second; past it, the resolvers answer.",
+    )
+    anonymous_max_body_bytes: int = Field(
+        default=128 * 1024,
+        ge=1024,
+        description="Bytes a request without credentials may send, where writes need them.",
     )
     cache_max_age: int = Field(
         default=0,

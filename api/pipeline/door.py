@@ -56,6 +56,15 @@ def busy(error: ServerBusy) -> Refused:
     )
 
 
+def anonymous_too_large(most: int) -> Refused:
+    return Refused(
+        RequestCode.PAYLOAD_TOO_LARGE,
+        f"A request without credentials may send at most {most} bytes; writes need a token",
+        headers={"Connection": "close"},
+        reason="anonymous_body_too_large",
+    )
+
+
 def needs_database(operation: OperationDefinitionNode) -> bool:
     """Whether any root field reads the catalogue (introspection alone does not)."""
     return any(
@@ -94,6 +103,7 @@ class FrontDoor:
     body_timeout: float | None
     sources: Sources
     cache_max_age: int = 0
+    anonymous_max_body_bytes: int = 128 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")
@@ -128,10 +138,21 @@ class FrontDoor:
                 ),
             )
             return
+        # Without credentials, where writes need them, a body is a read: a document and its
+        # variables. A larger one is refused before it is read, let alone decoded.
+        most = None
+        if authorization is None and self.policy.authenticator.enforcing:
+            most = self.anonymous_max_body_bytes
+            length = _header(headers, b"content-length")
+            if length is not None and length.isdigit() and int(length) > most:
+                await send_reply(send, self._refused(anonymous_too_large(most), media))
+                return
         try:
-            body = await read_body(receive, self.body_timeout)
+            body = await read_body(receive, self.body_timeout, most)
         except BodyNotReceived as gone:  # nothing runs
-            if gone.reason == "body_timeout":  # too slow: told so, and the connection closed
+            if gone.reason == "anonymous_body_too_large" and most is not None:
+                await send_reply(send, self._refused(anonymous_too_large(most), media))
+            elif gone.reason == "body_timeout":  # too slow: told so, and the connection closed
                 late = Refused(
                     RequestCode.REQUEST_TIMEOUT,
                     f"The request body did not arrive within {self.body_timeout} s",
