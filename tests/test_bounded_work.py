@@ -22,8 +22,8 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.graphql.planner import fastpath
-from api.pipeline import door as door_module
 from api.pipeline import resolvers as resolvers_module
+from api.pipeline import respond as respond_module
 from api.pipeline.budget import TokenBucket
 from api.pipeline.documents import estimated_size
 from api.pipeline.door import FrontDoor
@@ -84,7 +84,7 @@ async def test_an_anonymous_seed_of_70000_authors_never_reaches_coercion(
     input object built, no statement sent."""
     executed = Counter(monkeypatch, resolvers_module.Resolvers, "execute")
     coerced = Counter(monkeypatch, fastpath.PlannedOperation, "coerce")
-    decoded = Counter(monkeypatch, door_module.orjson, "loads")
+    decoded = Counter(monkeypatch, orjson, "loads")
     huge = gql(SEED, {"input": {"authors": [{"name": "a"}] * 70_000}})
     small = gql(SEED, {"input": {"authors": [{"name": "a"}] * 900}})
     async with served(database_url, api_token=TOKEN, query_planner=planner) as (http, _, _):
@@ -218,9 +218,17 @@ async def test_comments_count_toward_the_token_limit(database_url: str) -> None:
 
 
 async def test_new_documents_past_the_parse_budget_are_refused_and_known_ones_still_served(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """And each refusal is answered after a pause, so a client looping on new documents
+    cannot loop fast (the pauses are recorded here, not waited)."""
     now = [0.0]
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    monkeypatch.setattr(respond_module, "pause", pause)
     async with served(database_url) as (http, door, _):
         door.documents.parse_budget = TokenBucket(1000, 3000, clock=lambda: now[0])
         known = await http.post("/graphql", json=gql("{ __typename }"))
@@ -238,6 +246,7 @@ async def test_new_documents_past_the_parse_budget_are_refused_and_known_ones_st
         assert again.json() == {"data": {"__typename": "Query"}}
     assert refused >= 10
     assert door.documents.parsed <= 10
+    assert pauses == [respond_module.SLOW_DOWN_SECONDS] * refused
 
 
 # 4. Compile amplification ------------------------------------------------------------------------

@@ -122,6 +122,8 @@ class Documents:
                 RequestCode.SERVER_BUSY,
                 "The server is parsing too many new documents; retry shortly",
                 headers={"Retry-After": str(wait)},
+                reason="parse_budget",
+                slow_down=True,
             )
         parsed = self._parse(text)
         self.cache.put(text, parsed, parsed.size)

@@ -62,6 +62,7 @@ def anonymous_too_large(most: int) -> Refused:
         f"A request without credentials may send at most {most} bytes; writes need a token",
         headers={"Connection": "close"},
         reason="anonymous_body_too_large",
+        slow_down=True,
     )
 
 

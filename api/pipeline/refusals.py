@@ -98,8 +98,12 @@ class Refused(Exception):
         errors: list[dict[str, object]] | None = None,
         headers: dict[str, str] | None = None,
         reason: str | None = None,
+        slow_down: bool = False,
     ) -> None:
         super().__init__(message)
+        # Refused for what a client sends too much of (new documents, big anonymous bodies):
+        # answered after a pause, so a client looping on it cannot loop fast.
+        self.slow_down = slow_down
         self.reason = reason  # the metrics' reason for an HTTP rejection, when not the code
         self.code = code
         self.message = message

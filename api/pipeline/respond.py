@@ -1,5 +1,6 @@
 """The HTTP answer: status, media type and headers, written once for every executor."""
 
+import asyncio
 from dataclasses import dataclass, field
 
 import orjson
@@ -9,6 +10,8 @@ from api.pipeline.media import Media
 from api.pipeline.refusals import Refused
 
 CHUNK = 64 * 1024
+SLOW_DOWN_SECONDS = 0.5
+pause = asyncio.sleep
 
 
 @dataclass
@@ -18,6 +21,7 @@ class Reply:
     content_type: bytes
     ok: bool = True  # no error anywhere in the body: the only answers a cache may keep
     headers: dict[str, str] = field(default_factory=dict)
+    pause: float = 0.0  # seconds to wait before answering (a refusal that slows its client)
 
     @classmethod
     def graphql(cls, body: bytes, media: Media, *, ok: bool) -> "Reply":
@@ -27,7 +31,9 @@ class Reply:
     @classmethod
     def refused(cls, refused: Refused, media: Media, status: int) -> "Reply":
         body = orjson.dumps({"errors": refused.errors})
-        return cls(status, body, media.content_type, False, dict(refused.headers))
+        reply = cls(status, body, media.content_type, False, dict(refused.headers))
+        reply.pause = SLOW_DOWN_SECONDS if refused.slow_down else 0.0
+        return reply
 
     @classmethod
     def not_acceptable(cls) -> "Reply":
@@ -42,6 +48,8 @@ class Reply:
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
+    if reply.pause:  # costs the server a timer; costs a looping client its pace
+        await pause(reply.pause)
     if reply.status == 304:  # not modified: headers only
         headers = [
             (name.lower().encode(), value.encode("latin-1"))
