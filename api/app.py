@@ -6,7 +6,7 @@ import itertools
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from starlette.applications import Starlette
@@ -33,6 +33,7 @@ from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.observability.metrics import Metrics
 from api.observability.requests import RequestLogMiddleware
+from api.observability.tracing import start_tracing
 from api.pipeline.admission import Gate
 from api.pipeline.budget import TokenBucket
 from api.pipeline.documents import Documents
@@ -43,6 +44,9 @@ from api.pipeline.resolvers import Resolvers
 from api.pipeline.sources import Sources
 from api.settings import Settings
 from api.unhandled import UnhandledErrors, last_resort
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
 class GraphiQLPage(GraphQL[Context, None]):
@@ -142,8 +146,10 @@ def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> F
     )
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = None) -> Starlette:
+    """`span_exporter` replaces the OTLP exporter when tracing is on (tests read the spans)."""
     metrics = Metrics()
+    tracing = start_tracing(settings, span_exporter)  # None: OTEL_EXPORTER_OTLP_ENDPOINT unset
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -189,6 +195,8 @@ def create_app(settings: Settings) -> Starlette:
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
         gc.freeze()
+        if tracing is not None:
+            tracing.instrument_database()
         try:
             yield {
                 "settings": settings,
@@ -207,6 +215,8 @@ def create_app(settings: Settings) -> Starlette:
             await graphql.policy.authenticator.aclose()
             await probe_engine.dispose()
             await engine.dispose()
+            if tracing is not None:
+                await tracing.shutdown()
 
     graphql = front_door_for(settings)
     cors = (
@@ -248,6 +258,7 @@ def create_app(settings: Settings) -> Starlette:
             *([] if settings.production else [Mount(ASSETS_PATH, GraphiQLAssets())]),
         ],
         middleware=[
+            *([tracing.server_middleware()] if tracing else []),
             Middleware(
                 CorrelationIdMiddleware,
                 header_name="X-Request-ID",
@@ -268,6 +279,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_body_bytes
             ),
+            *([tracing.operation_middleware()] if tracing else []),
         ],
         lifespan=lifespan,
         exception_handlers={Exception: last_resort(settings.cors_origins)},

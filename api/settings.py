@@ -157,6 +157,11 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token /metrics needs when set; production without it hides /metrics.",
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector traces go to; unset, nothing is traced. Every other "
+        "OTEL_* variable is the OpenTelemetry SDK's own (api/observability/tracing.py).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins browsers may call from."
     )

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.graphql.planner.fastpath import Answer, Prepared, QueryPlans
 from api.graphql.schema import CatalogSchema
 from api.observability.requests import record_operation, record_rejection
+from api.observability.tracing import trace_operation
 from api.pipeline.admission import ServerBusy
 from api.pipeline.body import BodyNotReceived, read_body
 from api.pipeline.consistency import Consistency, serve_routed
@@ -202,6 +203,7 @@ class FrontDoor:
         if self.plans is not None and idempotency_key is None:
             repeated = self.plans.repeated(body)
             if repeated is not None:
+                trace_operation(repeated.operation)
                 try:
                     await self.policy.authorise(repeated.operation, authorization)
                     answer = await serve_routed(state["reads"], repeated, consistency)
@@ -281,6 +283,7 @@ class FrontDoor:
         consistency = consistency or Consistency()
         try:
             parsed, operation, variables, caller = await self.admit(request, authorization, method)
+            trace_operation(operation)
             if not costed:
                 self.policy.check_cost(self.cost(parsed, operation, variables))
             label = operation.name.value if operation.name else None

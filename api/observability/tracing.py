@@ -1,0 +1,269 @@
+"""Traces for operators who ask for them: OpenTelemetry, off unless OTEL_EXPORTER_OTLP_ENDPOINT
+is set.
+
+When on, a request gets three kinds of span, all in one trace:
+- an HTTP server span, from OpenTelemetry's ASGI middleware, which continues the caller's
+  trace when the request carries a `traceparent` header;
+- a GraphQL operation span, opened by the front door once it knows which operation runs
+  (`trace_operation`), the same whether the planner or the resolvers answer it;
+- one client span per SQL statement, from OpenTelemetry's asyncpg instrumentation: the
+  planner's read pool and SQLAlchemy both speak asyncpg, so one instrumentation sees every
+  statement of either executor, and only once.
+
+Everything else is the SDK reading the standard OTEL_* variables itself: the service name and
+resource attributes, the sampler, the batch processor's sizes, the exporter's headers, timeout
+and compression, the propagators.
+
+When off nothing is installed: no middleware, no patched driver, and the front door's hook is
+one context-variable read.
+"""
+
+import asyncio
+import os
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from graphql import (
+    DocumentNode,
+    FloatValueNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    StringValueNode,
+    Visitor,
+    parse,
+    print_ast,
+    visit,
+)
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from starlette.middleware import Middleware
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.pipeline.caches import ByteBoundedCache
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+# The SDK, the exporter and the instrumentations are imported only when tracing is on: a
+# process that traces nothing does not even load them (a quarter of a second at start-up).
+
+DEFAULT_SERVICE_NAME = "catalog-api"
+# The GraphQL span attributes of OpenTelemetry's semantic conventions.
+OPERATION_NAME = "graphql.operation.name"
+OPERATION_TYPE = "graphql.operation.type"
+DOCUMENT = "graphql.document"
+MAX_DOCUMENT_CHARS = 2048  # a document attribute longer than this is cut (a span is no archive)
+LITERAL_PLACEHOLDER = "?"
+HIDDEN_DOCUMENTS_CACHE_BYTES = 2 * 1024 * 1024
+
+
+class _HideLiterals(Visitor):
+    """Every string, integer and float literal becomes `?`: values a client wrote into the
+    document (a name searched for, an email) stay out of the trace, like variables do."""
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> IntValueNode:
+        return IntValueNode(value=LITERAL_PLACEHOLDER)
+
+    def enter_int_value(self, node: IntValueNode, *_: Any) -> IntValueNode:
+        return IntValueNode(value=LITERAL_PLACEHOLDER)
+
+    def enter_float_value(self, node: FloatValueNode, *_: Any) -> IntValueNode:
+        return IntValueNode(value=LITERAL_PLACEHOLDER)
+
+
+def document_without_literals(document: DocumentNode) -> str:
+    """The document on one line with its literals hidden, cut to MAX_DOCUMENT_CHARS."""
+    text = " ".join(print_ast(visit(document, _HideLiterals())).split())
+    return text if len(text) <= MAX_DOCUMENT_CHARS else text[: MAX_DOCUMENT_CHARS - 1] + "…"
+
+
+# Documents already shown, by their text: a repeated document is printed once, not per request.
+_shown: ByteBoundedCache[str, str] = ByteBoundedCache(HIDDEN_DOCUMENTS_CACHE_BYTES)
+
+
+def shown_document(operation: OperationDefinitionNode) -> str:
+    """The whole document the operation came from (its fragments too), without literals.
+
+    The operation's location leads back to its document's text, so the hook needs nothing but
+    the operation; the text is parsed again only the first time it is seen.
+    """
+    if operation.loc is None:  # built without locations: the operation alone is what we have
+        return document_without_literals(DocumentNode(definitions=(operation,)))
+    text = operation.loc.source.body
+    shown = _shown.get(text)
+    if shown is None:
+        shown = document_without_literals(parse(text, no_location=True))
+        _shown.put(text, shown, len(text) + len(shown))
+    return shown
+
+
+@dataclass
+class OperationSpans:
+    """The operation spans of one HTTP request (a batch has several, one after another)."""
+
+    tracer: trace.Tracer
+    span: trace.Span | None = None
+    token: object = None
+
+    def start(self, operation: OperationDefinitionNode) -> None:
+        self.end()
+        kind = operation.operation.value
+        attributes = {OPERATION_TYPE: kind, DOCUMENT: shown_document(operation)}
+        name = kind
+        if operation.name is not None:
+            attributes[OPERATION_NAME] = operation.name.value
+            name = f"{kind} {operation.name.value}"
+        self.span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+        # Current, so the statements the operation runs are its children.
+        self.token = context.attach(trace.set_span_in_context(self.span))
+
+    def end(self, error: BaseException | None = None) -> None:
+        if self.span is None:
+            return
+        context.detach(self.token)  # type: ignore[arg-type]
+        if error is not None:
+            self.span.record_exception(error)
+            self.span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+        self.span.end()
+        self.span = None
+
+
+_current: ContextVar[OperationSpans | None] = ContextVar("operation_spans", default=None)
+
+
+def trace_operation(operation: OperationDefinitionNode) -> None:
+    """The front door's hook: `operation` is about to run. A no-op unless tracing is on."""
+    spans = _current.get()
+    if spans is not None:
+        spans.start(operation)
+
+
+class OperationSpanScope:
+    """Pure ASGI, innermost: gives each request a place for its operation spans, and ends
+    them once the response is sent, inside the HTTP server span."""
+
+    def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
+        self.app = app
+        self.tracer = tracer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        spans = OperationSpans(self.tracer)
+        token = _current.set(spans)
+        try:
+            await self.app(scope, receive, send)
+        except BaseException as error:
+            spans.end(error)
+            raise
+        finally:
+            spans.end()
+            _current.reset(token)
+
+
+def route_span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Server spans are named by route ("POST /graphql"), never by the raw path, which is
+    whatever a client sent."""
+    method = scope.get("method", "")
+    for route in getattr(scope.get("app"), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            return f"{method} {route.path}", {"http.route": route.path}
+    return method, {}
+
+
+class Instrumentor(Protocol):
+    """What we use of an OpenTelemetry instrumentor (the asyncpg one has no type hints)."""
+
+    @property
+    def is_instrumented_by_opentelemetry(self) -> bool: ...
+    def instrument(self, **kwargs: Any) -> None: ...
+    def uninstrument(self, **kwargs: Any) -> None: ...
+
+
+def asyncpg_instrumentor() -> Instrumentor:
+    """The process's one asyncpg instrumentor (instrumentors are singletons)."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    instrumentor: Instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    return instrumentor
+
+
+def resource() -> "Resource":
+    """OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, else this service's own name."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    detected = Resource.create()
+    if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        detected = detected.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return detected
+
+
+class Tracing:
+    """One app's tracer provider and what it installs: built by `start_tracing`."""
+
+    def __init__(self, processor: "SpanProcessor") -> None:
+        from opentelemetry.sdk.trace import TracerProvider
+
+        self.provider = TracerProvider(resource=resource())  # sampler: OTEL_TRACES_SAMPLER
+        self.provider.add_span_processor(processor)
+        self.tracer = self.provider.get_tracer("api.graphql")
+
+    def server_middleware(self) -> Middleware:
+        """The HTTP server span: outermost, so it covers everything the app does."""
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.util.http import get_excluded_urls
+
+        return Middleware(
+            OpenTelemetryMiddleware,
+            tracer_provider=self.provider,
+            meter_provider=NoOpMeterProvider(),  # /metrics is Prometheus' (observability.metrics)
+            excluded_urls=get_excluded_urls("ASGI"),  # OTEL_PYTHON_(ASGI_)EXCLUDED_URLS
+            default_span_details=route_span_details,
+            exclude_spans=["receive", "send"],  # a span per ASGI message is noise, and costs
+        )
+
+    def operation_middleware(self) -> Middleware:
+        """Innermost, so the operation span ends inside the server span."""
+        return Middleware(OperationSpanScope, tracer=self.tracer)
+
+    def instrument_database(self) -> None:
+        """Patches asyncpg for this process: for as long as the app runs (its lifespan)."""
+        asyncpg_instrumentor().instrument(tracer_provider=self.provider)
+
+    async def shutdown(self) -> None:
+        """Unpatches asyncpg and sends the spans still batched (in a thread: it may wait on the
+        collector)."""
+        asyncpg_instrumentor().uninstrument()
+        await asyncio.to_thread(self.provider.shutdown)
+
+
+def start_tracing(settings: Settings, exporter: "SpanExporter | None" = None) -> Tracing | None:
+    """Tracing for an app, or None when OTEL_EXPORTER_OTLP_ENDPOINT is unset (or the SDK is
+    disabled with OTEL_SDK_DISABLED=true).
+
+    `exporter`, when given, replaces the OTLP exporter and gets each span as it ends (tests
+    pass an in-memory one); otherwise spans are batched and sent over OTLP/HTTP (protobuf).
+    """
+    if settings.otel_exporter_otlp_endpoint is None:
+        return None
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    if exporter is not None:
+        return Tracing(SimpleSpanProcessor(exporter))
+    endpoint = None
+    if not {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} & set(os.environ):
+        # Set in .env, not the environment, so the SDK cannot see it: the base URL plus the
+        # signal's path, as the SDK would have made it.
+        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+    return Tracing(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
