@@ -190,6 +190,19 @@ async def test_a_batch_traces_each_operation(database_url: str) -> None:
     )
 
 
+async def test_an_excluded_path_leaves_no_span_at_all(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "readyz")
+    async with traced(database_url) as service:
+        service.exporter.clear()
+        response = await service.http.get("/readyz")
+        assert response.status_code == 200, response.text
+        assert service.exporter.get_finished_spans() == ()
+        trace = await service.post({"query": "{ authors(first: 1) { totalCount } }"})
+    assert trace.statements, "the excluded path silenced more than itself"
+
+
 async def test_off_without_the_endpoint_installs_nothing(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

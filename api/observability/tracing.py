@@ -148,12 +148,21 @@ class OperationSpanScope:
     them once the response is sent, inside the HTTP server span."""
 
     def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+
         self.app = app
         self.tracer = tracer
+        self.untraced = suppress_instrumentation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not trace.get_current_span().get_span_context().is_valid:
+            # No server span: a path excluded by OTEL_PYTHON_EXCLUDED_URLS. Its statements go
+            # untraced too, rather than each starting a trace of its own.
+            with self.untraced():
+                await self.app(scope, receive, send)
             return
         spans = OperationSpans(self.tracer)
         token = _current.set(spans)
