@@ -27,6 +27,7 @@ from api.observability.tracing import (
     OperationSpanScope,
     asyncpg_instrumentor,
     document_without_literals,
+    start_tracing,
 )
 from tests.conftest import make_settings
 from tests.factories import insert_authors
@@ -219,6 +220,28 @@ async def test_off_without_the_endpoint_installs_nothing(
             response = await http.post("/graphql", json={"query": BOOKS})
             assert response.status_code == 200, response.text
         assert not asyncpg_is_patched()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "environment"),
+    [(None, {}), ("", {}), (ENDPOINT, {"OTEL_SDK_DISABLED": "true"})],
+    ids=["unset", "empty", "sdk-disabled"],
+)
+def test_tracing_stays_off(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str | None,
+    environment: dict[str, str],
+) -> None:
+    control = start_tracing(
+        make_settings(database_url, otel_exporter_otlp_endpoint=ENDPOINT), InMemorySpanExporter()
+    )
+    assert control is not None
+    control.provider.shutdown()
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = make_settings(database_url, otel_exporter_otlp_endpoint=endpoint)
+    assert start_tracing(settings, InMemorySpanExporter()) is None
 
 
 async def test_the_driver_is_patched_only_while_a_traced_app_runs(database_url: str) -> None:

@@ -255,13 +255,13 @@ class Tracing:
 
 
 def start_tracing(settings: Settings, exporter: "SpanExporter | None" = None) -> Tracing | None:
-    """Tracing for an app, or None when OTEL_EXPORTER_OTLP_ENDPOINT is unset (or the SDK is
-    disabled with OTEL_SDK_DISABLED=true).
+    """Tracing for an app, or None when OTEL_EXPORTER_OTLP_ENDPOINT is unset or empty (or the
+    SDK is disabled with OTEL_SDK_DISABLED=true).
 
     `exporter`, when given, replaces the OTLP exporter and gets each span as it ends (tests
     pass an in-memory one); otherwise spans are batched and sent over OTLP/HTTP (protobuf).
     """
-    if settings.otel_exporter_otlp_endpoint is None:
+    if not settings.otel_exporter_otlp_endpoint:  # compose files often set it to ""
         return None
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return None
