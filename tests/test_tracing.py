@@ -175,6 +175,19 @@ async def test_planned_and_resolved_requests_look_alike(
             assert statement.parent.span_id == trace.operation.context.span_id
 
 
+async def test_a_get_request_is_traced_like_a_post(database_url: str) -> None:
+    async with traced(database_url) as service:
+        posted = await service.post({"query": BOOKS})
+        service.exporter.clear()
+        response = await service.http.get("/graphql", params={"query": BOOKS})
+        assert response.status_code == 200, response.text
+        got = Trace(list(service.exporter.get_finished_spans()))
+    assert got.server.name == "GET /graphql"
+    assert got.operation.name == "query Books"
+    assert attributes(got.operation) == attributes(posted.operation)
+    assert got.statements
+
+
 async def test_a_batch_traces_each_operation(database_url: str) -> None:
     first = "query First { authors(first: 1) { edges { node { id } } } }"
     second = "query Second { books(first: 1) { edges { node { id } } } }"
