@@ -153,6 +153,8 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        if tracing is not None:  # first: what the lifespan starts itself stays untraced
+            tracing.instrument()
         engine_options = settings.options(EngineOptions)
         engine = create_engine(settings.database, engine_options)
         session_factory = create_session_factory(engine)
@@ -195,8 +197,6 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
         gc.freeze()
-        if tracing is not None:
-            tracing.instrument_database()
         try:
             yield {
                 "settings": settings,

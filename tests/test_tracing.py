@@ -6,6 +6,7 @@ The app is built with an in-memory exporter in place of OTLP's, so the tests rea
 service would have sent.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from api.app import create_app
 from api.observability.tracing import (
@@ -77,6 +79,7 @@ class Trace:
 class Traced:
     http: httpx.AsyncClient
     exporter: InMemorySpanExporter
+    app: Starlette
 
     async def post(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> Trace:
         """The trace of one request that answered data without errors."""
@@ -95,7 +98,7 @@ async def traced(database_url: str, **overrides: Any) -> AsyncIterator[Traced]:
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield Traced(http, exporter)
+            yield Traced(http, exporter, app)
 
 
 def asyncpg_is_patched() -> bool:
@@ -202,6 +205,30 @@ async def test_a_batch_traces_each_operation(database_url: str) -> None:
     assert all(
         s.parent is not None and s.parent.span_id == server.context.span_id for s in operations
     )
+
+
+async def test_statements_the_service_runs_on_its_own_are_not_traced(database_url: str) -> None:
+    """The replica position poller runs every DATABASE_READ_POLL_INTERVAL while reads come in
+    (the database itself stands in for a replica): none of its statements is a trace."""
+    async with traced(
+        database_url, database_read_urls=[database_url], database_read_poll_interval=0.02
+    ) as service:
+        trace = await service.post({"query": BOOKS})  # a read wakes the poller
+        replica = service.app.state.reads.replicas[0]
+        readings: set[float] = set()
+        for _ in range(1000):  # until the poller has read the replica's position three times
+            if replica.read_at is not None:
+                readings.add(replica.read_at)
+            if len(readings) >= 3:
+                break
+            await asyncio.sleep(0.005)
+        assert len(readings) >= 3, "the poller did not run"
+        request = trace.server.context.trace_id
+        stray = [
+            s.name for s in service.exporter.get_finished_spans() if s.context.trace_id != request
+        ]
+    assert trace.statements
+    assert stray == [], stray
 
 
 async def test_an_excluded_path_leaves_no_span_at_all(

@@ -20,6 +20,7 @@ one context-variable read.
 
 import asyncio
 import os
+from contextlib import ExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -223,6 +224,7 @@ class Tracing:
         self.provider = TracerProvider(resource=resource())  # sampler: OTEL_TRACES_SAMPLER
         self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("api.graphql")
+        self._background = ExitStack()
 
     def server_middleware(self) -> Middleware:
         """The HTTP server span: outermost, so it covers everything the app does."""
@@ -243,13 +245,24 @@ class Tracing:
         """Innermost, so the operation span ends inside the server span."""
         return Middleware(OperationSpanScope, tracer=self.tracer)
 
-    def instrument_database(self) -> None:
-        """Patches asyncpg for this process: for as long as the app runs (its lifespan)."""
+    def instrument(self) -> None:
+        """Patches asyncpg for this process, for as long as the app runs: the lifespan calls
+        this first, and `shutdown` last.
+
+        What the lifespan starts on its own (the replica position poller, the idempotency key
+        expiry) runs untraced: outside any request, each of its statements would be a trace of
+        its own, several a second. Tasks copy the context they start in, so suppressing
+        instrumentation in the lifespan's context reaches them and no request.
+        """
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+
         asyncpg_instrumentor().instrument(tracer_provider=self.provider)
+        self._background.enter_context(suppress_instrumentation())
 
     async def shutdown(self) -> None:
         """Unpatches asyncpg and sends the spans still batched (in a thread: it may wait on the
         collector)."""
+        self._background.close()
         asyncpg_instrumentor().uninstrument()
         await asyncio.to_thread(self.provider.shutdown)
 
