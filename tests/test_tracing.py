@@ -7,9 +7,11 @@ service would have sent.
 """
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg
@@ -17,6 +19,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from graphql import parse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -229,6 +232,73 @@ async def test_statements_the_service_runs_on_its_own_are_not_traced(database_ur
         ]
     assert trace.statements
     assert stray == [], stray
+
+
+class Collector(ThreadingHTTPServer):
+    """An OTLP/HTTP collector on a free local port: keeps each export's path and spans."""
+
+    def __init__(self) -> None:
+        self.exports: list[tuple[str, ExportTraceServiceRequest]] = []
+        collector = self
+
+        class Receive(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                collector.exports.append((self.path, ExportTraceServiceRequest.FromString(body)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Receive)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.mark.parametrize("seen_by", ["environment", "dotenv"])
+async def test_spans_reach_a_collector_over_otlp_http(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, seen_by: str
+) -> None:
+    """The production set-up, no exporter injected: batched, sent as protobuf to /v1/traces,
+    whether the SDK reads the endpoint from the environment or only the settings have it (a
+    `.env` file)."""
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    collector = Collector()
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        if seen_by == "environment":
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+        else:
+            monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+        app = create_app(make_settings(database_url, otel_exporter_otlp_endpoint=collector.url))
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                response = await http.post("/graphql", json={"query": BOOKS})
+                assert response.status_code == 200, response.text
+        # The lifespan's end sent what was still batched.
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    assert {path for path, _ in collector.exports} == {"/v1/traces"}
+    names: set[str] = set()
+    services: set[str] = set()
+    for _, export in collector.exports:
+        for resource_spans in export.resource_spans:
+            for attribute in resource_spans.resource.attributes:
+                if attribute.key == "service.name":
+                    services.add(attribute.value.string_value)
+            for scope_spans in resource_spans.scope_spans:
+                names.update(span.name for span in scope_spans.spans)
+    assert {"POST /graphql", "query Books"} <= names
+    assert services == {"catalog-api"}
 
 
 async def test_an_excluded_path_leaves_no_span_at_all(
