@@ -27,13 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from api.app import create_app
-from api.observability.tracing import (
-    MAX_DOCUMENT_CHARS,
-    OperationSpanScope,
-    asyncpg_instrumentor,
-    document_without_literals,
-    start_tracing,
-)
+from api.observability.shown_documents import MAX_DOCUMENT_CHARS, document_without_literals
+from api.observability.tracing import OperationSpanScope, asyncpg_instrumentor, start_tracing
 from tests.conftest import make_settings
 from tests.factories import insert_authors
 
