@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
 # The SDK, the exporter and the instrumentations are imported only when tracing is on: a
-# process that traces nothing does not even load them (a quarter of a second at start-up).
+# process that traces nothing does not even load them (about 0.1 s at start-up).
 
 DEFAULT_SERVICE_NAME = "catalog-api"
 # The GraphQL span attributes of OpenTelemetry's semantic conventions.
