@@ -424,9 +424,18 @@ def test_build_context_has_a_dockerfile_whose_cmd_is_a_real_subcommand(
         assert exposed == [option(arguments, "--port")]
 
 
+# Read by the OpenTelemetry SDK itself from the environment, not by the service's settings.
+OPENTELEMETRY_VARIABLES = frozenset({"otel_traces_sampler", "otel_traces_sampler_arg"})
+
+
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_environment_names_are_settings(services: dict[str, Service], name: str) -> None:
-    known = set(Settings.model_fields) | set(LogSettings.model_fields) | PENDING_SETTINGS
+    known = (
+        set(Settings.model_fields)
+        | set(LogSettings.model_fields)
+        | PENDING_SETTINGS
+        | OPENTELEMETRY_VARIABLES
+    )
     env = environment(services[name])
     unknown = sorted(variable for variable in env if variable.lower() not in known)
     assert unknown == [], f"{name} sets variables the service never reads"
