@@ -78,7 +78,7 @@ class Field:
     updatable: bool = True
     references: str | None = None  # REFERENCE: the entity whose global id is given
 
-    @property
+    @cached_property  # read for every value written: looked up on the column type once
     def text_limit(self) -> int:
         """`max_length`, or the length of the column's type (`String(100)`)."""
         limit = self.max_length or getattr(self.column.type, "length", None)

@@ -92,7 +92,9 @@ def _input_object(type_: GraphQLInputObjectType, seen: frozenset[str]) -> Coerce
     for name, field in type_.fields.items():
         default = coerce_default_value(field)
         required = is_required_input_field(field)
-        fields.append((name, field.out_name or name, _coercer(field.type, inner), default, required))
+        fields.append(
+            (name, field.out_name or name, _coercer(field.type, inner), default, required)
+        )
     names = frozenset(type_.fields)
     out_type = type_.out_type
 
