@@ -37,6 +37,7 @@ MAX_SELECTIONS = 2000
 ROOT_CONNECTIONS = {entity.plural: entity for entity in ENTITIES.values()}
 ROOT_LOOKUPS = {entity.name.lower(): entity for entity in ENTITIES.values()}
 PAGE_INFO_FIELDS = frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"})
+SEED_FIELD, SEED_PAYLOAD = "seedCatalog", "SeedCatalogPayload"  # planned in `planner.seed`
 
 
 class NotPlannable(Exception):
@@ -145,9 +146,13 @@ class TreeBuilder:
                 return [(ROOT_LOOKUPS[name].name, "Node")]
             if name == "node":
                 return [(entity, "Node") for entity in ENTITIES]
+            if parent == "Mutation" and name == SEED_FIELD:
+                return [(SEED_PAYLOAD, None)]
             if parent == "Mutation" and name.startswith("create"):
                 return [(f"{name[0].upper()}{name[1:]}Payload", None)]
             raise NotPlannable(f"{parent}.{name}")
+        if parent == SEED_PAYLOAD and name == "authors":
+            return [(ENTITIES["Author"].name, "Node")]
         if parent.endswith("Payload"):
             entity = ENTITIES.get(parent.removeprefix("Create").removesuffix("Payload"))
             if entity is not None and name == entity.name.lower():

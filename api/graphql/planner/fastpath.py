@@ -48,8 +48,8 @@ from api.graphql.permissions import bearer_token, token_matches
 from api.graphql.planner.binding import Binder, Binding, Rejected, Step, Walk
 from api.graphql.planner.compiler import CompiledPlan, compile_query
 from api.graphql.planner.document import NotPlannable, Selection, operation_tree
+from api.graphql.planner.seed import compile_write, write_steps
 from api.graphql.planner.variables import SimpleVariable, coerce_simple, simple_variables
-from api.graphql.planner.writes import compile_create, created_entity
 from api.observability.requests import record_operation
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class PlannedOperation:
     def plan(self, shape: tuple[Hashable, ...]) -> CompiledPlan:
         plan = self.plans.get(shape)
         if plan is None:
-            compile_shape = compile_create if self.writes else compile_query
+            compile_shape = compile_write if self.writes else compile_query
             plan = compile_shape(self.tree, list(shape))
             self.plans[shape] = plan
             while len(self.plans) > MAX_SHAPES:
@@ -293,7 +293,7 @@ def known_document(document: DocumentNode, schema: GraphQLSchema) -> KnownDocume
                 if len(tree) != 1:
                     raise NotPlannable("only a lone create is planned")
                 ((_, selection),) = tree.items()
-                steps = walk.create(created_entity(selection), selection)
+                steps = write_steps(walk, selection)
             else:
                 steps = walk.query(tree)
         except NotPlannable:
