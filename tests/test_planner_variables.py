@@ -55,7 +55,7 @@ def plain_inputs(one: Any, two: Any) -> list[tuple[str, dict[str, Any]]]:
     """Documents with input object and list variables, and values for them made of two."""
     given = [v for v in (one, two) if v is not MISSING]
     seed = "mutation($s: SeedCatalogInput!) { __typename }"
-    cases = [
+    cases: list[tuple[str, dict[str, Any]]] = [
         (seed, {"s": {"authors": given}}),
         (seed, {"s": {"authors": given[0] if given else []}}),
         (seed, {"s": {"authors": [{"name": "n", "books": given}], "skipExistingAuthors": True}}),
