@@ -38,6 +38,7 @@ from bench.measure import (
 from bench.measure import statement_constancy as measure_constancy
 from bench.report import W3_RSS_RESPONSES, Results, WorkloadResult
 from bench.sampling import FINE_SAMPLE_INTERVAL
+from bench.seeding import CALLS_PER_ROUND, SEED_AUTHORS, SEED_BOOKS_EACH, measure_seeding
 from bench.servers import PROJECT_ROOT, BenchError, Server, start_api, start_reference, wait_ready
 from bench.workloads import Catalogue, Workload, workloads
 from tests.postgres import admin_url_or_embedded
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=3,
         help="runs per server and workload, the servers taking turns (default 3)",
+    )
+    parser.add_argument(
+        "--workloads",
+        type=lambda text: [name.strip().upper() for name in text.split(",") if name.strip()],
+        default=None,
+        help="only these workloads, comma-separated (default: all, W1 to W7)",
     )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
@@ -128,15 +135,21 @@ def sanity_check(api: Server, workload: Workload) -> None:
 
 
 def benchmark(
-    api: Server, reference: Server, catalogue: Catalogue, load: LoadSettings
+    api: Server,
+    reference: Server,
+    catalogue: Catalogue,
+    load: LoadSettings,
+    url: str,
+    names: list[str] | None = None,
 ) -> tuple[list[str], Any, list[WorkloadResult]]:
-    chosen = workloads(catalogue)
+    every = workloads(catalogue)
+    chosen = [w for w in every if names is None or w.name in names]
     print("checking that the API and the reference return the same data ...", flush=True)
     compared = check_same_data(api, reference, chosen)
     for workload in chosen:
-        if not workload.reference_runs_it:
+        if not workload.reference_runs_it and not workload.seeding:
             sanity_check(api, workload)
-    constancy = measure_constancy(api, chosen[0])
+    constancy = measure_constancy(api, every[0])
     print(
         f"SQL statements per request: W1 at first: 1 -> {constancy.first_1}, at first: 100 -> "
         f"{constancy.first_100} (first requests of each shape: {constancy.first_1_cold}, "
@@ -147,6 +160,12 @@ def benchmark(
     results = []
     for workload in chosen:
         print(f"{workload.name}: {workload.description}", flush=True)
+        if workload.seeding:
+            seeded, copied = measure_seeding(api, url, workload, load.rounds)
+            for label, run in (("api", seeded), ("COPY", copied)):
+                print(f"  {label:<10} {_seed_line(run)}", flush=True)
+            results.append(WorkloadResult(workload, seeded, copied))
+            continue
         servers = [(api, True), *([(reference, False)] if workload.reference_runs_it else [])]
         stats = interleaved(servers, workload, load)
         ours = stats[0]
@@ -195,6 +214,13 @@ def _line(stats: RunStats) -> str:
     )
 
 
+def _seed_line(stats: RunStats) -> str:
+    return (
+        f"{stats.requests_per_second:9,.0f} rows/s  p50 {stats.p50_ms:7.2f} ms per call  "
+        f"{stats.sql_per_request:4.1f} SQL/call  {stats.cpu_ms_per_request:6.2f} CPU ms/call"
+    )
+
+
 def _memory_line(memory: RequestMemory) -> str:
     return (
         f"{memory.requests} single requests: idle {memory.idle_rss_mb:.1f} MB, peak "
@@ -234,7 +260,9 @@ def run(args: argparse.Namespace) -> int:
                 wrk=wrk_path,
                 scratch=Path(scratch),
             )
-            compared, constancy, results = benchmark(api, reference, catalogue, load)
+            compared, constancy, results = benchmark(
+                api, reference, catalogue, load, url, args.workloads
+            )
             load_after = load_average()
             machine = machine_info(postgres, wrk_path)
             machine["load_average_before"] = load_before
@@ -284,6 +312,13 @@ def run(args: argparse.Namespace) -> int:
                     f"same way, for comparison.",
                     "CPU ms/request: server process user+system CPU over the measured runs "
                     "divided by wrk's completed requests.",
+                    f"W7 is not run under wrk: per round, {CALLS_PER_ROUND} seedCatalog calls "
+                    f"of {SEED_AUTHORS} authors x {SEED_BOOKS_EACH} books, one at a time over "
+                    "one connection, against the same rows written with asyncpg's "
+                    "copy_records_to_table (the authors' ids reserved first, one transaction "
+                    "per call), fresh names every call, the two sides taking turns. Its "
+                    "'req/s' are rows/s, its ratio API rows/s over COPY rows/s, p50 and p99 "
+                    "per call, SQL and CPU per call.",
                     *([busy] if busy else []),
                 ],
             )
@@ -305,6 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"error: --{name} must be at least 1", file=sys.stderr)
             return 2
+    known = [w.name for w in workloads(Catalogue(1, 1))]
+    unknown = sorted(set(args.workloads or ()) - set(known))
+    if unknown or args.workloads == []:
+        print(f"error: --workloads takes some of {', '.join(known)}", file=sys.stderr)
+        return 2
     if args.warmup < 0:
         print("error: --warmup must be 0 or more", file=sys.stderr)
         return 2
