@@ -1,12 +1,13 @@
-"""Writing a whole catalogue in one transaction, for seed scripts: validated a column at a time,
-written with one statement per table.
+"""Writing a whole catalogue in one transaction, for seed scripts: validated a column at a
+time, written in one statement.
 
 A seed carries up to 11,000 rows. Validating them one field at a time and inserting them as
-many-row VALUES costs several times what Postgres needs to store them, so both happen in bulk
-here: each column's values are checked together (with the description's own rules, see
-`clean_column`), and each table gets one `INSERT … SELECT … FROM unnest(arrays)`, its rows in
-the order given, so their ids ascend in that order. The resolvers and the query planner share
-these pieces; the planner joins the two inserts into one statement.
+many-row VALUES cost three times what Postgres needs to store them, so both happen in bulk
+here: each column's values are checked together, with the description's own rules (see
+`clean_column`), and sent as one array per column; one statement unnests them into both
+tables (see `written`), each table's rows in the order given, so that their serial ids
+ascend in that order (Postgres draws them as the ordered rows are inserted, which SQLAlchemy's
+own bulk inserts rely on too). The resolver and the query planner both use these pieces.
 """
 
 from collections.abc import Callable, Mapping, Sequence
