@@ -97,11 +97,15 @@ def clean_column(
     if not field.required and all(value is None for value in values):
         return values
     cleaned = []
+    nameless = (field.name,)  # the path a valid value never needs
     for index, value in enumerate(values):
         try:
-            cleaned.append(field.clean(value, path(index)))
-        except InvalidValue as invalid:
-            problems.append((order(index), invalid.problem))
+            cleaned.append(field.clean(value, nameless))
+        except InvalidValue:
+            try:  # again, for the problem as it reads at its place in the input
+                field.clean(value, path(index))
+            except InvalidValue as invalid:
+                problems.append((order(index), invalid.problem))
             cleaned.append(None)
     return cleaned
 

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from graphql import (
     GraphQLError,
+    GraphQLInputField,
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLList,
@@ -24,6 +25,7 @@ from graphql import (
     GraphQLSchema,
     Undefined,
     VariableDefinitionNode,
+    get_nullable_type,
 )
 from graphql.execution.get_variable_signature import (
     GraphQLVariableSignature,
@@ -75,7 +77,18 @@ def _scalar(scalar: GraphQLScalarType) -> Coercer:
     return coerce
 
 
-def _list(item: Coercer) -> Coercer:
+def _list(item_type: GraphQLInputType, seen: frozenset[str]) -> Coercer:
+    if isinstance(item_type, GraphQLNonNull):  # the usual list: checked for nulls at once
+        given = _given(item_type.of_type, seen)
+
+        def coerce_non_null(value: Any) -> Any:
+            if type(value) is not list or None in value:
+                raise Declined
+            return [given(element) for element in value]
+
+        return coerce_non_null
+    item = _coercer(item_type, seen)
+
     def coerce(value: Any) -> Any:
         if type(value) is not list:  # graphql-core takes a lone value as a list of one
             raise Declined
@@ -84,34 +97,61 @@ def _list(item: Coercer) -> Coercer:
     return coerce
 
 
+class _InputField(NamedTuple):
+    name: str
+    out_name: str
+    scalar: type | None  # a scalar's Python type, checked in place; else `coerce` is called
+    nullable: bool
+    coerce: Coercer
+    default: Any
+    required: bool
+
+
+def _input_field(name: str, field: GraphQLInputField, seen: frozenset[str]) -> _InputField:
+    nullable = get_nullable_type(field.type)
+    scalar = EXPECTED.get(nullable.name) if isinstance(nullable, GraphQLScalarType) else None
+    return _InputField(
+        name,
+        field.out_name or name,
+        scalar,
+        not isinstance(field.type, GraphQLNonNull),
+        _coercer(field.type, seen),
+        coerce_default_value(field),
+        is_required_input_field(field),
+    )
+
+
 def _input_object(type_: GraphQLInputObjectType, seen: frozenset[str]) -> Coercer:
     if type_.is_one_of or type_.name in seen:
         raise Declined(type_.name)
+    if type_.out_type is not GraphQLInputObjectType.out_type:  # builds its own values
+        raise Declined(type_.name)
     inner = seen | {type_.name}
-    fields = []
-    for name, field in type_.fields.items():
-        default = coerce_default_value(field)
-        required = is_required_input_field(field)
-        fields.append(
-            (name, field.out_name or name, _coercer(field.type, inner), default, required)
-        )
+    fields = [_input_field(name, field, inner) for name, field in type_.fields.items()]
     names = frozenset(type_.fields)
-    out_type = type_.out_type
 
     def coerce(value: Any) -> Any:
         if type(value) is not dict or not names.issuperset(value):
             raise Declined
         coerced = {}
-        for name, out_name, coerce_field, default, required in fields:
+        for name, out_name, scalar, nullable, coerce_field, default, required in fields:
             given = value.get(name, MISSING)
             if given is MISSING:
                 if required:
                     raise Declined
                 if default is not Undefined:
                     coerced[out_name] = default
-            else:
+            elif scalar is None:
                 coerced[out_name] = coerce_field(given)
-        return out_type(coerced)
+            elif given is None:
+                if not nullable:
+                    raise Declined
+                coerced[out_name] = None
+            elif type(given) is not scalar or (scalar is int and given not in INT_RANGE):
+                raise Declined
+            else:
+                coerced[out_name] = given
+        return coerced
 
     return coerce
 
@@ -140,7 +180,7 @@ def _given(type_: GraphQLInputType, seen: frozenset[str]) -> Coercer:
     if isinstance(type_, GraphQLScalarType):
         return _scalar(type_)
     if isinstance(type_, GraphQLList):
-        return _list(_coercer(type_.of_type, seen))
+        return _list(type_.of_type, seen)
     if isinstance(type_, GraphQLInputObjectType):
         return _input_object(type_, seen)
     raise Declined(str(type_))
