@@ -316,9 +316,9 @@ def run(args: argparse.Namespace) -> int:
                     f"of {SEED_AUTHORS} authors x {SEED_BOOKS_EACH} books, one at a time over "
                     "one connection, against the same rows written with asyncpg's "
                     "copy_records_to_table (the authors' ids reserved first, one transaction "
-                    "per call), fresh names every call, the two sides taking turns. Its "
-                    "'req/s' are rows/s, its ratio API rows/s over COPY rows/s, p50 and p99 "
-                    "per call, SQL and CPU per call.",
+                    "per call), fresh names every call, the two sides taking turns call by "
+                    "call. Its 'req/s' are rows/s, its ratio API rows/s over COPY rows/s, p50 "
+                    "and p99 per call, SQL and CPU per call.",
                     *([busy] if busy else []),
                 ],
             )

@@ -4,9 +4,8 @@ Each call writes 1,000 authors with 10 books each (11,000 rows). The API gets th
 `seedCatalog` request over HTTP; the other side writes the same rows into the same tables with
 asyncpg's `copy_records_to_table`, in one transaction per call (the authors' ids reserved from
 their sequence first, as a bulk loader must to point the books at them). Every call writes new
-names, so neither side is helped by the other's rows. The two sides take turns, a round of
-calls each, who goes first alternating, like the wrk workloads: a shared machine's drift falls
-on both.
+names, so neither side is helped by the other's rows. The two sides take turns, a call each,
+who goes first alternating from pair to pair: a shared machine's drift falls on both.
 """
 
 import asyncio
@@ -27,7 +26,7 @@ from bench.workloads import Workload
 SEED_AUTHORS = 1000
 SEED_BOOKS_EACH = 10
 ROWS_PER_CALL = SEED_AUTHORS * (1 + SEED_BOOKS_EACH)
-CALLS_PER_ROUND = 5
+CALLS_PER_ROUND = 8
 CALL_TIMEOUT = 120.0
 COUNTRIES = ("Kenya", None, "Japan", "Brazil")
 RESERVE_AUTHOR_IDS = (
@@ -81,32 +80,31 @@ class SeedRound:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def api_round(api: Server, workload: Workload, tags: list[str]) -> SeedRound:
-    """One request per tag over one keep-alive connection, each timed from send to last byte.
+class ApiSeeder:
+    """`seedCatalog` requests over one keep-alive connection, each timed from send to last
+    byte, with the server's CPU over each; every answer must hold all the authors, no error."""
 
-    The bodies are encoded before the clock starts; every answer must hold all the authors
-    and no errors.
-    """
-    bodies = [seed_body(workload, seed_authors(tag)) for tag in tags]
-    headers = {"Content-Type": "application/json"}
-    connection = http.client.HTTPConnection(HOST, api.port, timeout=CALL_TIMEOUT)
-    before = scrape(api)
-    cpu_before = sampling.cpu_seconds(api.pid)
-    calls = []
-    answer = b""
-    try:
-        for body in bodies:
-            started = time.perf_counter()
-            connection.request("POST", "/graphql", body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-            calls.append((time.perf_counter() - started) * 1000)
-            check_seeded(response.status, answer)
-    finally:
-        connection.close()
-    cpu = sampling.cpu_seconds(api.pid) - cpu_before
-    after = scrape(api)
-    return SeedRound(calls, cpu, after.statements - before.statements, len(answer))
+    def __init__(self, api: Server, workload: Workload) -> None:
+        self.api = api
+        self.workload = workload
+        self.connection = http.client.HTTPConnection(HOST, api.port, timeout=CALL_TIMEOUT)
+
+    def call(self, body: bytes) -> tuple[float, float, int]:
+        """Milliseconds, server CPU seconds and response bytes of one request."""
+        cpu_before = sampling.cpu_seconds(self.api.pid)
+        started = time.perf_counter()
+        self.connection.request(
+            "POST", "/graphql", body=body, headers={"Content-Type": "application/json"}
+        )
+        response = self.connection.getresponse()
+        answer = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        cpu = sampling.cpu_seconds(self.api.pid) - cpu_before
+        check_seeded(response.status, answer)
+        return elapsed, cpu, len(answer)
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def check_seeded(status: int, answer: bytes) -> None:
@@ -119,41 +117,70 @@ def check_seeded(status: int, answer: bytes) -> None:
         raise BenchError(f"W7 on the API wrote {len(result.get('authors') or [])} authors")
 
 
-async def copy_round(url: str, tags: list[str]) -> SeedRound:
-    """The same rows, by COPY: per tag, one transaction that reserves the authors' ids and
-    copies the authors, then their books. The records are built before the clock starts."""
-    batches = []
-    for tag in tags:
-        given = seed_authors(tag)
-        batches.append(
-            (
-                [(a["name"], None, a["country"]) for a in given],
-                [[(b["title"], b["publishedYear"]) for b in a["books"]] for a in given],
-            )
+CopyBatch = tuple[list[tuple[Any, ...]], list[list[tuple[Any, ...]]]]
+
+
+def copy_batch(tag: str) -> CopyBatch:
+    """The records COPY writes for `tag`: the authors', and each author's books'."""
+    given = seed_authors(tag)
+    return (
+        [(a["name"], None, a["country"]) for a in given],
+        [[(b["title"], b["publishedYear"]) for b in a["books"]] for a in given],
+    )
+
+
+async def copy_call(connection: asyncpg.Connection, batch: CopyBatch) -> float:
+    """Milliseconds of one transaction that reserves the authors' ids and copies the authors,
+    then their books."""
+    authors, books = batch
+    started = time.perf_counter()
+    async with connection.transaction():
+        ids = [row[0] for row in await connection.fetch(RESERVE_AUTHOR_IDS, len(authors))]
+        await connection.copy_records_to_table(
+            "authors",
+            records=[(key, *row) for key, row in zip(ids, authors, strict=True)],
+            columns=["id", "name", "bio", "country"],
         )
+        await connection.copy_records_to_table(
+            "books",
+            records=[(key, *book) for key, own in zip(ids, books, strict=True) for book in own],
+            columns=["author_id", "title", "published_year"],
+        )
+    return (time.perf_counter() - started) * 1000
+
+
+async def seed_round(
+    api: Server, url: str, workload: Workload, number: int, calls: int
+) -> tuple[SeedRound, SeedRound]:
+    """`calls` pairs of calls, one each side, who goes first alternating from pair to pair.
+
+    The bodies and records are built before the clock starts.
+    """
+    bodies = [
+        seed_body(workload, seed_authors(f"a{number:02d}-{call:02d}")) for call in range(calls)
+    ]
+    batches = [copy_batch(f"c{number:02d}-{call:02d}") for call in range(calls)]
+    seeder = ApiSeeder(api, workload)
     connection = await asyncpg.connect(url)
-    calls = []
+    api_ms: list[float] = []
+    copy_ms: list[float] = []
+    cpu = 0.0
+    answer_bytes = 0
+    before = scrape(api)
     try:
-        for authors, books in batches:
-            started = time.perf_counter()
-            async with connection.transaction():
-                ids = [row[0] for row in await connection.fetch(RESERVE_AUTHOR_IDS, len(authors))]
-                await connection.copy_records_to_table(
-                    "authors",
-                    records=[(key, *row) for key, row in zip(ids, authors, strict=True)],
-                    columns=["id", "name", "bio", "country"],
-                )
-                await connection.copy_records_to_table(
-                    "books",
-                    records=[
-                        (key, *book) for key, own in zip(ids, books, strict=True) for book in own
-                    ],
-                    columns=["author_id", "title", "published_year"],
-                )
-            calls.append((time.perf_counter() - started) * 1000)
+        for call, (body, batch) in enumerate(zip(bodies, batches, strict=True)):
+            for side in ("api", "copy") if (number + call) % 2 == 0 else ("copy", "api"):
+                if side == "api":
+                    elapsed, spent, answer_bytes = seeder.call(body)
+                    api_ms.append(elapsed)
+                    cpu += spent
+                else:
+                    copy_ms.append(await copy_call(connection, batch))
     finally:
+        seeder.close()
         await connection.close()
-    return SeedRound(calls)
+    statements = scrape(api).statements - before.statements
+    return SeedRound(api_ms, cpu, statements, answer_bytes), SeedRound(copy_ms)
 
 
 def run_stats(server: str, workload: Workload, rounds: list[SeedRound], idle_rss: int) -> RunStats:
@@ -190,25 +217,19 @@ def run_stats(server: str, workload: Workload, rounds: list[SeedRound], idle_rss
 def measure_seeding(
     api: Server, url: str, workload: Workload, rounds: int
 ) -> tuple[RunStats, RunStats]:
-    """W7: the API's run and COPY's, `rounds` rounds of `CALLS_PER_ROUND` calls each.
+    """W7: the API's run and COPY's, `rounds` rounds of `CALLS_PER_ROUND` calls each side.
 
-    A warm-up call on each side first (its rows are fresh too), so neither pays for a first
-    plan or a cold cache in the measured rounds.
+    A warm-up pair first (fresh rows too), so neither side pays for a first plan or a cold
+    cache in the measured rounds.
     """
     idle_rss = sampling.rss_bytes(api.pid)
-    api_round(api, workload, ["warm-a"])
-    asyncio.run(copy_round(url, ["warm-c"]))
-    api_rounds: list[SeedRound] = []
-    copy_rounds: list[SeedRound] = []
-    for number in range(rounds):
-        api_tags = [f"a{number:02d}-{call:02d}" for call in range(CALLS_PER_ROUND)]
-        copy_tags = [f"c{number:02d}-{call:02d}" for call in range(CALLS_PER_ROUND)]
-        for side in ("api", "copy") if number % 2 == 0 else ("copy", "api"):
-            if side == "api":
-                api_rounds.append(api_round(api, workload, api_tags))
-            else:
-                copy_rounds.append(asyncio.run(copy_round(url, copy_tags)))
+    asyncio.run(seed_round(api, url, workload, rounds, 1))
+    measured = [
+        asyncio.run(seed_round(api, url, workload, number, CALLS_PER_ROUND))
+        for number in range(rounds)
+    ]
     api.check_alive()
-    return run_stats(api.name, workload, api_rounds, idle_rss), run_stats(
-        "COPY", workload, copy_rounds, 0
+    return (
+        run_stats(api.name, workload, [api_side for api_side, _ in measured], idle_rss),
+        run_stats("COPY", workload, [copy_side for _, copy_side in measured], 0),
     )
