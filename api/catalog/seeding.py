@@ -86,8 +86,9 @@ def clean_column(
 ) -> list[Any]:
     """`field.clean` of every value, the usual values checked together in C.
 
-    A column of plain text (`plain_texts`) or of nulls for an optional field is what
-    `field.clean` would make of it value by value; any other column goes value by value.
+    A column of plain text (`plain_texts`), of nulls for an optional field, or of integers
+    whose least and greatest `field.clean` keeps (its rule is a range) is what `field.clean`
+    would make of it value by value; any other column goes value by value.
     Problems are recorded with `order(index)`, so they can be listed as the input has them.
     """
     if field.kind is Kind.TEXT:
@@ -95,6 +96,8 @@ def clean_column(
         if fast is not None:
             return fast
     if not field.required and all(value is None for value in values):
+        return values
+    if field.kind is Kind.INT and _within_range(field, values):
         return values
     cleaned = []
     nameless = (field.name,)  # the path a valid value never needs
@@ -108,6 +111,21 @@ def clean_column(
                 problems.append((order(index), invalid.problem))
             cleaned.append(None)
     return cleaned
+
+
+def _within_range(field: Field, values: list[Any]) -> bool:
+    """Whether every value is an int `field.clean` keeps: a range, so its ends decide."""
+    given = [value for value in values if value is not None]
+    if not given or not all(type(value) is int for value in given):
+        return False
+    if len(given) < len(values) and field.required:
+        return False
+    try:
+        field.clean(min(given), (field.name,))
+        field.clean(max(given), (field.name,))
+    except InvalidValue:
+        return False
+    return True
 
 
 def seed_rows(authors: Sequence[Mapping[str, Any]], problems: list[Problem]) -> SeedRows:
