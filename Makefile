@@ -7,32 +7,64 @@ INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: run check schema bench bench-tools clean test-services bench-scale vendor-graphiql check-graphiql-offline
+.PHONY: run check test-fast lock schema bench bench-tools clean test-services bench-scale vendor-graphiql check-graphiql-offline
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 
+# Installs come from the lock files in requirements/ (exact versions, every file's sha256), never
+# from pyproject.toml's ranges: `make lock` turns the ranges into those files. The project itself
+# goes in last with --no-deps, built by the locked setuptools (requirements/build.txt).
+RUN_LOCK := requirements/run.txt
+DEV_LOCK := requirements/dev.txt
+BUILD_LOCK := requirements/build.txt
+PIP_LOCKED := $(PIP) install --require-hashes
+INSTALL_PROJECT := $(PIP) install --no-deps --no-build-isolation -e .
+
 # What serving needs, and no more: `make run` on a fresh clone installs only this. After
-# `make check` the dev extras already hold it, so nothing is installed again.
-$(RUN_INSTALLED): pyproject.toml | $(VENV)/bin/python
-	@if [ $(INSTALLED) -nt pyproject.toml ]; then :; else $(PIP) install -e .; fi
+# `make check` the dev lock already holds it, so nothing is installed again.
+$(RUN_INSTALLED): pyproject.toml $(RUN_LOCK) $(BUILD_LOCK) | $(VENV)/bin/python
+	@if [ $(INSTALLED) -nt pyproject.toml ] && [ $(INSTALLED) -nt $(RUN_LOCK) ]; then :; else \
+	  $(PIP_LOCKED) -r $(RUN_LOCK) -r $(BUILD_LOCK) && $(INSTALL_PROJECT); fi
 	@touch $(RUN_INSTALLED)
 
-# Everything `make check` needs: the test, lint and type-checking tools too.
-$(INSTALLED): pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -e '.[dev]'
+# Everything `make check` needs: the test, lint and type-checking tools, and the benchmark's
+# extras (matplotlib, psutil: `make check` type-checks bench/ and tests/test_bench.py runs it).
+$(INSTALLED): pyproject.toml $(DEV_LOCK) $(BUILD_LOCK) | $(VENV)/bin/python
+	$(PIP_LOCKED) -r $(DEV_LOCK) -r $(BUILD_LOCK)
+	$(INSTALL_PROJECT)
 	@touch $(INSTALLED)
 
-# The benchmark's extras (matplotlib, psutil); `make check` needs them too: it type-checks
-# bench/ and tests/test_bench.py runs it.
+# The dev lock holds the benchmark's extras too; the name stays for the targets that use it.
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(PIP) install -e '.[dev,bench]'
 	@touch $(BENCH_INSTALLED)
 
+# The one platform every lock is for: CPython 3.11 on x86_64 Linux with glibc 2.36 (Debian
+# bookworm: this machine, CI and the Dockerfile's base image).
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_36 --custom-compile-command "make lock" $(LOCK_ARGS)
+
+## Rewrite requirements/*.txt from pyproject.toml's ranges, keeping every pin still in range.
+## After adding or changing a dependency in pyproject.toml: `make lock`, then commit both.
+## Move every pin to the newest release in range: make lock LOCK_ARGS=--upgrade
+## (or one package: make lock LOCK_ARGS="--upgrade-package starlette").
+lock:
+	@test -x $(VENV)/bin/uv || $(MAKE) --no-print-directory $(INSTALLED)
+	$(UV_COMPILE) pyproject.toml -o $(RUN_LOCK)
+	$(UV_COMPILE) pyproject.toml --extra dev --extra bench --constraints $(RUN_LOCK) -o $(DEV_LOCK)
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+	  | $(UV_COMPILE) - -o $(BUILD_LOCK)
+
+PORT ?= 8000
+# HOST only from the command line: some shells export HOST as the machine's name.
+ifneq ($(origin HOST),command line)
+HOST := 127.0.0.1
+endif
 ## Serve GraphiQL at http://127.0.0.1:8000/graphql (embedded Postgres unless DATABASE_URL is set).
+## Options: make run PORT=8080 HOST=0.0.0.0
 run: $(RUN_INSTALLED)
-	$(PY) -m api dev
+	$(PY) -m api dev --host $(HOST) --port $(PORT)
 
 ## Debian's PgBouncer for the pooled-mode tests (installed when we are root with apt-get).
 test-services:
@@ -80,6 +112,11 @@ check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 	  echo "note: no previous commit here (first commit or shallow clone): schema-diff skipped"; \
 	fi
 	$(PY) -m pytest
+
+## The tests less those marked slow (scale, bench, faults, N-1, pooled, migrations under load):
+## a quick loop while working. `make check` still runs every test.
+test-fast: $(INSTALLED) test-services
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 ## Fetch GraphiQL's assets from npm into api/static/graphiql/ with their hashes (needs npm).
 vendor-graphiql: $(RUN_INSTALLED)

@@ -1,5 +1,6 @@
 """The ASGI application: GraphQL at /graphql, health checks, and the engine's lifespan."""
 
+import asyncio
 import gc
 import itertools
 import secrets
@@ -7,9 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from asgi_correlation_id import CorrelationIdMiddleware
-from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -17,59 +16,41 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from strawberry.asgi import GraphQL
+from strawberry.schema.schema import validate_document
 
+from api.auth import Authenticator
 from api.db.compatibility import Compatibility
 from api.db.engine import EngineOptions, create_engine, create_session_factory
 from api.db.reads import create_read_pool
+from api.documents import DocumentLimits, PersistedDocuments
 from api.graphiql import ASSETS_PATH, GraphiQLAssets, graphiql_page
-from api.graphql.context import Context, build_context
-from api.graphql.limits import document_limits
-from api.graphql.planner.endpoint import GraphQLEndpoint
+from api.graphql.context import Context
 from api.graphql.planner.fastpath import QueryPlans
-from api.graphql.schema import SchemaOptions, build_schema
+from api.graphql.schema import CatalogSchema, SchemaOptions, build_schema, validation_rules
+from api.graphql.seed_mutation import SEED_LIST_CAPS
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.observability.metrics import Metrics
-from api.observability.requests import RequestLogMiddleware, record_rejection
+from api.observability.requests import RequestLogMiddleware
+from api.pipeline.admission import Gate
+from api.pipeline.budget import TokenBucket
+from api.pipeline.documents import Documents
+from api.pipeline.door import FrontDoor
+from api.pipeline.idempotency import expire_periodically
+from api.pipeline.policy import Policy
+from api.pipeline.resolvers import Resolvers
+from api.pipeline.sources import Sources
 from api.settings import Settings
 from api.unhandled import UnhandledErrors, last_resort
 
 
-class CatalogGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view, with a typed context built from the app's lifespan state."""
-
-    def decode_json(self, data: str | bytes) -> object:
-        """orjson, and a 400 for any body that is not an operation (or a list of them).
-
-        Strawberry only expects a JSON syntax error; invalid UTF-8, absurd nesting or a bare
-        number would otherwise surface as a 500.
-        """
-        try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            record_rejection("invalid_json")
-            raise HTTPException(
-                400, "The request body is not valid JSON (or holds invalid unicode)"
-            ) from None
-        operations = value if isinstance(value, list) else [value]
-        if not all(isinstance(operation, dict) for operation in operations):
-            record_rejection("not_an_operation")
-            raise HTTPException(400, "The body must be a GraphQL request object")
-        return value
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+class GraphiQLPage(GraphQL[Context, None]):
+    """Strawberry's ASGI view, kept for what is not a GraphQL request: GraphiQL's page for a
+    browser's GET. Every POST goes through the front door (`api.pipeline.door`)."""
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """Our own GraphiQL page: its assets come from this service, not from a CDN."""
         return graphiql_page()
-
-    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        return build_context(
-            request.state.settings,
-            request.state.session_factory,
-            authorization=request.headers.get("authorization"),
-        )
 
 
 UUID_BITS = 2**128 - 1
@@ -94,18 +75,68 @@ def request_ids() -> Callable[[], str]:
     return next_id
 
 
-def query_plans_for(settings: Settings) -> QueryPlans | None:
-    """The planner's document cache, with the limits the ordinary path applies; None when off."""
-    if not settings.query_planner:
-        return None
-    return QueryPlans(
-        build_schema(settings.options(SchemaOptions)).graphql_schema,
-        validation_rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
+def server_made_id(ids: Callable[[], str]) -> Callable[[str], str]:
+    """A CorrelationIdMiddleware transformer that ignores the client's id for one of `ids`."""
+
+    def replace(_: str) -> str:
+        return ids()
+
+    return replace
+
+
+def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> FrontDoor:
+    """The /graphql endpoint: documents, policy and both executors, built from the settings."""
+    options = settings.options(SchemaOptions)
+    schema = schema or build_schema(options)
+    documents = Documents(
+        schema.graphql_schema,
+        validation_rules(options),
+        validate=validate_document,
+        tidy_errors=schema.process_errors,
+        max_bytes=settings.max_document_bytes,
         max_tokens=settings.max_tokens,
+        cache_bytes=settings.document_cache_bytes,
+        parse_budget=TokenBucket(
+            settings.new_document_bytes_per_second, 2 * settings.new_document_bytes_per_second
+        ),
+    )
+    plans = (
+        QueryPlans(
+            schema.graphql_schema,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
+            compile_budget=TokenBucket(
+                settings.compiles_per_second, 2 * settings.compiles_per_second
+            ),
+            repeated_cache_bytes=settings.repeated_request_cache_bytes,
+            charge=documents.charge,
+        )
+        if settings.query_planner
+        else None
+    )
+    policy = Policy(
+        authenticator=Authenticator(settings),
+        list_caps=SEED_LIST_CAPS,
+        max_cost=settings.max_query_cost,
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
-        max_cost=settings.max_query_cost,
-        api_tokens=settings.api_tokens,
+    )
+    page = GraphiQLPage(
+        schema,
+        graphql_ide=None if settings.production else "graphiql",
+        allow_queries_via_get=False,
+    )
+    return FrontDoor(
+        schema=schema,
+        documents=documents,
+        policy=policy,
+        plans=plans,
+        resolvers=Resolvers(schema, settings),
+        page_view=page,
+        batch_max_operations=settings.batch_max_operations,
+        body_timeout=settings.http_body_timeout,
+        sources=Sources(None, settings.trusted_documents),
+        cache_max_age=settings.cache_max_age,
     )
 
 
@@ -113,11 +144,29 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine_options = settings.options(EngineOptions)
         engine = create_engine(settings.database, engine_options)
         read_pool = await create_read_pool(settings.database, engine_options)
+        # Readiness asks over a connection of its own: a busy pool is not an unready instance.
+        probe_engine = create_engine(
+            settings.database, settings.options(EngineOptions, pool_size=1, max_overflow=0)
+        )
         metrics.watch_pools(engine, read_pool)
+        # Persisted documents are read through the API's own engine (one small SELECT each,
+        # cached by bytes in the process).
+        graphql.sources.store = PersistedDocuments(engine, settings.options(DocumentLimits))
+        resolver_gate = Gate(
+            "resolvers",
+            engine_options.pool_size + engine_options.max_overflow,
+            engine_options.queue_limit,
+        )
+        # The admission gates in front of each pool, for /metrics and for the tests.
+        app.state.gates = {"planner": read_pool.gate, "resolvers": resolver_gate}
+        metrics.watch_gates(app.state.gates)
+        expiry = asyncio.create_task(
+            expire_periodically(engine, settings.idempotency_retention_hours)
+        )
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
         gc.freeze()
@@ -126,37 +175,36 @@ def create_app(settings: Settings) -> Starlette:
                 "settings": settings,
                 "engine": engine,
                 "session_factory": create_session_factory(engine),
-                "query_plans": query_plans,
                 "read_pool": read_pool,
+                "resolver_gate": resolver_gate,
+                "probe_engine": probe_engine,
                 "compatibility": Compatibility(),
             }
         finally:
+            expiry.cancel()
             await read_pool.close()
+            await graphql.policy.authenticator.aclose()
+            await probe_engine.dispose()
             await engine.dispose()
 
-    schema = build_schema(settings.options(SchemaOptions))
-    query_plans = query_plans_for(settings)
-    graphql = GraphQLEndpoint(
-        CatalogGraphQL(
-            schema,
-            graphql_ide=None if settings.production else "graphiql",
-            allow_queries_via_get=False,
-        )
-    )
+    graphql = front_door_for(settings)
     cors = (
         [
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["POST", "OPTIONS"],
+                allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=[
                     "authorization",
                     "content-type",
                     "x-request-id",
                     "apollographql-client-name",  # Apollo Client's client awareness
                     "apollographql-client-version",
+                    "graphql-client-name",
+                    "graphql-client-version",
+                    "if-none-match",
                 ],
-                expose_headers=["x-request-id"],
+                expose_headers=["x-request-id", "etag", "retry-after"],
                 max_age=600,
             )
         ]
@@ -181,7 +229,13 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 CorrelationIdMiddleware,
                 header_name="X-Request-ID",
-                generator=request_ids(),
+                # The server always makes the id: a client's X-Request-ID could repeat another
+                # request's. The transformer replaces whatever the middleware found or made
+                # (nothing, from `generator`); a well-formed client id is logged beside ours
+                # (api.observability.clients).
+                generator=str,
+                validator=None,
+                transformer=server_made_id(request_ids()),
                 # The id is read from its context variable, never from the request's headers:
                 # rewriting them per request would be wasted work.
                 update_request_header=False,

@@ -5,18 +5,25 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from api.catalog.checks import UnservableDescription
 from api.cli_errors import NOT_MIGRATED, CommandFailed, explained
 from api.db.migrations import PROJECT_ROOT
 from api.observability.logs import configure_logging
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.documents.manifests import Manifest
+    from api.documents.store import Stored
 
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
 EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
@@ -49,23 +56,35 @@ def load_settings() -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
-    if settings.migrate_on_start:
-        cmd_migrate(args)
-    _serve(settings, args, stop_on_hangup=False)
+    with _listener(args) as listener:
+        if settings.migrate_on_start:
+            cmd_migrate(args)
+        _serve(settings, listener, stop_on_hangup=False)
     return 0
 
 
-def _serve(settings: Settings, args: argparse.Namespace, *, stop_on_hangup: bool) -> None:
+def _listener(args: argparse.Namespace) -> socket.socket:
+    """The port, bound first: a taken one is one line and status 1, before anything starts."""
+    from api.serving.listen import bind_listener
+
+    return bind_listener(args.host, args.port)
+
+
+def _serve(settings: Settings, listener: socket.socket, *, stop_on_hangup: bool) -> None:
     """uvicorn until SIGINT or SIGTERM (and SIGHUP when asked), each a graceful shutdown."""
     import uvicorn
 
     from api.app import create_app
+    from api.serving.listen import Server
+    from api.serving.protocol import BoundedHttpToolsProtocol, HttpLimits
 
-    server = uvicorn.Server(
+    limits = settings.options(HttpLimits)
+    server = Server(
         uvicorn.Config(
             create_app(settings),
-            host=args.host,
-            port=args.port,
+            # The protocol enforces every HTTP limit itself, the concurrency limit included:
+            # uvicorn's own answers them in plain text, and has no deadline for a head.
+            http=BoundedHttpToolsProtocol.with_limits(limits),
             timeout_graceful_shutdown=30,
             proxy_headers=True,
             log_config=None,
@@ -83,12 +102,12 @@ def _serve(settings: Settings, args: argparse.Namespace, *, stop_on_hangup: bool
     if stop_on_hangup:
         signal.signal(signal.SIGHUP, on_hangup)
     try:
-        server.run()
+        server.run(sockets=[listener])
     except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, as uvicorn.run does
         pass
     finally:
         signal.signal(signal.SIGHUP, previous or signal.SIG_DFL)
-    if not server.started:  # the port was taken, say: uvicorn has said why
+    if not server.started:  # the app's lifespan failed: uvicorn has said why
         raise SystemExit(STARTUP_FAILURE)
     if hung_up:
         raise SystemExit(128 + signal.SIGHUP)
@@ -194,6 +213,47 @@ def cmd_seed(_: argparse.Namespace) -> int:
     return 0
 
 
+async def _store_documents(settings: Settings, manifest: "Manifest") -> "Stored":
+    """The manifest's documents, stored in one transaction over DATABASE_URL, as `seed` writes."""
+    from api.db.engine import EngineOptions, create_engine
+    from api.db.migrations import current_revisions, head_revisions
+    from api.documents.limits import DocumentLimits
+    from api.documents.store import register_all
+
+    options = settings.options(EngineOptions, pool_size=1, max_overflow=0)
+    engine = create_engine(settings.database, options)
+    try:
+        with explained(settings.database):
+            async with engine.begin() as connection:
+                if await current_revisions(connection) != head_revisions():
+                    raise CommandFailed(NOT_MIGRATED)
+                return await register_all(
+                    connection, manifest.documents, limits=settings.options(DocumentLimits)
+                )
+    finally:
+        await engine.dispose()
+
+
+def cmd_documents_load(args: argparse.Namespace) -> int:
+    """One line: how many documents were new, how many were stored already, from which format."""
+    from api.documents.errors import DocumentRefused
+    from api.documents.limits import DocumentLimits
+    from api.documents.manifests import ManifestError, read_manifest
+
+    settings = load_settings()
+    try:
+        manifest = read_manifest(Path(args.file), settings.options(DocumentLimits))
+        stored = asyncio.run(_store_documents(settings, manifest))
+    except (ManifestError, DocumentRefused) as error:
+        raise CommandFailed(str(error)) from None
+    print(
+        f"documents: {stored.new} loaded, {stored.existing} already stored, from {args.file}"
+        f" ({manifest.format})",
+        flush=True,
+    )
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from api.graphql.schema import schema
 
@@ -212,6 +272,22 @@ def _exit_on_signal(signum: int, _: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def database_url_configured() -> bool:
+    """DATABASE_URL is set, in the environment or in `.env` (names in any case, as the
+    settings read them). A `.env` holding only other settings, CORS_ORIGINS say, is the first
+    thing a frontend developer writes: it must not switch the embedded database off."""
+    if any(name.upper() == "DATABASE_URL" and value for name, value in os.environ.items()):
+        return True
+    env_file = Path(".env")
+    if not env_file.is_file():
+        return False
+    from dotenv import dotenv_values
+
+    return any(
+        name.upper() == "DATABASE_URL" and value for name, value in dotenv_values(env_file).items()
+    )
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Everything a newcomer needs: a database, migrations, demo data, then the server.
 
@@ -222,7 +298,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     for signum in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, _exit_on_signal)
     with ExitStack() as cleanup:
-        if not os.environ.get("DATABASE_URL") and not Path(".env").exists():
+        listener = cleanup.enter_context(_listener(args))
+        if not database_url_configured():
             from api.db.embedded import EmbeddedPostgresFailed, embedded_postgres
 
             data_dir = Path(os.environ.get("EMBEDDED_PGDATA") or EMBEDDED_DATA_DIR)
@@ -237,8 +314,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         seeded = asyncio.run(_seed(settings, only_if_empty=True))
         if seeded:
             log.info("seeded the demo catalogue: %s", ", ".join(seeded))
-        log.info("GraphiQL at http://%s:%d/graphql", args.host, args.port)
-        _serve(settings, args, stop_on_hangup=True)
+        from api.serving.listen import address
+
+        log.info("GraphiQL at http://%s/graphql", address(listener))
+        _serve(settings, listener, stop_on_hangup=True)
     return 0
 
 
@@ -285,6 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("--against", required=True, metavar="REF", help="e.g. HEAD~1, origin/main")
     diff.set_defaults(handler=cmd_schema_diff)
+    documents = commands.add_parser("documents", help="persisted documents (trusted documents)")
+    documents_actions = documents.add_subparsers(dest="action", required=True)
+    load = documents_actions.add_parser(
+        "load",
+        help="store a manifest's documents: graphql-codegen persisted-documents.json,"
+        " Relay's persisted queries or Apollo's persisted-query manifest",
+    )
+    load.add_argument("file", metavar="FILE", help="the manifest (JSON)")
+    load.set_defaults(handler=cmd_documents_load)
     export = commands.add_parser("export-schema", help="write schema.graphql from the code")
     export.add_argument("--output", default=str(SCHEMA_FILE))
     export.add_argument("--check", action="store_true", help="fail if the file is out of date")
@@ -299,3 +387,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:  # Ctrl-C before serving started: no traceback
         return 128 + signal.SIGINT
+    except UnservableDescription as error:  # raised as the catalogue is imported
+        raise CommandFailed(f"the catalogue cannot be served: {error}") from None

@@ -1,7 +1,9 @@
 """HTTP-level guards in front of GraphQL: body size, content type, method.
 
 They answer before any parsing, so a huge or odd body costs nothing, and browsers cannot
-send a mutation as a "simple" cross-site request (a form post or a GET).
+send a mutation as a "simple" cross-site request: a POST must be application/json (which a
+form cannot send without a CORS preflight), and a GET may only run a query (the front door
+answers a mutation over GET with 405 before anything runs).
 """
 
 import json
@@ -18,9 +20,17 @@ class BodyTooLarge(Exception):
     pass
 
 
+ALLOWED = b"GET, POST, OPTIONS"
+CODES = {413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 405: "METHOD_NOT_ALLOWED"}
+
+
 def _reply(status: int, message: str) -> tuple[Message, Message]:
-    body = json.dumps({"errors": [{"message": message}]}).encode()
-    return json_start(status, len(body)), {"type": "http.response.body", "body": body}
+    error = {"message": message, "extensions": {"code": CODES.get(status, "BAD_REQUEST")}}
+    body = json.dumps({"errors": [error]}).encode()
+    start = json_start(status, len(body))
+    if status == 405:
+        start["headers"].append((b"allow", ALLOWED))
+    return start, {"type": "http.response.body", "body": body}
 
 
 class GraphQLRequestGuard:
@@ -71,17 +81,10 @@ class GraphQLRequestGuard:
             content_type = (content_type_header or b"").decode("latin-1").lower()
             if content_type.split(";")[0].strip() not in JSON_TYPES:
                 return 415, "Send GraphQL requests as application/json", "unsupported_media_type"
-        elif method == "GET":
-            if scope.get("query_string"):
-                return (
-                    405,
-                    "Queries over GET are not accepted; POST application/json",
-                    "query_over_get",
-                )
-        elif method not in ("OPTIONS", "HEAD"):
+        elif method not in ("GET", "OPTIONS", "HEAD"):
             return (
                 405,
-                f"Method {method} is not allowed; POST application/json",
+                f"Method {method[:20]} is not allowed; GET a query or POST application/json",
                 "method_not_allowed",
             )
         return None

@@ -1,8 +1,10 @@
 """One settings object, read from the environment and `.env`, validated at start-up."""
 
 import dataclasses
+import ipaddress
 from functools import cached_property
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,9 +14,21 @@ from api.db.urls import DatabaseTarget, InvalidDatabaseUrl, direct_url_for, pars
 MIN_PRODUCTION_TOKEN = 24
 MIN_DISTINCT_CHARACTERS = 8  # "aaaa…" or "tok-aaaa…" is long but guessable
 PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "test", "password"})
+# The persisted_documents table's own CHECK on a body (api.db.models.DOCUMENT_BODY_MAX_BYTES).
+PERSISTED_DOCUMENT_CEILING = 1024 * 1024
 STRONG_TOKEN_RULE = (
     f"{MIN_PRODUCTION_TOKEN}+ random characters, {MIN_DISTINCT_CHARACTERS}+ of them different"
 )
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this machine, so plain http to it never crosses a network."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def is_weak_token(token: str) -> bool:
@@ -75,11 +89,53 @@ class Settings(BaseSettings):
     )
     api_token: SecretStr | None = Field(
         default=None,
-        description="Comma-separated bearer tokens; when set, every mutation needs one.",
+        description="Comma-separated bearer tokens for services, each with every scope "
+        "(catalog:admin); when set, every mutation needs a token.",
     )
     api_open_writes: bool = Field(
         default=False,
         description="Production only: start without API_TOKEN, letting anyone write, on purpose.",
+    )
+    auth_jwks_url: str | None = Field(
+        default=None,
+        description="Where the identity provider publishes its signing keys (a JWKS): bearer "
+        "JWTs it signed are accepted. Needs AUTH_ISSUER and AUTH_AUDIENCE.",
+    )
+    auth_issuer: str | None = Field(
+        default=None, description="The `iss` every accepted JWT must carry."
+    )
+    auth_audience: str | None = Field(
+        default=None, description="The `aud` every accepted JWT must carry (this API)."
+    )
+    auth_scopes_claim: str | None = Field(
+        default=None,
+        description="The claim holding a JWT's scopes; unset: `scope` (space-separated), "
+        "else `scp` or `permissions` (arrays).",
+    )
+    auth_leeway: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="Seconds of clock skew allowed when checking `exp`, `nbf` and `iat`.",
+    )
+    auth_jwks_timeout: float = Field(
+        default=3.0, gt=0, description="Seconds one fetch of the JWKS may take."
+    )
+    auth_jwks_refetch_interval: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between two fetches of the JWKS: a token signed with a key we do "
+        "not know triggers a fetch at most this often.",
+    )
+    auth_jwks_max_age: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds fetched keys are trusted before the JWKS is fetched again "
+        "(a key the provider withdrew stops working after this long).",
+    )
+    reads_require_auth: bool = Field(
+        default=False,
+        description="Queries need a valid token (a user's JWT or API_TOKEN), not only writes.",
     )
     metrics_token: SecretStr | None = Field(
         default=None,
@@ -101,6 +157,102 @@ class Settings(BaseSettings):
     batch_max_operations: int = Field(
         default=0, ge=0, description="Operations per batched request; 0 turns batching off."
     )
+    http_body_timeout: float | None = Field(
+        default=30.0, gt=0, description="Seconds a client has to send a request's whole body."
+    )
+    max_document_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Bytes a GraphQL document may have; larger ones are refused before lexing.",
+    )
+    document_cache_bytes: int = Field(
+        default=48 * 1024 * 1024,
+        ge=0,
+        description="Memory for parsed documents and their plans, evicted least recent first.",
+    )
+    repeated_request_cache_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        description="Memory for requests repeated byte for byte, kept with their bound SQL.",
+    )
+    new_document_bytes_per_second: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Bytes of documents not seen before this process parses per second.",
+    )
+    compiles_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="New SQL plans compiled per second; past it, the resolvers answer.",
+    )
+    cache_max_age: int = Field(
+        default=0,
+        ge=0,
+        description="Seconds browsers and CDNs may reuse a GET query's answer; 0: revalidate.",
+    )
+    idempotency_retention_hours: float = Field(
+        default=24.0,
+        ge=1.0,
+        description="Hours an Idempotency-Key's response is kept for retries.",
+    )
+    idempotency_wait: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a retry waits for the first request with its key to finish.",
+    )
+    db_queue_limit: int = Field(
+        default=50,
+        ge=0,
+        description="Requests that may wait for a database connection; more are shed (503).",
+    )
+    http_max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Bytes of one request head (request line and headers); past it, 431.",
+    )
+    http_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection has to send a request's whole head, else it is closed.",
+    )
+    http_keepalive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection stays open."
+    )
+    http_limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections (or requests in progress) past which requests get 503.",
+    )
+    trusted_documents: Literal["off", "log", "require"] = Field(
+        default="off",
+        description="Which documents run: off (any), log (any, noting unstored ones), require "
+        "(stored ones only). Unset: require in production, off in development.",
+    )
+    persisted_documents_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=1,
+        le=PERSISTED_DOCUMENT_CEILING,
+        description="UTF-8 bytes of one persisted document (manifest or APQ).",
+    )
+    persisted_documents_max_count: int = Field(
+        default=10_000,
+        ge=0,
+        description="Documents APQ may register at run time; 0 turns APQ registration off.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trusted_documents_by_environment(cls, data: Any) -> Any:
+        """Unset, production runs only stored documents and development runs any (README)."""
+        if isinstance(data, dict) and data.get("trusted_documents") in (None, ""):
+            production = str(data.get("api_env", "")).strip() == "production"
+            return {**data, "trusted_documents": "require" if production else "off"}
+        return data
+
+    @field_validator("trusted_documents", mode="before")
+    @classmethod
+    def _lower_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -109,20 +261,67 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("auth_jwks_url", "auth_issuer", "auth_audience", "auth_scopes_claim")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return value.strip() or None
+
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _jwks_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"AUTH_JWKS_URL is not an http(s) URL: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_is_whole(self) -> "Settings":
+        """A JWKS without its issuer and audience would accept tokens minted for anyone."""
+        jwt_settings = {
+            "AUTH_JWKS_URL": self.auth_jwks_url,
+            "AUTH_ISSUER": self.auth_issuer,
+            "AUTH_AUDIENCE": self.auth_audience,
+        }
+        missing = [name for name, value in jwt_settings.items() if value is None]
+        if missing and len(missing) < len(jwt_settings):
+            raise ValueError(
+                f"{' and '.join(missing)} not set: accepting users' JWTs needs AUTH_JWKS_URL, "
+                "AUTH_ISSUER and AUTH_AUDIENCE together"
+            )
+        if self.reads_require_auth and not self.auth_configured:
+            raise ValueError(
+                "READS_REQUIRE_AUTH=true, but no caller could authenticate: set AUTH_JWKS_URL "
+                "(with AUTH_ISSUER and AUTH_AUDIENCE) or API_TOKEN"
+            )
+        return self
+
     @model_validator(mode="after")
     def _production_fails_closed(self) -> "Settings":
-        """Production refuses to start open to anonymous writes, or with guessable tokens."""
+        """Production refuses to start open to anonymous writes, with guessable tokens, or
+        trusting signing keys fetched over a network in plain text."""
         if not self.production:
             return self
-        if not self.api_tokens and not self.api_open_writes:
+        if not self.auth_configured and not self.api_open_writes:
             raise ValueError(
-                "API_TOKEN is not set: production needs at least one bearer token for "
-                f"mutations ({STRONG_TOKEN_RULE}), or API_OPEN_WRITES=true to let anyone write"
+                "API_TOKEN is not set, nor AUTH_JWKS_URL: production needs a way to authorise "
+                "mutations: AUTH_JWKS_URL with AUTH_ISSUER and AUTH_AUDIENCE for users' JWTs, "
+                f"or a bearer token in API_TOKEN ({STRONG_TOKEN_RULE}), or API_OPEN_WRITES=true "
+                "to let anyone write"
             )
         if any(is_weak_token(token) for token in self.api_tokens):
             raise ValueError(
                 f"API_TOKEN has a weak or placeholder token; in production each token needs "
                 f"{STRONG_TOKEN_RULE}"
+            )
+        jwks = urlsplit(self.auth_jwks_url or "")
+        if jwks.scheme == "http" and not is_loopback_host(jwks.hostname or ""):
+            raise ValueError(
+                "AUTH_JWKS_URL uses plain http: in production the signing keys must come over "
+                "https (or from this machine: localhost, 127.0.0.1, ::1), or anyone on the way "
+                "could swap in their own keys and sign any token"
             )
         if self.metrics_token is not None and is_weak_token(self.metrics_token_value or ""):
             raise ValueError(
@@ -149,6 +348,11 @@ class Settings(BaseSettings):
         if self.api_token is None:
             return []
         return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]
+
+    @property
+    def auth_configured(self) -> bool:
+        """Whether any caller can authenticate; without it (development) writes stay open."""
+        return bool(self.api_tokens) or self.auth_jwks_url is not None
 
     @property
     def metrics_token_value(self) -> str | None:

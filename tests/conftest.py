@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from api.db.engine import EngineOptions, create_engine
 from api.db.migrations import upgrade_to_head
+from api.db.models import Base
 from api.settings import Settings
 from tests.graphql_client import GraphQLClient
 from tests.postgres import admin_url, create_database, drop_database, sweep_stale_databases
@@ -44,7 +45,9 @@ async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 # Small pools: each app a test keeps open holds its idle connections, and several test runs
 # (two `make check`s in CI) share one Postgres whose max_connections is 100 by default.
-TEST_POOLS = {"db_pool_size": 4, "db_max_overflow": 2}
+# Their queues are long: tests that send hundreds of requests at once are about concurrency,
+# and the shedding tests (test_bounded_work) set a short queue of their own.
+TEST_POOLS = {"db_pool_size": 4, "db_max_overflow": 2, "db_queue_limit": 1000}
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -63,10 +66,17 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+# Every mapped table but the row counts (kept right by the tables' own TRUNCATE triggers):
+# the catalogue's entities, and what requests store (persisted documents, idempotency keys).
+CATALOGUE_TABLES = ", ".join(
+    table.name for table in Base.metadata.sorted_tables if table.name != "row_counts"
+)
+
+
 @pytest.fixture
 async def empty_catalog(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await connection.execute(text("TRUNCATE books, authors RESTART IDENTITY CASCADE"))
+        await connection.execute(text(f"TRUNCATE {CATALOGUE_TABLES} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(autouse=True)

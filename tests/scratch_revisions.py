@@ -25,7 +25,7 @@ REVISION_TEMPLATE = '''\
 import sqlalchemy as sa
 
 from alembic import op
-from api.db import online_ddl
+from api.db import counting, online_ddl
 
 revision = {revision!r}
 down_revision = {down_revision!r}

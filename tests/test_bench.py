@@ -16,6 +16,9 @@ from bench.shapes import shapes
 from bench.workloads import Catalogue, workloads
 from bench.wrk import lua_script
 
+# `make test-fast` leaves these out: runs the whole benchmark under wrk, twice (about 50 s).
+pytestmark = pytest.mark.slow
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
 REFERENCE_RUNS = ("W1", "W2", "W3", "W6")

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.cli_errors import CommandFailed
 from api.demo import DEMO_AUTHORS
 from api.graphql.schema import schema
+from api.serving.listen import bind_listener
 from api.settings import Settings
 from tests.postgres import create_database, drop_database
 
@@ -330,15 +332,37 @@ async def test_seed_before_migrate_is_one_line_saying_to_migrate(
     )
 
 
-def test_serve_on_a_port_in_use_fails(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "settings"),
+    [
+        pytest.param("serve", {"DATABASE_URL": UNRESOLVABLE_URL}, id="serve"),
+        pytest.param(
+            "serve",
+            {"DATABASE_URL": UNRESOLVABLE_URL, "MIGRATE_ON_START": "true"},
+            id="serve-migrate-on-start",
+        ),
+        pytest.param("dev", {}, id="dev"),
+    ],
+)
+def test_a_port_in_use_is_one_line_and_status_1(
+    tmp_path: Path, command: str, settings: dict[str, str]
+) -> None:
+    """Said before anything starts: no database is reached, migrated or started."""
+    embedded = tmp_path / "pgdata"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        finished = run_cli(tmp_path, "serve", "--port", str(port), DATABASE_URL=UNRESOLVABLE_URL)
+        finished = run_cli(
+            tmp_path, command, "--port", str(port), EMBEDDED_PGDATA=str(embedded), **settings
+        )
 
-    assert finished.returncode == 3, finished  # uvicorn's status for a server that never started
-    assert "address already in use" in finished.stderr
+    assert finished.returncode == 1, finished
+    assert single_error_line(finished) == (
+        f"error: port {port} on 127.0.0.1 is already in use; "
+        "choose another with PORT=… (make run) or --port"
+    )
+    assert not embedded.exists()
 
 
 # --- help ---------------------------------------------------------------------------------
@@ -352,3 +376,39 @@ def test_host_and_port_are_explained(tmp_path: Path, command: str) -> None:
     usage = " ".join(finished.stdout.split())
     assert "--host HOST address to listen on (default: 127.0.0.1" in usage
     assert "--port PORT TCP port to listen on (default: 8000)" in usage
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        pytest.param([], "--host 127.0.0.1 --port 8000", id="defaults"),
+        pytest.param(["PORT=8123", "HOST=0.0.0.0"], "--host 0.0.0.0 --port 8123", id="chosen"),
+    ],
+)
+def test_make_run_passes_the_port_and_host(variables: list[str], expected: str) -> None:
+    # A shell's HOST (the machine's name, in some) is not where to listen.
+    env = {name: value for name, value in environment().items() if name != "PORT"}
+    env["HOST"] = "build-machine.example"
+    completed = subprocess.run(
+        ["make", "--dry-run", "--always-make", "run", *variables],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert completed.stdout.splitlines()[-1].endswith(f"-m api dev {expected}"), completed.stdout
+
+
+def test_a_port_bound_by_a_run_still_starting_is_in_use() -> None:
+    """Two runs started together: the second is refused even while the first is still
+    migrating (its port bound, nothing served yet)."""
+    with bind_listener("127.0.0.1", 0) as first:
+        port = first.getsockname()[1]
+        with pytest.raises(CommandFailed) as refused:
+            bind_listener("127.0.0.1", port)
+    assert str(refused.value) == (
+        f"error: port {port} on 127.0.0.1 is already in use; "
+        "choose another with PORT=… (make run) or --port"
+    )

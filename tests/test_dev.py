@@ -14,6 +14,7 @@ import httpx
 import psutil
 import pytest
 
+from api.cli import database_url_configured
 from api.db.embedded import postmaster_pid
 from tests.served import RUNNING
 from tests.test_cli import environment, run_cli, single_error_line
@@ -163,3 +164,47 @@ def test_an_embedded_postgres_that_cannot_start_is_one_line(tmp_path: Path, data
     line = single_error_line(finished)
     assert line.startswith(f"error: the embedded Postgres in {data_dir} did not start ("), line
     assert line.endswith(f"; its log: {data_dir / 'log'}"), line
+
+
+async def test_a_dotenv_without_database_url_keeps_the_embedded_postgres(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """CORS_ORIGINS is the first thing a frontend developer puts in `.env`; the embedded
+    database stays, and the `.env` is read."""
+    origin = "http://localhost:5173"
+    (tmp_path / ".env").write_text(f"# the frontend's dev server\nCORS_ORIGINS={origin}\n")
+    async with dev(tmp_path, data_dir, "dotenv") as running:
+        assert "started the embedded Postgres in" in running.output()
+        assert "DATABASE_URL is not set" not in running.output()
+        found = RUNNING.search(running.log.read_bytes())
+        assert found is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{int(found.group(1))}") as http:
+            preflight = await http.options(
+                "/graphql",
+                headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            )
+        assert preflight.headers.get("access-control-allow-origin") == origin
+
+        running.process.send_signal(signal.SIGTERM)
+        assert await stops(running) == 128 + signal.SIGTERM, running.output()
+    assert postmaster_pid(data_dir) is None
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "configured"),
+    [
+        pytest.param(None, False, id="no .env"),
+        pytest.param("CORS_ORIGINS=http://localhost:5173\n", False, id="other settings"),
+        pytest.param("DATABASE_URL=\n", False, id="empty"),
+        pytest.param("DATABASE_URL=postgresql://app@db/catalog\n", True, id="set"),
+        pytest.param("database_url=postgresql://app@db/catalog\n", True, id="lower case"),
+    ],
+)
+def test_database_url_is_looked_for_in_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dotenv: str | None, configured: bool
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv)
+    assert database_url_configured() is configured

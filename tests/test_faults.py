@@ -35,6 +35,9 @@ from tests.graphql_client import GraphQLClient
 from tests.postgres import create_database
 from tests.throwaway_postgres import ThrowawayPostgres, throwaway_postgres
 
+# `make test-fast` leaves these out: restarts and kills throwaway Postgres clusters.
+pytestmark = pytest.mark.slow
+
 UNAVAILABLE = "DATABASE_UNAVAILABLE"
 # Besides GraphQLClient's own markers: what a database failure must never show a client.
 LEAKS = (

@@ -211,6 +211,7 @@ def check_answer(document: str, payload: dict[str, Any]) -> None:
         assert nulls == [], (document, payload)
 
 
+@pytest.mark.slow  # ~10 s of generated documents: left out by `make test-fast`
 @FUZZ
 @given(document=QUERIES)
 def test_generated_queries(http: httpx.Client, seeded: list[int], document: str) -> None:
@@ -223,6 +224,7 @@ def test_generated_queries(http: httpx.Client, seeded: list[int], document: str)
     assert again == first, (document, first, again)
 
 
+@pytest.mark.slow  # ~10 s of generated documents: left out by `make test-fast`
 @FUZZ
 @given(document=MUTATIONS)
 def test_generated_mutations(http: httpx.Client, seeded: list[int], document: str) -> None:
@@ -254,12 +256,13 @@ TEXT_FILTERS = {
 def test_any_text_in_a_filter_is_answered_or_refused(
     http: httpx.Client, seeded: list[int], name: str, value: str
 ) -> None:
-    """Filters take free text: any of it is either matched or refused as BAD_USER_INPUT."""
+    """Filters take free text: any of it is either matched or refused as BAD_USER_INPUT, or
+    as PATTERN_TOO_SHORT when a contains filter has too few letters or digits."""
     response = http.post("/graphql", json={"query": TEXT_FILTERS[name], "variables": {"s": value}})
     payload = check_response(response, f"{name}={value!r}")
     if "errors" in payload:
         codes = {(error.get("extensions") or {}).get("code") for error in payload["errors"]}
-        assert codes == {"BAD_USER_INPUT"}, (name, value, payload)
+        assert codes in ({"BAD_USER_INPUT"}, {"PATTERN_TOO_SHORT"}), (name, value, payload)
     else:
         root = "books" if name == "titleContains" else "authors"
         assert payload["data"][root] is not None, (name, value, payload)
@@ -323,7 +326,7 @@ def connection_queries(draw: st.DrawFn) -> tuple[str, str]:
     order = draw(
         st.sampled_from(["ID", "NAME" if root == "authors" else "TITLE", "CREATED_AT"])
     ) + draw(st.sampled_from(["_ASC", "_DESC"]))
-    needle = draw(st.sampled_from(["", "0", "00", "1", "Author", "Book", "zz"]))
+    needle = draw(st.sampled_from(["000", "r 00", "001", "Author", "Book", "zzz"]))
     text_filter = "nameContains" if root == "authors" else "titleContains"
     node = (
         "name country databaseId books(first: 2) { totalCount edges { node { title } } }"

@@ -1,6 +1,7 @@
 """The service over HTTP: GraphiQL, queries, liveness, and readiness when the database is not."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -137,3 +138,18 @@ async def test_unreachable_database() -> None:
     assert error["message"]
     assert error["path"] == ["authors"]
     assert_no_internals(query)
+
+
+@pytest.mark.parametrize("planner", [True, False], ids=["planner", "resolvers"])
+async def test_queries_on_a_database_never_migrated_say_so_without_tracebacks(
+    unmigrated_url: str, planner: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`serve` on an empty database: a clear code per request, one log line, no traceback."""
+    with caplog.at_level(logging.INFO):
+        async with serve(unmigrated_url, query_planner=planner) as http:
+            response = await http.post("/graphql", json={"query": "{ authors { totalCount } }"})
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "DATABASE_NOT_MIGRATED"
+    assert "python -m api migrate" in error["message"]
+    assert_no_internals(response)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]

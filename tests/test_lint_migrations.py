@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from api.db.migration_lint import Problem, lint_revisions, lock_timeout_ms
+from api.db.migration_lint import TABLE_LOCKED_BY, Problem, lint_revisions, lock_timeout_ms
 from api.db.migrations import PROJECT_ROOT, alembic_config
 from api.db.models import Base
 from tests.scratch_revisions import ScratchScripts
@@ -27,6 +27,14 @@ RISKY = {
         op.execute("RESET lock_timeout")
         op.add_column("authors", sa.Column("nickname", sa.Text()))
     """,
+    # A new counted column, then a trigger on a live counted table, in one transaction.
+    "row-counts-lock-order": """
+        op.execute("ALTER TABLE row_counts ADD COLUMN IF NOT EXISTS notes bigint")
+        op.execute(
+            "CREATE OR REPLACE TRIGGER count_notes AFTER INSERT ON books"
+            " FOR EACH STATEMENT EXECUTE FUNCTION count_books_rows()"
+        )
+    """,
 }
 SAFE = {
     "safe_nickname": 'op.add_column("authors", sa.Column("nickname", sa.Text()))',
@@ -37,6 +45,11 @@ SAFE = {
     "safe_not_valid_check": (
         'op.execute("ALTER TABLE books ADD CONSTRAINT ck_books_id CHECK (id > 0) NOT VALID")'
     ),
+    # The same steps through the helper, each committed on its own; and a new table counted.
+    "safe_counting": """
+        op.execute("CREATE TABLE notes (id integer PRIMARY KEY)")
+        counting.install_counting("notes")
+    """,
 }
 SILENCED = 'op.add_column("authors", sa.Column("rank", sa.Integer(), nullable=False))'
 
@@ -62,6 +75,12 @@ def scripts(tmp_path_factory: pytest.TempPathFactory) -> ScratchScripts:
         "lock_timeout_too_long", upgrade=f"op.execute(\"SET lock_timeout = '10s'\")\n{SILENCED}"
     )
     return scripts
+
+
+def test_a_concurrent_index_build_takes_no_lock_the_order_rule_counts() -> None:
+    """A plain build locks its table in the transaction; a concurrent one runs outside it."""
+    assert TABLE_LOCKED_BY.match("CREATE INDEX ix_a ON books (title)")
+    assert not TABLE_LOCKED_BY.match("CREATE INDEX CONCURRENTLY ix_a ON books (title)")
 
 
 def lint(scripts: ScratchScripts, *revisions: str) -> list[Problem]:

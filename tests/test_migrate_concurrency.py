@@ -18,6 +18,9 @@ from tests.scratch_revisions import ScratchScripts
 from tests.test_cli import Finished, environment
 from tests.test_migrations import connect, fresh_url, rows, target_for
 
+# `make test-fast` leaves these out: four migrators racing (about 20 s).
+pytestmark = pytest.mark.slow
+
 __all__ = ["fresh_url"]
 
 MIGRATORS = 4

@@ -20,6 +20,9 @@ from tests.scratch_revisions import ScratchScripts, project_head
 from tests.test_cli import Finished, run_cli_async, single_error_line
 from tests.test_migrations import fresh_url, rows, target_for, versions
 
+# `make test-fast` leaves these out: migrations under a load of long readers (about 10 s).
+pytestmark = pytest.mark.slow
+
 __all__ = ["fresh_url"]
 
 READER = "long-reader"

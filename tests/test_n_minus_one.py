@@ -20,6 +20,9 @@ from tests.graphql_client import GraphQLClient
 from tests.served import served_from
 from tests.test_migrations import fresh_url, upgrade
 
+# `make test-fast` leaves these out: builds and runs the previous release against this head.
+pytestmark = pytest.mark.slow
+
 __all__ = ["fresh_url"]
 
 VERSIONS = "alembic/versions"

@@ -14,14 +14,25 @@ import httpx
 import pytest
 from asgi_correlation_id import correlation_id
 from asgi_lifespan import LifespanManager
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Message, Receive, Scope, Send
 
 from alembic import command
 from api.app import create_app
 from api.db.migrations import alembic_config
-from api.observability.logs import LogSettings, RequestIdFilter, configure_logging
+from api.observability.clients import client_of
+from api.observability.logs import (
+    TEXT_FORMAT,
+    LogSettings,
+    RequestIdFilter,
+    TextFormatter,
+    configure_logging,
+)
+from api.observability.metrics import MAX_CLIENT_LABELS, Metrics, client_label
+from api.observability.requests import RequestLogMiddleware, record_rejection
 from tests.conftest import make_settings
 from tests.factories import insert_authors
 from tests.graphql_client import INTERNALS, GraphQLClient
@@ -107,28 +118,184 @@ async def test_every_response_carries_a_fresh_request_id(client: GraphQLClient) 
     assert len(set(ids)) == len(ids)
 
 
-async def test_a_valid_incoming_request_id_is_echoed(client: GraphQLClient) -> None:
+async def test_the_server_makes_every_request_id_and_logs_the_clients_beside_it(
+    client: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client's X-Request-ID could repeat another request's: it is logged, never used."""
     incoming = str(uuid.uuid4())
-    response = await post(
-        client.http, AUTHORS_QUERY.format(name="Echo"), "Echo", {"X-Request-ID": incoming}
-    )
-    assert response.headers["x-request-id"] == incoming
+    with request_logs(caplog) as records:
+        responses = [
+            await post(
+                client.http, AUTHORS_QUERY.format(name="Echo"), "Echo", {"X-Request-ID": incoming}
+            )
+            for _ in range(2)
+        ]
+    ids = [response.headers["x-request-id"] for response in responses]
+    assert incoming not in ids
+    assert len(set(ids)) == 2
+    assert all(is_uuid4(value) for value in ids)
+    assert [fields(r, "request_id", "client_request_id") for r in records] == [
+        (ids[0], incoming),
+        (ids[1], incoming),
+    ]
+    assert all(f"client_request_id={incoming}" in r.getMessage() for r in records)
 
 
 @pytest.mark.parametrize(
     "incoming",
     [
-        pytest.param("not-a-uuid", id="not-a-uuid"),
-        pytest.param("a" * 500, id="long"),
+        pytest.param("not a request id", id="spaces"),
+        pytest.param("a" * 65, id="long"),
+        pytest.param("id;forged=1", id="punctuation"),
+        pytest.param("é", id="not ascii"),
     ],
 )
-async def test_an_invalid_incoming_request_id_is_replaced(
-    client: GraphQLClient, incoming: str
+async def test_a_malformed_client_request_id_is_not_logged(
+    client: GraphQLClient, caplog: pytest.LogCaptureFixture, incoming: str
 ) -> None:
-    """Clients cannot put arbitrary text into every log line of their request."""
-    response = await client.http.get("/healthz", headers={"X-Request-ID": incoming})
-    assert response.headers["x-request-id"] != incoming
+    """Clients cannot put arbitrary text into their request's log line."""
+    with request_logs(caplog) as records:
+        response = await client.http.get(
+            "/healthz", headers=[(b"X-Request-ID", incoming.encode("latin-1"))]
+        )
     assert is_uuid4(response.headers["x-request-id"])
+    (record,) = records
+    assert "client_request_id" not in record.__dict__
+    assert "client_request_id" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [
+        pytest.param("0f9e8d7c-6b5a-4f3e-8d2c-1b0a99887766", id="uuid"),
+        pytest.param("0f9e8d7c6b5a4f3e8d2c1b0a99887766", id="hex"),
+        pytest.param("01HGW2BBG4Z0C1Q5VJ3M6XYZ9R", id="ulid"),
+        pytest.param("web.checkout_42", id="dotted"),
+        pytest.param("a" * 64, id="64 characters"),
+    ],
+)
+def test_well_formed_client_request_ids(incoming: str) -> None:
+    client = client_of([(b"x-request-id", incoming.encode())])
+    assert client.request_id == incoming
+
+
+# --- client awareness -----------------------------------------------------------------------------
+
+
+async def test_client_names_and_versions_are_logged_and_counted(
+    client: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = operation_name("web")
+    apollo = {"apollographql-client-name": name, "apollographql-client-version": "1.2.3"}
+    other = {"graphql-client-name": name, "graphql-client-version": "2.0"}
+    with request_logs(caplog) as records:
+        await post(client.http, AUTHORS_QUERY.format(name="Aware"), "Aware", apollo)
+        await post(client.http, AUTHORS_QUERY.format(name="Aware"), "Aware", apollo)
+        await post(client.http, AUTHORS_QUERY.format(name="Aware"), "Aware", other)
+        await client.http.get("/healthz", headers=apollo)
+    text = (await client.http.get("/metrics")).text
+
+    assert [fields(r, "client_name", "client_version") for r in records] == [
+        (name, "1.2.3"),
+        (name, "1.2.3"),
+        (name, "2.0"),
+        (name, "1.2.3"),
+    ]
+    assert f"client={name}/1.2.3" in records[0].getMessage()
+    counted = "graphql_client_requests_total"
+    assert value_of(text, counted, client=name, version="1.2.3") == 2  # /graphql only
+    assert value_of(text, counted, client=name, version="2.0") == 1
+
+
+async def test_client_labels_are_bounded_and_sanitised(database_url: str) -> None:
+    sent = [f"client-{n}" for n in range(MAX_CLIENT_LABELS + 5)]
+    odd, long = 'a"b{c}\\d', "x" * 500
+    async with serve(database_url) as http:
+        for name in [*sent, odd, long]:
+            for version in ["1", "2", "3", "4", "5", "6", "7"] if name == sent[0] else ["1"]:
+                await http.get(
+                    "/graphql",
+                    headers={
+                        "apollographql-client-name": name,
+                        "apollographql-client-version": version,
+                    },
+                )
+        await http.get("/graphql")  # no name at all
+        text = (await http.get("/metrics")).text
+
+    counted = samples(text, "graphql_client_requests_total")
+    by_labels = {(s.labels["client"], s.labels["version"]): s.value for s in counted}
+    names = {client for client, _ in by_labels}
+    assert names == {*sent[:MAX_CLIENT_LABELS], "other"}
+    assert by_labels["other", "other"] == 5 + 2 + 1  # the late names, odd, long, and none
+    assert {v for c, v in by_labels if c == sent[0]} == {"1", "2", "3", "4", "5", "other"}
+    assert by_labels[sent[0], "other"] == 2
+    assert client_label(odd) == "a_b_c__d"
+    assert client_label(long) == "x" * 64
+    assert client_label(None) == "unknown"
+
+
+# --- what a log line may hold ---------------------------------------------------------------------
+
+
+async def test_paths_and_operation_names_are_capped(
+    client: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_name = "Op" + "x" * 5000
+    with request_logs(caplog) as records:
+        await post(client.http, AUTHORS_QUERY.format(name=long_name), long_name)
+        await client.http.get("/" + "p" * 5000)
+    named, pathed = records
+    (operation,) = fields(named, "operation")
+    assert operation == long_name[:200] + f"…[{len(long_name)} characters]"
+    (path,) = fields(pathed, "path")
+    assert path == "/" + "p" * 199 + "…[5001 characters]"
+    assert all(len(r.getMessage()) < 600 for r in records)
+
+
+def text_line(record: logging.LogRecord) -> str:
+    """What the text handler configure_logging installs writes for `record`."""
+    RequestIdFilter().filter(record)
+    return TextFormatter(TEXT_FORMAT).format(record)
+
+
+async def test_text_logs_escape_what_clients_send(
+    client: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A percent-decoded newline cannot start a forged line, nor ANSI escapes reach a terminal."""
+    forged = "\n2026-12-04 12:00:00,000 INFO api.request [x] POST /graphql 200"
+    with request_logs(caplog) as records:
+        await client.http.get(
+            "/nothing%0A2026-12-04%2012:00:00,000%20INFO%20forged%1B[2J",
+            headers=[(b"apollographql-client-name", b"web\x1b[31m\x85app")],
+        )
+    (record,) = records
+    assert "\n" in fields(record, "path")[0]
+    line = text_line(record)
+    assert "\n" not in line
+    assert "\x1b" not in line
+    assert "\x85" not in line
+    assert "/nothing\\n2026-12-04 12:00:00,000 INFO forged\\x1b[2J" in line
+    assert "client=web\\x1b[31m\\x85app/-" in line
+
+    made = logging.getLogger("api").makeRecord(
+        "api", logging.INFO, __file__, 1, "operation %s", (forged,), None
+    )
+    assert text_line(made).count("\n") == 0
+
+
+def test_text_tracebacks_stay_under_their_record() -> None:
+    try:
+        raise ValueError("bad input\n2026-12-04 12:00:00,000 INFO forged\x1b[2J")
+    except ValueError:
+        record = logging.getLogger("api").makeRecord(
+            "api", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    first, *rest = text_line(record).split("\n")
+    assert first.endswith("ERROR api [-] failed")
+    assert rest
+    assert all(line.startswith("  ") for line in rest), rest
+    assert "\x1b" not in "".join(rest)
 
 
 # --- one log record per request -----------------------------------------------------------------
@@ -397,10 +564,13 @@ REJECTIONS: dict[str, tuple[dict[str, Any], str, str]] = {
         "unsupported_media_type",
     ),
     "PUT": ({"method": "PUT", "json": {"query": "{ __typename }"}}, "405", "method_not_allowed"),
-    "query over GET": (
-        {"method": "GET", "params": {"query": "{ __typename }"}},
+    "mutation over GET": (
+        {
+            "method": "GET",
+            "params": {"query": 'mutation { createAuthor(input: {name: "G"}) { author { id } } }'},
+        },
         "405",
-        "query_over_get",
+        "mutation_over_get",
     ),
     "Content-Length over the limit": (
         {
@@ -437,3 +607,33 @@ async def test_metrics_count_http_rejections_by_status_and_reason(database_url: 
         counted = value_of(text, "graphql_http_rejections_total", status=status, reason=reason)
         assert counted == 2, (name, counted)
     assert samples(text, "graphql_requests_total") == []  # no operation ran
+
+
+async def test_a_client_gone_before_its_answer_is_logged_499_not_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that disconnects mid-body gets no answer; that is its doing, not an error."""
+    metrics = Metrics()
+
+    async def abandoned(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "http.disconnect"
+        record_rejection("client_disconnected")
+
+    async def disconnect() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def nothing_sent(message: Message) -> None:
+        raise AssertionError(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": []}
+    with request_logs(caplog) as records:
+        await RequestLogMiddleware(abandoned, metrics=metrics)(scope, disconnect, nothing_sent)
+    (record,) = records
+    assert fields(record, "status", "outcome") == (499, "http_error")
+    assert record.levelno == logging.INFO
+    text = generate_latest(metrics.registry).decode()
+    assert (
+        value_of(text, "graphql_http_rejections_total", status="499", reason="client_disconnected")
+        == 1
+    )
+    assert value_of(text, "graphql_http_rejections_total", status="500") is None

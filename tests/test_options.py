@@ -19,6 +19,7 @@ MIRRORED: dict[type, set[str]] = {
         "db_connect_attempts",
         "db_statement_timeout",
         "db_read_timeout",
+        "db_queue_limit",
     },
     SchemaOptions: {
         "production",

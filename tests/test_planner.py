@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.models import Author, Book
 from api.db.statements import statement_counter
-from api.graphql.planner import endpoint
+from api.pipeline import door as endpoint
 from tests.conftest import make_settings, serving
 from tests.factories import author_gid
 from tests.graphql_client import GraphQLClient
@@ -135,7 +135,7 @@ async def test_create_book_is_planned_and_answers_as_the_resolvers_do(
     served: list[bool] = []
     original = endpoint.serve_planned  # type: ignore[attr-defined]
 
-    async def spy(*args: Any) -> bytes | None:
+    async def spy(*args: Any) -> Any:
         response = await original(*args)
         served.append(response is not None)
         return response
@@ -159,7 +159,9 @@ async def test_create_book_is_planned_and_answers_as_the_resolvers_do(
         written = await book_count(engine) - before
         if expected["data"]["createBook"]["userErrors"]:
             assert written == 0
-            assert served == [False], "refused input is answered by the resolvers"
+            # Refused before it is planned, or planned and found nothing to write to: either
+            # way the resolvers answer it.
+            assert True not in served, "refused input is answered by the resolvers"
         else:
             assert served == [True], "a valid createBook is planned"
             assert (written, counter.count) == (1, 1), "a valid createBook is one statement"
@@ -193,7 +195,7 @@ async def test_a_large_planned_response_arrives_whole(
     client: GraphQLClient, engine: AsyncEngine
 ) -> None:
     """Bodies over 64 KiB are sent in chunks; the client must still get all of it."""
-    from api.graphql.planner.endpoint import CHUNK
+    from api.pipeline.respond import CHUNK
     from tests.factories import insert_authors
 
     await insert_authors(engine, 100, books_each=10)

@@ -22,7 +22,8 @@ import orjson
 import pytest
 
 from alembic import command
-from api.app import query_plans_for
+from api.app import front_door_for
+from api.catalog.entities import ENTITIES
 from api.db.migrations import alembic_config, upgrade_to_head
 from api.db.statements import statement_counter
 from api.settings import Settings
@@ -31,18 +32,23 @@ from bench.shapes import ORDERINGS, DeepCursors, Shape, deep_cursors, shapes
 from bench.under_load import Traffic, traffic_during
 from tests.conftest import make_settings, serving
 from tests.graphql_client import GraphQLClient
-from tests.plans import executed_plans
+from tests.plans import PlanWork, executed_plans, rows_read
 from tests.postgres import create_database, drop_database
 from tests.sent_sql import SentStatement, statements_sent
 
+# `make test-fast` leaves these out: loads and indexes a catalogue first (~20 s).
+pytestmark = pytest.mark.slow
+
 SIZE = ScaleCatalogue(authors=100_000, books=500_000)
 ROWS_BUDGET = 1_000
-TABLES = frozenset({"authors", "books"})
+TABLES = frozenset(entity.table.name for entity in ENTITIES.values())
 SEED_SCHEMA = "0002"
 MIGRATION_WAIT_LIMIT = 2.0
-# A read no index can serve: a two-letter fragment has no trigram, so it scans every title.
-EXPENSIVE_READ = '{ books(filter: { titleContains: "zq" }) { totalCount } }'
-TINY_READ_BUDGET = 0.05
+# A read the index serves but slowly: "er s" ("Winter Sea", "Silver Storm") has common
+# trigrams, so tens of thousands of titles are fetched and checked (~100 ms at SIZE). A pattern
+# no index could serve (two letters) is refused before any SQL (tests/test_short_patterns.py).
+EXPENSIVE_READ = '{ books(filter: { titleContains: "er s" }) { totalCount } }'
+TINY_READ_BUDGET = 0.02
 ANSWER_MARGIN = 1.5
 
 
@@ -96,7 +102,7 @@ async def scale(postgres_admin_url: str) -> AsyncIterator[Scale]:
         traffic = await traffic_during(url, migrate, top_author=SIZE.authors)
         connection = await asyncpg.connect(url)
         try:
-            await connection.execute("ANALYZE authors, books")
+            await connection.execute(f"ANALYZE {', '.join(sorted(TABLES))}")
         finally:
             await connection.close()
         yield Scale(url, traffic, await deep_cursors(url))
@@ -131,9 +137,9 @@ async def sent_by_planner(client: GraphQLClient, shape: Shape, scale: Scale) -> 
     body = orjson.dumps(
         {"query": shape.query, "variables": shape.variables_for(scale.deep_cursors)}
     )
-    plans = query_plans_for(make_settings(scale.url))
+    plans = front_door_for(make_settings(scale.url))
     assert plans is not None
-    prepared = plans.prepare(body)
+    prepared = await plans.prepare(body)
     assert prepared is not None, f"{shape.name} is not planned"
     with statement_counter() as counter, statements_sent() as ordinary:
         data = await client.execute(shape.query, shape.variables_for(scale.deep_cursors))
@@ -175,14 +181,24 @@ async def test_every_shape_reads_a_bounded_part_of_the_tables(
     for statement, plans in await executed_plans(scale.url, sent, TABLES):
         for execution, work in enumerate(plans):
             where = f"execution {execution + 1} of:\n{statement.sql}\n{statement.params}"
-            if work.sequential_scans():
-                problems.append(f"sequential scan of {work.sequential_scans()} in {where}")
+            if scans_reading_rows(work):
+                problems.append(f"sequential scan of {scans_reading_rows(work)} in {where}")
             if work.rows_examined() > ROWS_BUDGET:
                 problems.append(f"{work.rows_examined()} rows examined in {where}")
             if work.largest_sort() > ROWS_BUDGET:
                 problems.append(f"a sort of {work.largest_sort()} rows in {where}")
             if problems:
                 pytest.fail("\n\n".join([*problems, work.text()]))
+
+
+def scans_reading_rows(work: PlanWork) -> list[str]:
+    """Sequential scans that read rows. The catalogue is loaded before publishers existed, so
+    their table is empty, and Postgres rightly reads an empty table by a scan of no rows."""
+    return [
+        node["Relation Name"]
+        for node in work.scans()
+        if node["Node Type"] == "Seq Scan" and rows_read(node) > 0
+    ]
 
 
 def test_migrating_a_loaded_catalogue_fails_and_delays_no_client(scale: Scale) -> None:
@@ -253,7 +269,8 @@ async def test_a_read_past_its_budget_fails_once_with_query_timeout(
             assert counter.count == 1  # one planned statement ...
             assert ordinary == []  # ... not run again by the resolvers
         else:
-            expensive = [s for s in ordinary if "ILIKE" in s.sql]
+            # The first page finds its few titles at once; the count is what runs past.
+            expensive = [s for s in ordinary if "ILIKE" in s.sql and "count(*)" in s.sql]
             assert len(expensive) == 1, ordinary
         readiness = await client.http.get("/readyz")
         assert readiness.status_code == 200, readiness.text

@@ -80,6 +80,16 @@ def books_of(author: dict[str, Any]) -> list[str]:
     return [edge["node"]["title"] for edge in author["books"]["edges"]]
 
 
+async def refused_seed(client: GraphQLClient, input: dict[str, Any]) -> dict[str, Any]:
+    """The one request error of a seed refused at the front door, before any coercion."""
+    response = await client.post(SEED, {"input": input})
+    payload = response.json()
+    assert "data" not in payload, payload
+    (error,) = payload["errors"]
+    assert isinstance(error, dict)
+    return error
+
+
 def errors_of(payload: dict[str, Any]) -> list[tuple[list[str], str]]:
     assert all(error["message"].strip() for error in payload["userErrors"]), payload
     return [(error["field"], error["code"]) for error in payload["userErrors"]]
@@ -341,12 +351,25 @@ def many_authors(count: int, books_each: int = 0) -> list[Entry]:
 async def test_too_many_authors_is_refused(client: GraphQLClient, engine: AsyncEngine) -> None:
     await insert_authors(engine, 1)
 
-    payload = await seed(client, seed_input(many_authors(MAX_SEED_AUTHORS + 1)))
+    error = await refused_seed(client, seed_input(many_authors(MAX_SEED_AUTHORS + 1)))
 
-    assert errors_of(payload) == [(["authors"], "TOO_MANY")]
-    assert str(MAX_SEED_AUTHORS) in payload["userErrors"][0]["message"]
-    assert payload["authors"] == []
+    assert error["extensions"] == {"code": "TOO_MANY", "field": ["input", "authors"]}
+    assert str(MAX_SEED_AUTHORS) in error["message"]
     assert await row_counts(engine) == (1, 0)
+
+
+async def test_too_many_authors_written_inline_never_get_past_the_token_limit(
+    client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    """An input in the document itself is not a variable: the document's own limits bound it
+    long before the cap (and the resolver holds it to the same cap if they are raised)."""
+    authors = ", ".join(f'{{name: "A{n}"}}' for n in range(MAX_SEED_AUTHORS + 1))
+    response = await client.post(
+        f"mutation {{ seedCatalog(input: {{authors: [{authors}]}}) {{ authors {{ name }} }} }}"
+    )
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert await row_counts(engine) == (0, 0)
 
 
 async def test_exactly_the_maximum_of_authors_is_accepted(
@@ -399,10 +422,10 @@ async def test_too_many_books_is_refused(client: GraphQLClient, engine: AsyncEng
     entries.append(("One Too Many", None, ["The Last Straw"]))
     assert total_books(entries) == MAX_SEED_BOOKS + 1
 
-    payload = await seed(client, seed_input(entries))
+    error = await refused_seed(client, seed_input(entries))
 
-    assert errors_of(payload) == [(["authors"], "TOO_MANY")]
-    assert str(MAX_SEED_BOOKS) in payload["userErrors"][0]["message"]
+    assert error["extensions"] == {"code": "TOO_MANY", "field": ["input", "authors", "*", "books"]}
+    assert str(MAX_SEED_BOOKS) in error["message"]
     assert await row_counts(engine) == (0, 0)
 
 
@@ -413,7 +436,7 @@ async def test_too_many_books_for_one_author_is_refused(
         ("Graphomaniac", None, [f"Vol. {n}" for n in range(MAX_SEED_BOOKS + 1)])
     ]
 
-    payload = await seed(client, seed_input(entries))
+    error = await refused_seed(client, seed_input(entries))
 
-    assert errors_of(payload) == [(["authors"], "TOO_MANY")]
+    assert error["extensions"]["code"] == "TOO_MANY"
     assert await row_counts(engine) == (0, 0)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.catalog.ids import encode_id
 from api.catalog.seeding import MAX_SEED_AUTHORS, MAX_SEED_BOOKS
 from api.db.statements import statement_counter
 from tests.graphql_client import GraphQLClient
@@ -102,6 +103,7 @@ async def test_planned_seeds_answer_as_the_resolver_does(
     assert await catalogue_rows(engine) == written  # the same rows, ids and order
 
 
+NO_PUBLISHER = encode_id("Publisher", 999_999)
 BAD_INPUTS = [
     pytest.param(
         {"authors": [{"name": " ", "books": [{"title": "\u0007"}]}, {"name": "x" * 101}]},
@@ -113,6 +115,10 @@ BAD_INPUTS = [
     pytest.param({**seed_input(CATALOGUE), "skipExistingAuthors": True}, id="skip-existing"),
     pytest.param({"authors": [{"name": None}]}, id="null"),
     pytest.param({"authors": [{"name": "a", "unknown": 1}]}, id="unknown-key"),
+    pytest.param(
+        {"authors": [{"name": "a", "books": [{"title": "t", "publisherId": NO_PUBLISHER}]}]},
+        id="no-such-publisher",
+    ),
 ]
 
 
@@ -128,6 +134,39 @@ async def test_what_the_planner_leaves_to_the_resolver_is_answered_alike(
 
     assert comparable(await client.post(document(selection), {"input": input})) == expected
     assert await catalogue_rows(engine) == written
+
+
+async def test_books_given_a_publisher_are_planned_and_answered_alike(
+    client: GraphQLClient,
+    resolver_client: GraphQLClient,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with engine.begin() as connection:
+        publisher = await connection.scalar(
+            text("INSERT INTO publishers (name) VALUES ('Tor') RETURNING id")
+        )
+    given = encode_id("Publisher", publisher)
+    seed = bulk(3, 2)
+    for author in seed["authors"]:
+        author["books"][0]["publisherId"] = given
+    query = document("authors { id name } userErrors { code }")
+    spy = PlannedSpy(monkeypatch)
+    expected = comparable(await resolver_client.post(query, {"input": seed}))
+    written = await catalogue_rows(engine)
+    await fresh(engine)
+    spy.served.clear()
+
+    assert comparable(await client.post(query, {"input": seed})) == expected
+    assert spy.served == [True]
+    assert await catalogue_rows(engine) == written
+    read = await client.execute(
+        "{ authors(first: 1) { edges { node { books { edges { node { publisher { name } } } } } } }"
+        " }"
+    )
+    (author,) = read["authors"]["edges"]
+    books = author["node"]["books"]["edges"]
+    assert [book["node"]["publisher"] for book in books] == [{"name": "Tor"}, None]
 
 
 async def seed_statements(client: GraphQLClient, input: dict[str, Any]) -> int:

@@ -7,10 +7,14 @@ import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.urls import parse_database_url
 from tests.served import DEADLINE, served, wait_until
+
+# `make test-fast` leaves these out: a served process, SIGTERM mid-request, the drain (~13 s).
+pytestmark = pytest.mark.slow
 
 
 def plain_dsn(url: str) -> tuple[str, dict[str, Any]]:

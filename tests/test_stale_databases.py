@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import asyncpg
 import psutil
+import pytest
 
 from tests.postgres import admin_connection, drop_database, sweep_stale_databases, with_database
 from tests.stale_databases import MAX_AGE_SECONDS, Creator, this_process
@@ -40,6 +41,7 @@ async def existing(admin: str, names: list[str]) -> set[str]:
     return {row["datname"] for row in rows}
 
 
+@pytest.mark.slow  # ~15 s: left out by `make test-fast`
 async def test_sweep_drops_only_databases_whose_creator_is_gone_or_that_are_old(
     postgres_admin_url: str,
 ) -> None:

@@ -11,10 +11,10 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from api import app as app_module
-from api.graphql.planner import endpoint
 from api.guards import GraphQLRequestGuard
 from api.observability import requests
+from api.pipeline import door as endpoint
+from api.pipeline import resolvers as resolvers_module
 from tests.conftest import make_settings
 from tests.security import leaked_internals, serve
 
@@ -70,7 +70,7 @@ def assert_readable_500(response: httpx.Response) -> None:
 BREAKABLE = {
     # Where the request goes wrong: (object, attribute) replaced by `explode`.
     "the planner's endpoint": (endpoint, "serve_planned"),
-    "building the GraphQL context": (app_module.CatalogGraphQL, "get_context"),
+    "building the GraphQL context": (resolvers_module, "build_context"),
     "the HTTP guard": (GraphQLRequestGuard, "_problem"),
 }
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 
 from alembic import op
+from api.db.counting import BASE_SLOT, SLOTS, counting_function, counting_triggers
 from api.db.online_ddl import SET_LOCK_TIMEOUT, create_index_concurrently, drop_index_concurrently
 
 revision: str = "0005"
@@ -24,10 +25,7 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COUNTED_TABLES = ("authors", "books")
-# Writers add to slot pg_backend_pid() % SLOTS; BASE_SLOT holds what existed before counting.
-SLOTS = 16
-BASE_SLOT = -1
+COUNTED_TABLES = ("authors", "books")  # a table counted later: api.db.counting.install_counting
 # (name, table, columns, using): keyset orderings (key, id), filters, trigram searches.
 INDEXES = (
     ("ix_authors_name_id", "authors", ["name", "id"], None),
@@ -61,45 +59,6 @@ def trigrams_available() -> bool:
     if not found:
         log.warning("%s is not available: the trigram indexes are left out", TRIGRAMS)
     return bool(found)
-
-
-def counting_function(table: str) -> str:
-    """A statement-level trigger function: one UPDATE per statement, whatever its row count.
-
-    The increment goes to the slot of the writer's backend, so concurrent writers rarely queue
-    on one row; a statement that changed no row takes no lock at all.
-    """
-    return f"""
-CREATE OR REPLACE FUNCTION count_{table}_rows() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    delta bigint;
-BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        UPDATE row_counts SET {table} = 0 WHERE {table} <> 0;
-        RETURN NULL;
-    ELSIF TG_OP = 'INSERT' THEN
-        SELECT count(*) INTO delta FROM new_rows;
-    ELSE
-        SELECT -count(*) INTO delta FROM old_rows;
-    END IF;
-    IF delta <> 0 THEN
-        UPDATE row_counts SET {table} = {table} + delta WHERE slot = pg_backend_pid() % {SLOTS};
-    END IF;
-    RETURN NULL;
-END
-$$"""  # noqa: S608 - `table` is one of COUNTED_TABLES
-
-
-def counting_triggers(table: str) -> list[str]:
-    run = f"FOR EACH STATEMENT EXECUTE FUNCTION count_{table}_rows()"
-    return [
-        f"CREATE OR REPLACE TRIGGER count_inserted AFTER INSERT ON {table} "
-        f"REFERENCING NEW TABLE AS new_rows {run}",
-        f"CREATE OR REPLACE TRIGGER count_deleted AFTER DELETE ON {table} "
-        f"REFERENCING OLD TABLE AS old_rows {run}",
-        f"CREATE OR REPLACE TRIGGER count_truncated AFTER TRUNCATE ON {table} {run}",
-    ]
 
 
 def backfill() -> str:

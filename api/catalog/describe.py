@@ -7,7 +7,6 @@ migration), not an edit in each of those places.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import Enum
 from functools import cached_property
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from api.catalog.filters import ilike_pattern
+from api.catalog.filters import ilike_pattern, searchable_characters
 from api.catalog.ids import decode_id
 from api.catalog.keys import (
     INT4_MAX,
@@ -27,8 +26,9 @@ from api.catalog.keys import (
     decode_cursor,
     encode_cursor,
 )
-from api.catalog.problems import Problem, ProblemCode
+from api.catalog.problems import InvalidValue, Problem, ProblemCode
 from api.catalog.text import clean_text, filter_text_problem
+from api.catalog.words import lower_camel, snake_case, words
 
 
 class Kind(Enum):
@@ -39,15 +39,6 @@ class Kind(Enum):
 
 
 KEY_CODECS = {Kind.TEXT: TEXT_KEY, Kind.INT: INT_KEY, Kind.TIMESTAMP: TIMESTAMP_KEY}
-PYTHON_TYPES: dict[Kind, type] = {Kind.TEXT: str, Kind.INT: int, Kind.TIMESTAMP: datetime}
-
-
-class InvalidValue(ValueError):
-    """A written value the description refuses; carries the problem for `userErrors`."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
 
 
 class InvalidPageRequest(ValueError):
@@ -61,7 +52,9 @@ class Field:
     `required` means NOT NULL and required on create. Text follows the rules in
     `api.catalog.text` (trimmed, no control or invisible characters, at most `max_length`);
     integers must lie in `[minimum, maximum]`. `readable` fields appear on the object type;
-    `creatable` and `updatable` ones in the create and update inputs.
+    `creatable` and `updatable` ones in the create and update inputs. `unique_ignoring_case`
+    text is unique whatever its case: the model backs it with a unique index on
+    `lower(column)` named `unique_index`, and a value taken already is a userError on the field.
     """
 
     name: str
@@ -77,6 +70,14 @@ class Field:
     creatable: bool = True
     updatable: bool = True
     references: str | None = None  # REFERENCE: the entity whose global id is given
+    unique_ignoring_case: bool = False
+
+    @property
+    def unique_index(self) -> str | None:
+        """The unique index on `lower(column)` that enforces `unique_ignoring_case`."""
+        if not self.unique_ignoring_case:
+            return None
+        return f"uq_{self.column.class_.__tablename__}_lower_{self.column.expression.name}"
 
     @cached_property  # read for every value written: looked up on the column type once
     def text_limit(self) -> int:
@@ -98,18 +99,13 @@ class Field:
                 raise InvalidValue(Problem(path, f"{path[-1]} must not be null", ProblemCode.BLANK))
             return None
         if self.kind is Kind.TEXT:
-            problems: list[Problem] = []
-            text = clean_text(
+            return clean_text(
                 value,
                 field=path,
                 max_length=self.text_limit,
-                problems=problems,
                 required=self.required,
                 multiline=self.multiline,
             )
-            if problems:
-                raise InvalidValue(problems[0])
-            return text
         if self.kind is Kind.INT:
             low = self.minimum if self.minimum is not None else -INT4_MAX - 1
             high = self.maximum if self.maximum is not None else INT4_MAX
@@ -124,10 +120,7 @@ class Field:
             return value
         if self.kind is Kind.REFERENCE:
             assert self.references is not None
-            decoded = decode_id(value, type_name=self.references, field=path)
-            if isinstance(decoded, Problem):
-                raise InvalidValue(decoded)
-            return decoded
+            return decode_id(value, type_name=self.references, field=path)
         raise TypeError(f"{self.name} cannot be written")
 
 
@@ -144,9 +137,14 @@ def created_at(column: InstrumentedAttribute[Any], what: str) -> Field:
     )
 
 
-def contains(field: Field) -> "Filter":
-    """`<field>Contains`: a case-insensitive substring of a text field."""
-    return Filter(f"{field.name}Contains", field, Op.CONTAINS)
+CONTAINS_MIN_LENGTH = 3
+"""Letters or digits a contains pattern needs: one trigram, so the trigram index serves it."""
+
+
+def contains(field: Field, *, min_length: int = CONTAINS_MIN_LENGTH) -> "Filter":
+    """`<field>Contains`: a case-insensitive substring of a text field, of at least
+    `min_length` letters or digits (see `searchable_characters`)."""
+    return Filter(f"{field.name}Contains", field, Op.CONTAINS, min_length=min_length)
 
 
 class Op(Enum):
@@ -159,23 +157,37 @@ class Op(Enum):
     AT_MOST = "at most"
 
 
+BAD_FILTER = "BAD_USER_INPUT"
+PATTERN_TOO_SHORT = "PATTERN_TOO_SHORT"
+
+
 class InvalidFilter(ValueError):
-    """A filter value that cannot be compared; the message is for the client."""
+    """A filter value that cannot be compared, or not cheaply; the message is for the client,
+    `code` its error code (BAD_FILTER, or PATTERN_TOO_SHORT for a pattern too short)."""
+
+    def __init__(self, message: str, code: str = BAD_FILTER) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
 class Filter:
+    """A condition on one field. `min_length` (text only) is the fewest letters or digits a
+    value may have; shorter values are refused before any SQL is built, on every path."""
+
     name: str
     field: Field
     op: Op
     description: str = ""  # by default, what the operator says about the field
+    min_length: int | None = None
 
     def __post_init__(self) -> None:
         if not self.description:
+            at_least = f" At least {self.min_length} letters or digits." if self.min_length else ""
             defaults = {
                 Op.EQUALS: self.field.description,
                 Op.EQUALS_IGNORING_CASE: "Exact, ignoring case.",
-                Op.CONTAINS: f"Substring of the {self.field.name}, ignoring case.",
+                Op.CONTAINS: f"Substring of the {self.field.name}, ignoring case.{at_least}",
                 Op.AT_LEAST: f"At least this {self.field.name}.",
                 Op.AT_MOST: f"At most this {self.field.name}.",
             }
@@ -185,14 +197,20 @@ class Filter:
         """The value as compared in SQL, or `InvalidFilter`."""
         if self.field.kind is Kind.REFERENCE:
             assert self.field.references is not None
-            decoded = decode_id(given, type_name=self.field.references, field=(self.name,))
-            if isinstance(decoded, Problem):
-                raise InvalidFilter(decoded.message)
-            return decoded
+            try:
+                return decode_id(given, type_name=self.field.references, field=(self.name,))
+            except InvalidValue as invalid:
+                raise InvalidFilter(invalid.problem.message) from None
         if isinstance(given, str):
             problem = filter_text_problem(given, self.name)
             if problem is not None:
                 raise InvalidFilter(problem)
+            if self.min_length and searchable_characters(given) < self.min_length:
+                raise InvalidFilter(
+                    f"`{self.name}` needs at least {self.min_length} letters or digits: a "
+                    "shorter pattern cannot use the search index",
+                    PATTERN_TOO_SHORT,
+                )
             if self.op is Op.EQUALS_IGNORING_CASE:
                 return given.strip().lower()
             if self.op is Op.CONTAINS:
@@ -320,6 +338,10 @@ class Ordering:
         return key, row_id
 
 
+Key = InstrumentedAttribute[Any]
+"""A relation's key column: an id, or a foreign key (`int | None` for an optional relation)."""
+
+
 class Cardinality(Enum):
     ONE = "one"
     MANY = "many"
@@ -327,19 +349,33 @@ class Cardinality(Enum):
 
 @dataclass(frozen=True)
 class Relation:
-    """An edge to another entity: `local` on this side equals `remote` on the other."""
+    """An edge to another entity: `local` on this side equals `remote` on the other.
+
+    A to-many relation either `owns` its rows (an author's books: deleting the author may
+    delete them too, with `cascade_argument`) or only refers to them (a publisher's books
+    belong to their authors: never deleted with the publisher). Either way, a row that still
+    has rows in a to-many relation is not deleted on its own: that is `has_rows_code`.
+    A to-one relation is `optional` when its key may be null (a book without a publisher).
+    """
 
     name: str
     target: str
     cardinality: Cardinality
-    local: InstrumentedAttribute[int]
-    remote: InstrumentedAttribute[int]
+    local: "Key"
+    remote: "Key"
     description: str
+    owns: bool = False
+    optional: bool = False
 
     @property
     def cascade_argument(self) -> str:
         """The delete mutation's flag that deletes this relation's rows too (`withBooks`)."""
         return "with" + self.name[:1].upper() + self.name[1:]
+
+    @property
+    def has_rows_code(self) -> str:
+        """The userError code for a delete refused while this relation holds rows."""
+        return f"HAS_{snake_case(self.name).upper()}"
 
 
 @dataclass(frozen=True)
@@ -371,6 +407,43 @@ class Entity:
         return self.model.__table__
 
     @property
+    def field_name(self) -> str:
+        """The root lookup's and the payloads' field: `bookSeries` for `BookSeries`."""
+        return lower_camel(self.name)
+
+    @property
+    def python_name(self) -> str:
+        """`field_name` as Strawberry wants it written in Python: `book_series`."""
+        return snake_case(self.name)
+
+    @property
+    def label(self) -> str:
+        """The entity in a sentence: `book series`."""
+        return words(self.name)
+
+    @property
+    def connection_type(self) -> str:
+        return f"{self.name}Connection"
+
+    @property
+    def edge_type(self) -> str:
+        return f"{self.name}Edge"
+
+    def payload_type(self, verb: str) -> str:
+        """`CreateBookPayload` for ("Create", Book)."""
+        return f"{verb}{self.name}Payload"
+
+    @property
+    def to_many(self) -> tuple[Relation, ...]:
+        """The to-many relations: each keeps a row from being deleted while it has rows."""
+        return tuple(r for r in self.relations if r.cardinality is Cardinality.MANY)
+
+    @property
+    def owned(self) -> tuple[Relation, ...]:
+        """The to-many relations whose rows a delete may take along (`withBooks`)."""
+        return tuple(r for r in self.to_many if r.owns)
+
+    @property
     def id_column(self) -> Any:
         """The model's `id` attribute (an `InstrumentedAttribute[int]`)."""
         return self.model.id
@@ -392,10 +465,6 @@ class Entity:
     def columns(self) -> tuple[InstrumentedAttribute[Any], ...]:
         """What a row of this entity holds: the id and every field's column."""
         return (self.id_column, *(f.column for f in self.fields))
-
-    def where(self, conditions: dict[str, Any]) -> list[ColumnElement[bool]]:
-        """Clauses for filter values already passed through `Filter.value`."""
-        return [self.filters_by_name[name].clause(v) for name, v in conditions.items()]
 
     @property
     def filters_by_name(self) -> dict[str, Filter]:

@@ -3,6 +3,7 @@ migration, and the GraphQL types, inputs, filters, orderings, the catalogue's re
 and the query planner all follow.
 """
 
+from api.catalog.checks import check_entities
 from api.catalog.describe import (
     Cardinality,
     Entity,
@@ -16,7 +17,7 @@ from api.catalog.describe import (
     created_at,
 )
 from api.catalog.keys import INT4_MAX
-from api.db.models import Author, Book
+from api.db.models import Author, Book, Publisher
 
 AUTHOR_CREATED_AT = created_at(Author.created_at, "author")
 AUTHOR_NAME = Field("name", Author.name, Kind.TEXT, "", required=True)
@@ -43,6 +44,7 @@ AUTHOR = Entity(
             Author.id,
             Book.author_id,
             "The author's books, oldest first unless ordered otherwise.",
+            owns=True,
         ),
     ),
 )
@@ -57,6 +59,14 @@ BOOK_AUTHOR = Field(
     readable=False,
     updatable=False,
     references="Author",
+)
+BOOK_PUBLISHER = Field(
+    "publisherId",
+    Book.publisher_id,
+    Kind.REFERENCE,
+    "The publisher's global id; null when the book has none.",
+    readable=False,
+    references="Publisher",
 )
 BOOK_CREATED_AT = created_at(Book.created_at, "book")
 BOOK_PUBLISHED_YEAR = Field(
@@ -73,12 +83,13 @@ BOOK = Entity(
     plural="books",
     model=Book,
     description="A book, written by one author.",
-    fields=(BOOK_AUTHOR, BOOK_TITLE, BOOK_PUBLISHED_YEAR, BOOK_CREATED_AT),
+    fields=(BOOK_AUTHOR, BOOK_TITLE, BOOK_PUBLISHED_YEAR, BOOK_CREATED_AT, BOOK_PUBLISHER),
     filters=(
         Filter("authorId", BOOK_AUTHOR, Op.EQUALS),
         contains(BOOK_TITLE),
         Filter("publishedYearFrom", BOOK_PUBLISHED_YEAR, Op.AT_LEAST),
         Filter("publishedYearTo", BOOK_PUBLISHED_YEAR, Op.AT_MOST),
+        Filter("publisherId", BOOK_PUBLISHER, Op.EQUALS),
     ),
     order_keys=(
         OrderKey("TITLE", BOOK_TITLE),
@@ -87,7 +98,46 @@ BOOK = Entity(
     ),
     relations=(
         Relation("author", "Author", Cardinality.ONE, Book.author_id, Author.id, "The author."),
+        Relation(
+            "publisher",
+            "Publisher",
+            Cardinality.ONE,
+            Book.publisher_id,
+            Publisher.id,
+            "The publisher; null when the book has none.",
+            optional=True,
+        ),
     ),
 )
 
-ENTITIES = {entity.name: entity for entity in (AUTHOR, BOOK)}
+PUBLISHER_NAME = Field(
+    "name",
+    Publisher.name,
+    Kind.TEXT,
+    "Unique, ignoring case.",
+    required=True,
+    unique_ignoring_case=True,
+)
+
+PUBLISHER = Entity(
+    name="Publisher",
+    plural="publishers",
+    model=Publisher,
+    description="A publisher of books; the books still belong to their authors.",
+    fields=(PUBLISHER_NAME, Field("country", Publisher.country, Kind.TEXT, "")),
+    filters=(Filter("name", PUBLISHER_NAME, Op.EQUALS_IGNORING_CASE),),
+    order_keys=(OrderKey("NAME", PUBLISHER_NAME),),
+    relations=(
+        Relation(
+            "books",
+            "Book",
+            Cardinality.MANY,
+            Publisher.id,
+            Book.publisher_id,
+            "The books it published, oldest first unless ordered otherwise.",
+        ),
+    ),
+)
+
+ENTITIES = {entity.name: entity for entity in (AUTHOR, BOOK, PUBLISHER)}
+check_entities(ENTITIES)

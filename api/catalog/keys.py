@@ -50,7 +50,8 @@ def decode_int(text: str) -> int:
     return value
 
 
-def decode_id(text: str) -> int:
+def decode_row_id(text: str) -> int:
+    """A cursor's row id: a positive `integer` (global ids are `api.catalog.ids.decode_id`)."""
     value = decode_int(text)
     if value <= 0 or text.startswith("-"):
         raise InvalidCursor(text)
@@ -101,4 +102,4 @@ def decode_cursor(cursor: str) -> tuple[str, int, str]:
         name, row_id, key_text = text.split(":", 2)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor(cursor) from None
-    return name, decode_id(row_id), key_text
+    return name, decode_row_id(row_id), key_text

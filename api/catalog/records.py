@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.catalog.counts import exact_row_count
-from api.catalog.describe import Cardinality, Entity, Kind, Relation
+from api.catalog.describe import Entity, Kind, Relation
 from api.catalog.entities import ENTITIES
 from api.catalog.pagination import Page, Window, fetch_pages
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
@@ -72,17 +72,33 @@ async def by_id(session: AsyncSession, entity: Entity, *, ids: Sequence[int]) ->
     return {row.id: row for row in rows}
 
 
-def _missing_references(entity: Entity, given: Collection[str]) -> list[Problem]:
-    return [
-        Problem((f.name,), f"no {(f.references or '').lower()} has this id", ProblemCode.NOT_FOUND)
-        for f in entity.fields
-        if f.kind is Kind.REFERENCE and f.key in given
-    ]
+def constraint_of(error: IntegrityError) -> str | None:
+    """The name of the constraint (or unique index) whose violation `error` is."""
+    cause = error.orig.__cause__ if error.orig is not None else None
+    name = getattr(cause, "constraint_name", None)
+    return name if isinstance(name, str) else None
 
 
-def _refused(problems: list[Problem], error: IntegrityError) -> Exception:
-    """The problems a client can fix, or the error itself when it is none of those."""
-    return InvalidInput(problems) if problems else error
+def refused(entity: Entity, error: IntegrityError) -> Exception:
+    """The problem a client can fix, named by the constraint that failed; else the error.
+
+    A foreign key names the one reference that points nowhere; a unique index on
+    `lower(column)` names the field whose value is taken.
+    """
+    constraint = constraint_of(error)
+    for described in entity.fields:
+        if described.unique_index is not None and described.unique_index == constraint:
+            message = f"another {entity.label} has this {described.name}"
+            return InvalidInput([Problem((described.name,), message, ProblemCode.TAKEN)])
+    for foreign_key in entity.table.foreign_key_constraints:
+        if foreign_key.name != constraint:
+            continue
+        for described in entity.fields:
+            if described.kind is Kind.REFERENCE and described.key in foreign_key.column_keys:
+                target = ENTITIES[described.references or ""].label
+                message = f"no {target} has this id"
+                return InvalidInput([Problem((described.name,), message, ProblemCode.NOT_FOUND)])
+    return error
 
 
 async def create_rows(
@@ -97,8 +113,7 @@ async def create_rows(
     try:
         return (await session.execute(statement, [dict(v) for v in values])).all()
     except IntegrityError as error:
-        given = {key for v in values for key in v}
-        raise _refused(_missing_references(entity, given), error) from None
+        raise refused(entity, error) from None
 
 
 async def update_row(
@@ -116,7 +131,7 @@ async def update_row(
     try:
         return (await session.execute(statement)).one_or_none()
     except IntegrityError as error:
-        raise _refused(_missing_references(entity, changes.keys()), error) from None
+        raise refused(entity, error) from None
 
 
 @dataclass(frozen=True)
@@ -126,21 +141,17 @@ class Deleted:
     """Ids deleted with the row, by the name of the to-many relation they were in."""
 
 
-def dependent_relations(entity: Entity) -> tuple[Relation, ...]:
-    """The to-many relations whose rows keep a row from being deleted on its own."""
-    return tuple(r for r in entity.relations if r.cardinality is Cardinality.MANY)
-
-
 async def delete_row(
     session: AsyncSession, entity: Entity, *, key: int, cascade: Collection[str] = ()
 ) -> Deleted | None:
-    """Delete a row, and its dependents in the relations named in `cascade`; None when absent.
+    """Delete a row, and its rows in the owned relations named in `cascade`; None when absent.
 
-    Dependents not cascaded keep the row: the foreign key decides, so a dependent added
-    concurrently can be neither orphaned nor silently deleted.
+    Only relations the entity owns cascade (an author's books, never a publisher's: those
+    belong to their authors). Rows left in any to-many relation keep the row: the foreign
+    key decides, so a row added concurrently can be neither orphaned nor silently deleted.
     """
     dependents: dict[str, list[int]] = {}
-    for relation in dependent_relations(entity):
+    for relation in entity.owned:
         if relation.name in cascade:
             target = ENTITIES[relation.target]
             deleted = await session.scalars(
@@ -152,21 +163,23 @@ async def delete_row(
         async with session.begin_nested():
             row = (await session.execute(statement)).one_or_none()
     except IntegrityError as error:
-        raise _refused(await _blocking_dependents(session, entity, key), error) from None
+        problems = await _blocking_dependents(session, entity, key)
+        raise (InvalidInput(problems) if problems else error) from None
     return None if row is None else Deleted(row, dependents)
 
 
 async def _blocking_dependents(session: AsyncSession, entity: Entity, key: int) -> list[Problem]:
     problems = []
-    for relation in dependent_relations(entity):
+    for relation in entity.to_many:
         found = await session.scalar(select(func.count()).where(relation.remote == key))
         if found:
+            remedy = f" or pass {relation.cascade_argument}: true" if relation.owns else ""
             problems.append(
                 Problem(
                     ("id",),
-                    f"the {entity.name.lower()} has {found} {relation.target.lower()}(s); "
-                    f"delete them first or pass {relation.cascade_argument}: true",
-                    ProblemCode[f"HAS_{relation.name.upper()}"],
+                    f"the {entity.label} has {found} {ENTITIES[relation.target].label}(s); "
+                    f"delete them first{remedy}",
+                    relation.has_rows_code,
                 )
             )
     return problems

@@ -15,17 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Integer, Text, bindparam, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import CTE, TableValuedAlias
 
-from api.catalog.describe import Entity, Field, InvalidValue, Kind, Relation
+from api.catalog import records
+from api.catalog.describe import Entity, Field, Kind, Relation
 from api.catalog.entities import AUTHOR, AUTHOR_NAME, BOOK
-from api.catalog.problems import Problem, ProblemCode
+from api.catalog.problems import InvalidValue, Problem, ProblemCode
 from api.catalog.rows import AnyRow
 from api.catalog.text import plain_texts
 
 MAX_SEED_AUTHORS = 1000
 MAX_SEED_BOOKS = 10_000
+TOO_MANY_AUTHORS = f"at most {MAX_SEED_AUTHORS} authors per call"
+TOO_MANY_BOOKS = f"at most {MAX_SEED_BOOKS} books per call"
 
 # Serialises concurrent idempotent seeds, so two runs cannot both decide an author is new.
 SEED_LOCK_KEY = 0x7365_6564  # "seed"
@@ -137,15 +141,9 @@ def seed_rows(authors: Sequence[Mapping[str, Any]], problems: list[Problem]) -> 
     """
     books_given = [author[BOOKS.name] for author in authors]
     if len(authors) > MAX_SEED_AUTHORS:
-        problems.append(
-            Problem(
-                ("authors",), f"at most {MAX_SEED_AUTHORS} authors per call", ProblemCode.TOO_MANY
-            )
-        )
+        problems.append(Problem(("authors",), TOO_MANY_AUTHORS, ProblemCode.TOO_MANY))
     if sum(map(len, books_given)) > MAX_SEED_BOOKS:
-        problems.append(
-            Problem(("authors",), f"at most {MAX_SEED_BOOKS} books per call", ProblemCode.TOO_MANY)
-        )
+        problems.append(Problem(("authors",), TOO_MANY_BOOKS, ProblemCode.TOO_MANY))
     if problems:
         return SeedRows({}, {}, [])
     books = [book for given in books_given for book in given]
@@ -264,4 +262,11 @@ async def seed_catalog(
     new_authors, new_books = written(arrays(AUTHOR, rows.authors), arrays(BOOK, book_columns(rows)))
     columns = [new_authors.c[c.expression.name].label(c.key) for c in AUTHOR.columns]
     statement = select(*columns).add_cte(new_books).order_by(new_authors.c.id)
-    return list((await session.execute(statement)).all())
+    try:
+        return list((await session.execute(statement)).all())
+    except IntegrityError as error:  # a reference that points nowhere, a value taken
+        for entity in (BOOK, AUTHOR):
+            refused = records.refused(entity, error)
+            if refused is not error:
+                raise refused from None
+        raise

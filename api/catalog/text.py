@@ -4,7 +4,7 @@ import unicodedata
 from typing import Any
 
 from api.catalog.invisible import first_invisible
-from api.catalog.problems import Problem, ProblemCode
+from api.catalog.problems import InvalidValue, Problem, ProblemCode
 
 ALLOWED_CONTROLS_MULTILINE = frozenset("\r\n\t")
 # Control characters, unpaired surrogates (not encodable as UTF-8), line and paragraph separators.
@@ -22,11 +22,10 @@ def clean_text(
     *,
     field: tuple[str, ...],
     max_length: int,
-    problems: list[Problem],
     required: bool = True,
     multiline: bool = False,
 ) -> str | None:
-    """`value` with surrounding whitespace removed, or None after recording a problem.
+    """`value` with surrounding whitespace removed; `InvalidValue` saying what is wrong.
 
     An optional field given as blank text is stored as NULL, since "" says nothing more.
     """
@@ -43,20 +42,19 @@ def clean_text(
         else "".join(ch for ch in text if unicodedata.category(ch) not in INVISIBLE).strip()
     ):
         if required:
-            problems.append(Problem(field, f"{label} must not be blank", ProblemCode.BLANK))
+            raise InvalidValue(Problem(field, f"{label} must not be blank", ProblemCode.BLANK))
         return None
     if not printable and has_refused_characters(text, multiline=multiline):
-        problems.append(
+        raise InvalidValue(
             Problem(
                 field,
                 f"{label} must not contain control characters or invalid unicode",
                 ProblemCode.CONTROL_CHARACTERS,
             )
         )
-        return None
     invisible = None if text.isascii() else first_invisible(text)  # none is ASCII
     if invisible is not None:
-        problems.append(
+        raise InvalidValue(
             Problem(
                 field,
                 f"{label} must not contain invisible or text-direction characters "
@@ -64,16 +62,14 @@ def clean_text(
                 ProblemCode.INVISIBLE_CHARACTERS,
             )
         )
-        return None
     if len(text) > max_length:
-        problems.append(
+        raise InvalidValue(
             Problem(
                 field,
                 f"{label} is {len(text)} characters long; the limit is {max_length}",
                 ProblemCode.TOO_LONG,
             )
         )
-        return None
     return text
 
 

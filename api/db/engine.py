@@ -58,6 +58,7 @@ class EngineOptions:
     ping_after_idle: float = 5.0
     statement_timeout: float | None = setting("db_statement_timeout")
     read_timeout: float | None = setting("db_read_timeout")
+    queue_limit: int = setting("db_queue_limit")
 
 
 def _unique_statement_name() -> str:

@@ -1,4 +1,4 @@
-"""Lint each revision's SQL before it ships: Squawk's rules, plus two that need this project.
+"""Lint each revision's SQL before it ships: Squawk's rules, plus three that need this project.
 
 Each revision is rendered offline (`alembic upgrade --sql`, from its parent to itself), so
 the linter reads exactly the statements migrate would send, env.py's `SET lock_timeout`
@@ -8,6 +8,10 @@ included. Squawk (https://squawkhq.com) checks the locks and rewrites; this modu
   running release would fail on it. Drop it in a later release, after the code stops mapping it.
 - `lock-timeout`: DDL sent with no lock_timeout, a zero one, or one over 1 s (a revision
   that RESETs or raises it), which would let a queued lock freeze every query on the table.
+- `row-counts-lock-order`: a transaction that alters `row_counts` and then locks a counted
+  table (a trigger, an ALTER, a plain index build). The counting triggers lock the table and
+  then `row_counts`, so under live writes the two orders deadlock; use
+  `api.db.counting.install_counting`, which commits each step on its own.
 
 A revision silences a rule only by saying why, in the revision itself:
 
@@ -60,6 +64,15 @@ RESET_LOCK_TIMEOUT = re.compile(
 NOT_DDL = re.compile(
     r"^(SET|RESET|BEGIN|COMMIT|ROLLBACK|INSERT|UPDATE|DELETE|SELECT|--)", re.IGNORECASE
 )
+TABLE_LOCKED_BY = re.compile(
+    r"^(?:ALTER TABLE (?:IF EXISTS )?(?:ONLY )?|LOCK TABLE (?:ONLY )?|TRUNCATE (?:TABLE )?"
+    r"|CREATE (?:OR REPLACE )?(?:CONSTRAINT )?TRIGGER .+? ON |DROP TRIGGER (?:IF EXISTS )?\S+ ON "
+    r"|CREATE (?:UNIQUE )?INDEX (?!CONCURRENTLY)(?:IF NOT EXISTS )?\S* ?ON (?:ONLY )?)"
+    r"(?P<table>[\w.\"]+)",
+    re.IGNORECASE | re.DOTALL,
+)
+CREATE_TABLE = re.compile(r"^CREATE TABLE (?:IF NOT EXISTS )?(?P<table>[\w.\"]+)", re.IGNORECASE)
+COUNTS_TABLE = "row_counts"
 DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>us|ms|s|min|h|d)?\s*$")
 UNIT_MS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -101,6 +114,7 @@ def lint_revisions(
     problems = squawk(rendered)
     for one in rendered:
         problems += mapped_drops(one, metadata) + lock_timeout_gaps(one)
+        problems += row_counts_lock_order(one, metadata)
     return sorted(set(silence(problems, rendered)))
 
 
@@ -228,6 +242,68 @@ def lock_timeout_gaps(rendered: Rendered) -> list[Problem]:
                 )
             )
     return problems
+
+
+def counted_tables(metadata: MetaData) -> frozenset[str]:
+    counts = metadata.tables.get(COUNTS_TABLE)
+    if counts is None:
+        return frozenset()
+    return frozenset(column.name for column in counts.columns if not column.primary_key)
+
+
+def transactions(sql: str) -> Iterator[list[str]]:
+    """The statements of each transaction; one sent outside BEGIN…COMMIT is its own."""
+    current: list[str] | None = None
+    for statement in statements(sql):
+        keyword = statement.split(None, 1)[0].upper()
+        if keyword == "BEGIN":
+            current = []
+        elif keyword in ("COMMIT", "ROLLBACK"):
+            if current:
+                yield current
+            current = None
+        elif current is None:
+            yield [statement]
+        else:
+            current.append(statement)
+    if current:
+        yield current
+
+
+def row_counts_lock_order(rendered: Rendered, metadata: MetaData) -> list[Problem]:
+    counted = counted_tables(metadata) | {table for table, _ in _counting_triggers(rendered.sql)}
+    problems = []
+    for transaction in transactions(rendered.sql):
+        holds_counts = False
+        created: set[str] = set()
+        for statement in transaction:
+            if created_table := CREATE_TABLE.match(statement):
+                created.add(_name(created_table["table"]))
+                continue
+            locked = TABLE_LOCKED_BY.match(statement)
+            if locked is None:
+                continue
+            table = _name(locked["table"])
+            if table == COUNTS_TABLE:
+                holds_counts = holds_counts or COUNTS_TABLE not in created
+            elif holds_counts and table in counted and table not in created:
+                problems.append(
+                    Problem(
+                        rendered.file,
+                        "row-counts-lock-order",
+                        f"locks {table} after altering {COUNTS_TABLE} in one transaction: it"
+                        f" deadlocks with {table}'s counting trigger under live writes; use"
+                        " api.db.counting.install_counting (each step committed)",
+                    )
+                )
+    return problems
+
+
+def _counting_triggers(sql: str) -> Iterator[tuple[str, str]]:
+    for statement in statements(sql):
+        found = re.search(r"TRIGGER (\w+) .*? ON ([\w.\"]+)", statement, re.IGNORECASE | re.DOTALL)
+        if found and found[1].startswith("count_"):
+            yield _name(found[2]), found[1]
 
 
 def declared_ignores(path: str) -> dict[str, str]:

@@ -4,10 +4,12 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -61,6 +63,20 @@ class Author(Base):
     books: Mapped[list["Book"]] = relationship(back_populates="author", lazy="raise")
 
 
+class Publisher(Base):
+    """A publisher's name is unique ignoring case: the unique index on lower(name) says so."""
+
+    __tablename__ = "publishers"
+    __table_args__ = (
+        Index("ix_publishers_name_id", "name", "id"),
+        Index("uq_publishers_lower_name", text("lower(name)"), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    country: Mapped[str | None] = mapped_column(String(COUNTRY_MAX))
+
+
 class Book(Base):
     __tablename__ = "books"
     __table_args__ = (
@@ -72,12 +88,15 @@ class Book(Base):
         # PUBLISHED_YEAR sorts a missing year last (api.catalog.entities): that key, then the id.
         Index("ix_books_published_year_order", text("coalesce(published_year, 2147483647)"), "id"),
         Index("ix_books_published_year", "published_year"),
+        # A publisher's books in the default order, the publisherId filter, the foreign key.
+        Index("ix_books_publisher_id_id", "publisher_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
     published_year: Mapped[int | None] = mapped_column(Integer)
+    publisher_id: Mapped[int | None] = mapped_column(ForeignKey("publishers.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     author: Mapped[Author] = relationship(back_populates="books", lazy="raise")
 
@@ -95,3 +114,55 @@ class RowCount(Base):
     slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     authors: Mapped[int] = mapped_column(BigInteger, server_default="0")
     books: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    publishers: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+# The hard ceiling on one persisted document, kept by the table itself; the service's own limit
+# (PERSISTED_DOCUMENTS_MAX_BYTES) may only be lower.
+DOCUMENT_ID_MAX = 200
+DOCUMENT_BODY_MAX_BYTES = 1024 * 1024
+DOCUMENT_SOURCES = ("manifest", "apq")
+
+
+class PersistedDocument(Base):
+    """A GraphQL document stored under its id, shared by every replica (api/documents).
+
+    Ids are canonical (`sha256:<hex>` for content hashes, `relay:<id>` for Relay's own ids):
+    a stored id never changes its text, so any replica may cache it forever.
+    """
+
+    __tablename__ = "persisted_documents"
+    __table_args__ = (
+        CheckConstraint(f"octet_length(body) <= {DOCUMENT_BODY_MAX_BYTES}", name="body_size"),
+        CheckConstraint(
+            "source IN (" + ", ".join(f"'{source}'" for source in DOCUMENT_SOURCES) + ")",
+            name="source",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(DOCUMENT_ID_MAX), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+IDEMPOTENCY_CALLER_MAX = 255
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class IdempotencyKey(Base):
+    """A keyed write's response, stored in the write's own transaction (api/pipeline/idempotency).
+
+    The caller is part of the key: two callers' keys never meet. Rows older than
+    IDEMPOTENCY_RETENTION are deleted in small batches.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    caller: Mapped[str] = mapped_column(String(IDEMPOTENCY_CALLER_MAX), primary_key=True)
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )

@@ -9,8 +9,8 @@ Names and tables are quoted here; `columns` and `where` are SQL written by the r
 author (expressions such as "lower(country)" or "title gin_trgm_ops"), never user input.
 
 The build commits whatever the revision did before it (Alembic's autocommit_block), and a
-retry after a lock timeout runs the revision again from the top: keep concurrent builds in a
-revision of their own, or put other statements after them.
+retry after a lock timeout runs the revision again from the top: a build may follow only
+steps that can run twice (IF NOT EXISTS, CREATE OR REPLACE); see README, "Changing the schema".
 """
 
 from collections.abc import Sequence

@@ -17,6 +17,7 @@ import asyncpg
 
 from api.db.engine import EngineOptions, retrying_connect
 from api.db.urls import DatabaseTarget
+from api.pipeline.admission import Gate
 
 
 class ReadTimedOut(Exception):
@@ -34,31 +35,46 @@ async def _nothing_to_reset(_: Any) -> None:
 
 
 class ReadPool:
-    """asyncpg's pool behind a first-come, first-served gate.
+    """asyncpg's pool behind the admission gate (`pipeline.admission.Gate`).
 
     asyncpg's own queue lets a newcomer take a just-freed connection ahead of those already
     waiting, so under load a few unlucky requests wait many times over: a long latency tail.
-    The gate (an asyncio.Semaphore, which is FIFO) admits as many requests as there are
-    connections, in arrival order.
+    The gate admits as many requests as there are connections, in arrival order, keeps a
+    bounded queue, and sheds the rest (ServerBusy) rather than letting them wait unbounded.
     """
 
-    def __init__(self, pool: asyncpg.Pool, size: int, read_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        size: int,
+        read_timeout: float | None = None,
+        queue_limit: int = 64,
+        write_patience: float | None = None,
+    ) -> None:
         self.pool = pool
         self.size = size
         self.read_timeout = read_timeout
-        self._gate = asyncio.Semaphore(size)
+        self.write_patience = write_patience
+        self.gate = Gate("planner", size, queue_limit)
 
     async def fetch_value(self, sql: str, params: list[Any], *, read: bool = True) -> Any:
         """The first column of the first row, on a connection taken in arrival order.
 
-        A read is cut off at the read budget (ReadTimedOut); a write (`read=False`) has the
-        pool's statement timeout.
+        The wait for a connection and a read's statement share one budget (the read budget):
+        a read that waited most of it has only the rest to run. Past it, a read that was
+        waiting is shed (ServerBusy) and one that was running is cut off (ReadTimedOut). A
+        write (`read=False`) waits no longer than the statement timeout, then has the pool's
+        statement timeout.
         """
-        async with self._gate, self.pool.acquire() as connection:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        patience = self.read_timeout if read else self.write_patience
+        async with self.gate.slot(patience), self.pool.acquire() as connection:
             if not read or self.read_timeout is None:
                 return await connection.fetchval(sql, *params)
+            remaining = max(0.001, self.read_timeout - (loop.time() - started))
             try:
-                return await connection.fetchval(sql, *params, timeout=self.read_timeout)
+                return await connection.fetchval(sql, *params, timeout=remaining)
             except TimeoutError:
                 raise ReadTimedOut(f"a read ran past {self.read_timeout} s") from None
 
@@ -86,4 +102,10 @@ async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> Re
         reset=_nothing_to_reset,
         **args,
     )
-    return ReadPool(pool, options.pool_size, read_budget(options))
+    return ReadPool(
+        pool,
+        options.pool_size,
+        read_budget(options),
+        options.queue_limit,
+        write_patience=options.statement_timeout,
+    )

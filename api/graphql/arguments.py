@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement
 from api.catalog.describe import Entity, InvalidFilter, Ordering
 from api.catalog.entities import ENTITIES
 from api.graphql.derive import described, graphql_type, new_type
-from api.graphql.errors import ClientError
+from api.graphql.errors import ClientError, ErrorCode
 
 # Enum's functional form, typed loosely: its members come from the description.
 _enum: Any = Enum
@@ -70,5 +70,5 @@ def conditions(entity: Entity, given: object | None) -> list[ColumnElement[bool]
         try:
             clauses.append(condition.clause(condition.value(value)))
         except InvalidFilter as error:
-            raise ClientError(str(error)) from None
+            raise ClientError(str(error), ErrorCode(error.code)) from None
     return clauses

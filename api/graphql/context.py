@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass, field
 
 import strawberry
+from graphql import DocumentNode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.extensions import SchemaExtension
 
@@ -17,6 +18,8 @@ class Context:
     settings: Settings
     db: RequestSession
     authorization: str | None = None
+    # The document the front door already parsed and validated: the resolvers run it as is.
+    document: DocumentNode | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -32,11 +35,16 @@ def build_context(
     session_factory: async_sessionmaker[AsyncSession],
     *,
     authorization: str | None = None,
+    document: DocumentNode | None = None,
+    read_timeout: float | None = None,
 ) -> Context:
+    """`read_timeout`, when given, is what is left of the request's read budget."""
+    budget = settings.db_read_timeout if read_timeout is None else read_timeout
     return Context(
         settings=settings,
-        db=RequestSession(session_factory, read_timeout=settings.db_read_timeout),
+        db=RequestSession(session_factory, read_timeout=budget),
         authorization=authorization,
+        document=document,
     )
 
 
@@ -55,3 +63,20 @@ class CloseSession(SchemaExtension):
                 await context.db.close()
             except Exception:  # the response is already decided; never let this reach it
                 log.exception("closing the request's database session failed")
+
+
+class PreparedDocument(SchemaExtension):
+    """Run the document the front door parsed and validated, without parsing or validating
+    it again (a schema executed directly, as in schema-level tests, parses as usual)."""
+
+    def on_parse(self):  # type: ignore[no-untyped-def]
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.document is not None:
+            self.execution_context.graphql_document = context.document
+        yield
+
+    def on_validate(self):  # type: ignore[no-untyped-def]
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.document is not None:
+            self.execution_context.pre_execution_errors = []
+        yield

@@ -104,8 +104,3 @@ def list_of(item: Any) -> Any:
 def described(text: str) -> str | None:
     """The description's text, or None (GraphQL prints no empty descriptions)."""
     return text or None
-
-
-def a(noun: str) -> str:
-    """`noun` with its indefinite article: "an author", "a book"."""
-    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

@@ -11,7 +11,8 @@ from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
 
-from api.catalog.problems import Problem, ProblemCode
+from api.catalog.codes import USER_ERROR_CODES
+from api.catalog.problems import Problem
 from api.db.reads import ReadTimedOut
 
 log = logging.getLogger("api.errors")
@@ -22,7 +23,7 @@ QUERY_TIMEOUT_MESSAGE = (
 )
 
 UserErrorCode = strawberry.enum(
-    ProblemCode, name="UserErrorCode", description="Why an input was refused."
+    USER_ERROR_CODES, name="UserErrorCode", description="Why an input was refused."
 )
 
 
@@ -34,12 +35,16 @@ class UserError:
 
     @classmethod
     def from_problem(cls, problem: Problem) -> "UserError":
-        return cls(field=list(problem.field), message=problem.message, code=problem.code)
+        code = USER_ERROR_CODES(problem.code)
+        return cls(field=list(problem.field), message=problem.message, code=code)
 
 
 class ErrorCode(Enum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
+    PATTERN_TOO_SHORT = "PATTERN_TOO_SHORT"  # a contains filter too short for its index
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    DATABASE_NOT_MIGRATED = "DATABASE_NOT_MIGRATED"
+    DATABASE_BUSY = "DATABASE_BUSY"
     QUERY_TIMEOUT = "QUERY_TIMEOUT"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
@@ -57,6 +62,17 @@ class ClientError(Exception):
 UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 # query_canceled: the statement ran past its statement_timeout (the database is fine).
 QUERY_CANCELED = "57014"
+# lock_not_available: a statement gave up waiting for a lock (lock_timeout): busy, retry.
+LOCK_NOT_AVAILABLE = "55P03"
+DATABASE_BUSY_MESSAGE = (
+    "The database was busy (another transaction held a lock this needed); retry shortly"
+)
+# undefined_table, undefined_column: the database is older than this code (not migrated).
+NOT_MIGRATED_STATES = frozenset({"42P01", "42703"})
+DATABASE_NOT_MIGRATED_MESSAGE = (
+    "The database is not migrated to this version of the service; the operator must run "
+    "`python -m api migrate`"
+)
 
 
 def _sqlstate(error: BaseException | None) -> str | None:
@@ -73,6 +89,16 @@ def is_query_timeout(error: BaseException | None) -> bool:
     if isinstance(error, ReadTimedOut):
         return True
     return _sqlstate(error.orig if isinstance(error, DBAPIError) else error) == QUERY_CANCELED
+
+
+def is_lock_wait(error: BaseException | None) -> bool:
+    """Whether a statement was stopped while waiting on a lock: busy, not too expensive."""
+    return _sqlstate(error.orig if isinstance(error, DBAPIError) else error) == LOCK_NOT_AVAILABLE
+
+
+def is_not_migrated(error: BaseException | None) -> bool:
+    """Whether the database lacks a table or column this code uses: run migrations."""
+    return _sqlstate(error.orig if isinstance(error, DBAPIError) else error) in NOT_MIGRATED_STATES
 
 
 def is_database_unavailable(error: BaseException | None) -> bool:
@@ -141,6 +167,26 @@ class ErrorPolicy(MaskErrors):
         if is_query_timeout(original):
             log.warning("query ran past the read budget at %s", error.path)
             return query_timeout_error(**location)
+        if is_lock_wait(original):  # waited on someone else's lock: retryable, not our bug
+            log.warning("gave up waiting on a lock at %s", error.path)
+            return GraphQLError(
+                DATABASE_BUSY_MESSAGE,
+                **location,
+                extensions={
+                    "code": ErrorCode.DATABASE_BUSY.value,
+                    "requestId": correlation_id.get(),
+                },
+            )
+        if is_not_migrated(original):  # one line: the fix is the operator's, not a bug of ours
+            log.error("database not migrated at %s: %s", error.path, original)
+            return GraphQLError(
+                DATABASE_NOT_MIGRATED_MESSAGE,
+                **location,
+                extensions={
+                    "code": ErrorCode.DATABASE_NOT_MIGRATED.value,
+                    "requestId": correlation_id.get(),
+                },
+            )
         if is_database_unavailable(original):
             log.warning("database unavailable at %s: %r", error.path, original)
             return unavailable_error(**location)

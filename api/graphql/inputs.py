@@ -9,12 +9,12 @@ from typing import Any
 
 import strawberry
 
-from api.catalog.describe import Entity, Field, InvalidValue
+from api.catalog.describe import Entity, Field
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import decode_id
-from api.catalog.problems import Problem
-from api.catalog.records import dependent_relations
-from api.graphql.derive import a, described, graphql_type, new_type
+from api.catalog.problems import InvalidValue, Problem
+from api.catalog.words import with_article
+from api.graphql.derive import described, graphql_type, new_type
 
 
 def input_field(field: Field) -> tuple[str, Any, Any]:
@@ -67,7 +67,7 @@ def _update_input(entity: Entity) -> type[Any]:
 
 
 def _delete_input(entity: Entity) -> type[Any]:
-    label = entity.name.lower()
+    label = entity.label
     flags = [
         (
             relation.cascade_argument,
@@ -76,10 +76,10 @@ def _delete_input(entity: Entity) -> type[Any]:
                 name=relation.cascade_argument,
                 default=False,
                 description=f"Also delete the {label}'s {relation.name}; "
-                f"without it {a(label)} with {relation.name} is kept.",
+                f"without it {with_article(label)} with {relation.name} is kept.",
             ),
         )
-        for relation in dependent_relations(entity)
+        for relation in entity.owned
     ]
     return new_type(
         f"Delete{entity.name}Input",
@@ -109,10 +109,6 @@ def cleaned(
     return values
 
 
-def key_of(entity: Entity, given: str, problems: list[Problem]) -> int:
-    """The key in the global id `given` as `id`; 0 (no row) after recording a problem."""
-    decoded = decode_id(given, type_name=entity.name, field=("id",))
-    if isinstance(decoded, Problem):
-        problems.append(decoded)
-        return 0
-    return decoded
+def key_of(entity: Entity, given: str) -> int:
+    """The key in the global id `given` as `id`; `InvalidValue` when it is not one."""
+    return decode_id(given, type_name=entity.name, field=("id",))

@@ -3,17 +3,16 @@
 Strawberry's depth and alias limiters expand every fragment spread anew, so twenty fragments
 that each spread the previous one twice take seconds to validate, blocking the worker. Here
 each fragment's measure is computed once and reused, so validation stays linear in the
-document. The cost limit needs the variables' values (page sizes), so it runs just before
-execution, and the query planner applies the same function.
+document. The cost limit needs the variables' values (page sizes): the front door
+(`api.pipeline.policy`) applies it once per request, before either executor runs.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -25,9 +24,11 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues
 from graphql.language import DocumentNode, IntValueNode, VariableNode
-from strawberry.extensions import SchemaExtension
 
-CONNECTION_FIELDS = frozenset({"authors", "books"})
+from api.graphql.surface import SURFACE
+
+CONNECTION_FIELDS = SURFACE.connection_names
+"""Fields that return a page of rows: every root connection and every to-many relation."""
 
 
 @dataclass
@@ -202,32 +203,3 @@ def over_cost_error(cost: int, limit: int) -> GraphQLError:
         "Ask for smaller pages or fewer nested connections.",
         extensions={"code": "QUERY_TOO_COSTLY"},
     )
-
-
-def cost_limit(limit: int, default_page_size: int, max_page_size: int) -> type[SchemaExtension]:
-    """Refuse, before executing, an operation whose result could hold too many objects."""
-
-    class QueryCostLimit(SchemaExtension):
-        def on_execute(self) -> Iterator[None]:
-            context = self.execution_context
-            document = context.graphql_document
-            if document is not None and context.result is None:
-                operations = [
-                    d for d in document.definitions if isinstance(d, OperationDefinitionNode)
-                ]
-                name = context.operation_name
-                chosen = [o for o in operations if (o.name and o.name.value) == name] or operations
-                cost = query_cost(
-                    chosen[0],
-                    _fragments(document),
-                    context.variables,
-                    default_page_size=default_page_size,
-                    max_page_size=max_page_size,
-                )
-                if cost > limit:
-                    context.result = ExecutionResult(
-                        data=None, errors=[over_cost_error(cost, limit)]
-                    )
-            yield
-
-    return QueryCostLimit

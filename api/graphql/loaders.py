@@ -65,7 +65,7 @@ def create_loaders(db: RequestSession) -> Loaders:
     to_many = [
         ((entity.name, relation.name), relation)
         for entity in ENTITIES.values()
-        for relation in records.dependent_relations(entity)
+        for relation in entity.to_many
     ]
     return Loaders(
         by_id={name: rows_by_id(entity) for name, entity in ENTITIES.items()},

@@ -15,10 +15,11 @@ from api.catalog.describe import Entity, Kind
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import encode_id
 from api.catalog.problems import InvalidInput, Problem, ProblemCode
-from api.catalog.records import Deleted, dependent_relations
+from api.catalog.records import Deleted
 from api.catalog.rows import AnyRow
+from api.catalog.words import with_article
 from api.graphql.context import Info
-from api.graphql.derive import NO_DEFAULT, a, new_type, resolver
+from api.graphql.derive import NO_DEFAULT, new_type, resolver
 from api.graphql.errors import UserError
 from api.graphql.inputs import (
     CREATE_INPUTS,
@@ -29,7 +30,6 @@ from api.graphql.inputs import (
     key_of,
     updatable,
 )
-from api.graphql.permissions import CanWrite
 from api.graphql.types import NODES
 from api.graphql.writes import mutate
 
@@ -41,12 +41,12 @@ def payload_type(
 ) -> type[Any]:
     """`{verb}{Entity}Payload`: the object (null when nothing was written), then user errors."""
     return new_type(
-        f"{verb}{entity.name}Payload",
+        entity.payload_type(verb),
         [
             (
-                entity.name.lower(),
+                entity.python_name,
                 NODES[entity.name] | None,
-                strawberry.field(description=description),
+                strawberry.field(name=entity.field_name, description=description),
             ),
             *extra,
             ("user_errors", list[UserError], strawberry.field()),
@@ -55,21 +55,20 @@ def payload_type(
 
 
 def responder(payload: type[Any], entity: Entity) -> Respond:
-    node, label = NODES[entity.name], entity.name.lower()
+    node, label = NODES[entity.name], entity.python_name
     return lambda row, errors: payload(
         **{label: None if row is None else node.from_row(row), "user_errors": errors}
     )
 
 
 def not_found(entity: Entity) -> InvalidInput:
-    problem = Problem(("id",), f"no {entity.name.lower()} has this id", ProblemCode.NOT_FOUND)
+    problem = Problem(("id",), f"no {entity.label} has this id", ProblemCode.NOT_FOUND)
     return InvalidInput([problem])
 
 
 def mutation(resolve: Any, input_type: type[Any], payload: type[Any], description: str) -> Any:
     return strawberry.mutation(
         resolver=resolver(resolve, returns=payload, arguments=[("input", input_type, NO_DEFAULT)]),
-        permission_classes=[CanWrite],
         description=description,
     )
 
@@ -89,8 +88,8 @@ def _create(entity: Entity) -> Any:
         return await mutate(info, validate, work, responder(payload, entity))
 
     parents = [f.references for f in fields if f.kind is Kind.REFERENCE and f.required]
-    to = "".join(f" to {a(parent.lower())}" for parent in parents if parent)
-    description = f"Add {a(entity.name.lower())}{to}."
+    to = "".join(f" to {with_article(ENTITIES[parent].label)}" for parent in parents if parent)
+    description = f"Add {with_article(entity.label)}{to}."
     return mutation(resolve, CREATE_INPUTS[entity.name], payload, description)
 
 
@@ -100,7 +99,8 @@ def _update(entity: Entity) -> Any:
 
     async def resolve(self: None, info: Info, input: Any) -> Any:
         def validate(problems: list[Problem]) -> tuple[int, dict[str, Any]]:
-            return key_of(entity, input.id, problems), cleaned(fields, input, problems)
+            changes = cleaned(fields, input, problems)
+            return key_of(entity, input.id), changes
 
         async def work(session: AsyncSession, validated: tuple[int, dict[str, Any]]) -> AnyRow:
             key, changes = validated
@@ -111,14 +111,14 @@ def _update(entity: Entity) -> Any:
 
         return await mutate(info, validate, work, responder(payload, entity))
 
-    description = f"Change some of {a(entity.name.lower())}'s fields."
+    description = f"Change some of {with_article(entity.label)}'s fields."
     return mutation(resolve, UPDATE_INPUTS[entity.name], payload, description)
 
 
 def _delete(entity: Entity) -> Any:
-    label = entity.name.lower()
-    cascades = dependent_relations(entity)
-    deleted_ids = {r.name: f"deleted_{r.target.lower()}_ids" for r in cascades}
+    label = entity.label
+    cascades = entity.owned
+    deleted_ids = {r.name: f"deleted_{ENTITIES[r.target].python_name}_ids" for r in cascades}
     payload = payload_type(
         "Delete",
         entity,
@@ -130,7 +130,7 @@ def _delete(entity: Entity) -> Any:
     def respond(deleted: Deleted | None, errors: list[UserError]) -> Any:
         dependents = deleted.dependents if deleted else {}
         return payload(
-            **{label: None if deleted is None else node.from_row(deleted.row)},
+            **{entity.python_name: None if deleted is None else node.from_row(deleted.row)},
             **{
                 deleted_ids[r.name]: [
                     encode_id(r.target, key) for key in dependents.get(r.name, [])
@@ -142,7 +142,7 @@ def _delete(entity: Entity) -> Any:
 
     async def resolve(self: None, info: Info, input: Any) -> Any:
         def validate(problems: list[Problem]) -> int:
-            return key_of(entity, input.id, problems)
+            return key_of(entity, input.id)
 
         async def work(session: AsyncSession, key: int) -> Deleted:
             cascade = {r.name for r in cascades if getattr(input, r.cascade_argument)}
@@ -153,13 +153,18 @@ def _delete(entity: Entity) -> Any:
 
         return await mutate(info, validate, work, respond)
 
-    only = "".join(f"; one with {r.name} only `{r.cascade_argument}: true`" for r in cascades)
-    description = f"Delete {a(label)}{only}."
+    only = "".join(
+        f"; one with {r.name} only `{r.cascade_argument}: true`"
+        if r.owns
+        else f"; one that still has {r.name} is refused ({r.has_rows_code})"
+        for r in entity.to_many
+    )
+    description = f"Delete {with_article(label)}{only}."
     return mutation(resolve, DELETE_INPUTS[entity.name], payload, description)
 
 
 ENTITY_MUTATIONS = {
-    f"{verb}_{entity.name.lower()}": make(entity)
+    f"{verb}_{entity.python_name}": make(entity)
     for entity in ENTITIES.values()
     for verb, make in (("create", _create), ("update", _update), ("delete", _delete))
 }

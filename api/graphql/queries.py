@@ -13,7 +13,7 @@ from api.catalog.describe import Entity
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import decode_id
 from api.catalog.pagination import Page
-from api.catalog.problems import Problem
+from api.catalog.problems import InvalidValue
 from api.graphql.arguments import conditions, filter_argument, order_argument, ordering_of
 from api.graphql.context import Info
 from api.graphql.derive import NO_DEFAULT, PAGE_ARGUMENTS, resolver, with_fields
@@ -40,10 +40,10 @@ async def page_and_count(
 
 
 def key_or_error(value: str, *, type_name: str, argument: str) -> int:
-    decoded = decode_id(value, type_name=type_name, field=(argument,))
-    if isinstance(decoded, Problem):
-        raise ClientError(decoded.message)
-    return decoded
+    try:
+        return decode_id(value, type_name=type_name, field=(argument,))
+    except InvalidValue as invalid:
+        raise ClientError(invalid.problem.message) from None
 
 
 def _connection(entity: Entity) -> Any:
@@ -74,7 +74,7 @@ def _lookup(entity: Entity) -> Any:
         row = await info.context.loaders.by_id[entity.name].load(key)
         return None if row is None else NODES[entity.name].from_row(row)
 
-    label = entity.name.lower()
+    label = entity.label
     return strawberry.field(
         resolver=resolver(
             resolve,
@@ -87,7 +87,7 @@ def _lookup(entity: Entity) -> Any:
 
 ENTITY_QUERIES = {
     **{entity.plural: _connection(entity) for entity in ENTITIES.values()},
-    **{entity.name.lower(): _lookup(entity) for entity in ENTITIES.values()},
+    **{entity.python_name: _lookup(entity) for entity in ENTITIES.values()},
 }
 
 

@@ -6,24 +6,18 @@ from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, GraphQLSchema
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
+from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api.graphql.context import CloseSession
+from api.graphql.context import CloseSession, PreparedDocument
 from api.graphql.derive import with_fields
 from api.graphql.errors import ErrorPolicy
-from api.graphql.limits import cost_limit, document_limits
+from api.graphql.limits import document_limits
 from api.graphql.mutations import ENTITY_MUTATIONS
 from api.graphql.queries import Query
 from api.graphql.seed_mutation import SEED_MUTATIONS
-from api.observability.requests import RecordOperation
 from api.settings import setting
 
 
@@ -82,15 +76,15 @@ def build_schema(options: SchemaOptions | None = None) -> CatalogSchema:
     limits: list[type[ASTValidationRule]] = [
         document_limits(options.max_depth, options.max_aliases)
     ]
+    # The front door parses, validates, authorises and costs every request once
+    # (api.pipeline); PreparedDocument hands its document to the resolvers. The parsing and
+    # validation extensions only serve the schema executed directly, as tests do.
     extensions: list[object] = [
+        PreparedDocument,
         CloseSession,
-        RecordOperation,
         ErrorPolicy,
         lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
         lambda: AddValidationRules(limits),
-        cost_limit(options.max_cost, options.default_page_size, options.max_page_size),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
     ]
     if options.production:
         extensions.append(DisableIntrospection)
@@ -109,6 +103,14 @@ def build_schema(options: SchemaOptions | None = None) -> CatalogSchema:
             batching_config=batching,
         ),
     )
+
+
+def validation_rules(options: SchemaOptions) -> list[type[ASTValidationRule]]:
+    """What the front door validates every document with: the spec's rules and our limits."""
+    rules = [*specified_rules, document_limits(options.max_depth, options.max_aliases)]
+    if options.production:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
 
 
 schema = build_schema()

@@ -18,6 +18,8 @@ from api.catalog.seeding import (
     BOOKS,
     MAX_SEED_AUTHORS,
     MAX_SEED_BOOKS,
+    TOO_MANY_AUTHORS,
+    TOO_MANY_BOOKS,
     SeedRows,
     seed_catalog,
     seed_rows,
@@ -26,11 +28,17 @@ from api.graphql.context import Info
 from api.graphql.derive import NO_DEFAULT, list_of, new_type, resolver
 from api.graphql.errors import UserError
 from api.graphql.inputs import input_field
-from api.graphql.permissions import CanWrite
 from api.graphql.types import NODES
 from api.graphql.writes import mutate
+from api.pipeline.policy import ListCap
 
-__all__ = ["MAX_SEED_AUTHORS", "MAX_SEED_BOOKS", "SEED_MUTATIONS"]  # the limits live in seeding
+__all__ = ["MAX_SEED_AUTHORS", "MAX_SEED_BOOKS", "SEED_LIST_CAPS", "SEED_MUTATIONS"]
+# The front door counts these in the raw variables, before any is coerced; `seed_rows`
+# holds an input written inline in the document to the same caps.
+SEED_LIST_CAPS = (
+    ListCap("seedCatalog", "input", ("authors",), MAX_SEED_AUTHORS, TOO_MANY_AUTHORS),
+    ListCap("seedCatalog", "input", ("authors", "*", "books"), MAX_SEED_BOOKS, TOO_MANY_BOOKS),
+)
 
 SeedBookInput = new_type("SeedBookInput", [input_field(f) for f in BOOK_FIELDS], input=True)
 SeedAuthorInput = new_type(
@@ -99,7 +107,6 @@ SEED_MUTATIONS = {
         resolver=resolver(
             _seed, returns=SeedCatalogPayload, arguments=[("input", SeedCatalogInput, NO_DEFAULT)]
         ),
-        permission_classes=[CanWrite],
         description="Write authors with their books, all in one transaction.",
     )
 }

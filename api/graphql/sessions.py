@@ -21,14 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.db.reads import ReadTimedOut
 
 
-def read_settings(read_timeout: float | None) -> Select[tuple[str, str]]:
+def read_settings(read_timeout: float | None) -> Select[tuple[str, str, str]]:
     """SET LOCAL, as a query: a transaction-mode pooler keeps it with the transaction.
 
-    `statement_timeout` is in milliseconds, at least 1 (0 would mean no limit).
+    `statement_timeout` is in milliseconds, at least 1 (0 would mean no limit). A read that
+    waits on another transaction's lock gives up first (`lock_timeout`, most of the budget),
+    so it is answered DATABASE_BUSY (retry) rather than QUERY_TIMEOUT (ask for less).
     """
     budget = "0" if read_timeout is None else str(max(1, round(read_timeout * 1000)))
+    lock_wait = "0" if read_timeout is None else str(max(1, round(read_timeout * 800)))
     return select(
         func.set_config("statement_timeout", budget, True),
+        func.set_config("lock_timeout", lock_wait, True),
         func.set_config("plan_cache_mode", "force_custom_plan", True),
     )
 

@@ -109,7 +109,7 @@ def _node_class(entity: Entity) -> type[NodeObject]:
             annotations[field.key] = Hidden
     attributes["database_id"] = strawberry.field(
         resolver=_database_id,
-        description=f"The {entity.name.lower()}'s integer key in the database.",
+        description=f"The {entity.label}'s integer key in the database.",
     )
     return make_class(entity.name, annotations, attributes, (NodeObject,))
 
@@ -146,15 +146,18 @@ def _to_many(relation: Relation, nodes: Nodes, connections: Connections) -> Any:
 def _to_one(relation: Relation, nodes: Nodes) -> Any:
     node = nodes[relation.target]
 
-    async def resolve(self: NodeObject, info: Info) -> NodeObject:
+    async def resolve(self: NodeObject, info: Info) -> NodeObject | None:
         key = getattr(self, relation.local.key)
+        if key is None:  # an optional relation left empty (a book without a publisher)
+            return None
         row = await info.context.loaders.by_id[relation.target].load(key)
         if row is None:  # the foreign key makes this unreachable short of a concurrent delete
             raise LookupError(f"{relation.target} {key} of {self.entity.name} {self.pk} is missing")
         return node.from_row(row)
 
+    returns = node | None if relation.optional else node
     return strawberry.field(
-        resolver=resolver(resolve, returns=node), description=described(relation.description)
+        resolver=resolver(resolve, returns=returns), description=described(relation.description)
     )
 
 

@@ -5,7 +5,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.catalog.problems import InvalidInput, Problem
+from api.catalog.problems import InvalidInput, InvalidValue, Problem
 from api.graphql.context import Info
 from api.graphql.errors import UserError
 
@@ -22,11 +22,15 @@ async def mutate(
 ) -> Payload:
     """The skeleton of every mutation: validate, write, answer with the payload.
 
-    `validate` records every problem with the input, so a client sees them all at once; with
-    any, nothing is written. `work` runs in one transaction (see `write`).
+    `validate` records every problem with the input, so a client sees them all at once, or
+    raises `InvalidValue` for one that makes the rest moot (an id that is not one); with any,
+    nothing is written. `work` runs in one transaction (see `write`).
     """
     problems: list[Problem] = []
-    validated = validate(problems)
+    try:
+        validated = validate(problems)
+    except InvalidValue as invalid:
+        problems.insert(0, invalid.problem)
     if problems:
         return respond(None, user_errors(problems))
     result, errors = await write(info, lambda session: work(session, validated))

@@ -1,5 +1,6 @@
 """Prometheus metrics, one registry per app so several apps (tests) never collide."""
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,20 +10,55 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from api.auth.service_tokens import bearer_token, token_matches
 from api.db.reads import ReadPool
-from api.graphql.permissions import bearer_token, token_matches
+from api.pipeline.admission import Gate
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-# Operation names come from clients: bound the label values so nobody can flood the registry.
+# Operation and client names come from clients: bound the label values so nobody can flood
+# the registry.
 MAX_OPERATION_LABELS = 200
 MAX_OPERATION_NAME = 64
+MAX_CLIENT_LABELS = 20
+MAX_VERSION_LABELS = 5  # per client
+MAX_CLIENT_LABEL = 64
+OTHER = "other"
+UNKNOWN = "unknown"
+NOT_IN_A_LABEL = re.compile(r"[^A-Za-z0-9 ._:/@+-]")
+
+
+class BoundedLabels:
+    """Label values as clients send them, first come first kept: past `limit` distinct
+    values, every new one is "other"."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self.kept:
+            return value
+        if len(self.kept) >= self.limit:
+            return OTHER
+        self.kept.add(value)
+        return value
+
+
+def client_label(value: str | None) -> str:
+    """A client's name or version as a label: printable, short, never empty."""
+    if not value:
+        return UNKNOWN
+    return NOT_IN_A_LABEL.sub("_", value[:MAX_CLIENT_LABEL])
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._operations: set[str] = set()
+        self._operations = BoundedLabels(MAX_OPERATION_LABELS)
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._client_names = BoundedLabels(MAX_CLIENT_LABELS)
+        self._client_versions: dict[str, BoundedLabels] = {}
+        self._client_children: dict[tuple[str, str], Any] = {}
         self.requests = Counter(
             "graphql_requests",
             "GraphQL requests by operation name and outcome.",
@@ -42,6 +78,14 @@ class Metrics:
             ["status", "reason"],
             registry=self.registry,
         )
+        self.client_requests = Counter(
+            "graphql_client_requests",
+            "Requests to /graphql by client name and version (apollographql-client-name and"
+            " -version, or graphql-client-name and -version); the first 20 names and 5"
+            " versions of each get their own label, later ones are counted as other.",
+            ["client", "version"],
+            registry=self.registry,
+        )
         self.statements = Counter(
             "db_statements",
             "SQL statements sent while answering GraphQL requests.",
@@ -53,6 +97,18 @@ class Metrics:
             ["pool"],
             registry=self.registry,
         )
+        self.queue_waiting = Gauge(
+            "db_queue_waiting",
+            "Requests waiting for a database connection, per pool's admission gate.",
+            ["pool"],
+            registry=self.registry,
+        )
+        self.queue_shed = Gauge(
+            "db_queue_shed",
+            "Requests shed with SERVER_BUSY since start (queue full or deadline passed).",
+            ["pool"],
+            registry=self.registry,
+        )
 
     def watch_pools(self, engine: AsyncEngine, read_pool: ReadPool) -> None:
         orm = engine.sync_engine.pool
@@ -61,14 +117,30 @@ class Metrics:
         )
         self.pool_in_use.labels(pool="planner").set_function(lambda: float(read_pool.in_use()))
 
+    def watch_gates(self, gates: dict[str, Gate]) -> None:
+        for name, gate in gates.items():
+            self.queue_waiting.labels(pool=name).set_function(_reader(gate, "waiting"))
+            self.queue_shed.labels(pool=name).set_function(_reader(gate, "shed"))
+
     def _label(self, operation: str) -> str:
-        name = operation[:MAX_OPERATION_NAME]
-        if name in self._operations:
-            return name
-        if len(self._operations) >= MAX_OPERATION_LABELS:
-            return "other"
-        self._operations.add(name)
-        return name
+        return self._operations(operation[:MAX_OPERATION_NAME])
+
+    def count_client(self, name: str | None, version: str | None) -> None:
+        key = (client_label(name), client_label(version))
+        child = self._client_children.get(key)
+        if child is None:
+            label = self._client_names(key[0])
+            if label == OTHER:
+                version = OTHER
+            else:
+                versions = self._client_versions.setdefault(
+                    label, BoundedLabels(MAX_VERSION_LABELS)
+                )
+                version = versions(key[1])
+            child = self.client_requests.labels(client=label, version=version)
+            if len(self._client_children) < MAX_CLIENT_LABELS * MAX_VERSION_LABELS * 4:
+                self._client_children[key] = child
+        child.inc()
 
     def observe(self, *, operation: str, outcome: str, seconds: float, statements: int) -> None:
         key = (operation, outcome)
@@ -115,3 +187,7 @@ class Metrics:
             return await self.endpoint(request)
 
         return guarded
+
+
+def _reader(gate: Gate, attribute: str) -> Callable[[], float]:
+    return lambda: float(getattr(gate, attribute))

@@ -2,17 +2,29 @@
 
 import logging
 import time
-from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
 
 from api.db.statements import statement_counter
+from api.observability.clients import client_of
 from api.observability.metrics import Metrics
 
 log = logging.getLogger("api.request")
+
+# A request whose client went away before it was answered: nginx's status for it, since
+# HTTP has none. Logged and counted as a client error, not as the server's 500.
+CLIENT_DISCONNECTED = "client_disconnected"
+CLIENT_CLOSED_REQUEST = 499
+MAX_LOGGED = 200  # characters of a path, an operation name or a client name in the log
+
+
+def capped(text: str) -> str:
+    """`text`, or its first MAX_LOGGED characters and how long it was."""
+    if len(text) <= MAX_LOGGED:
+        return text
+    return f"{text[:MAX_LOGGED]}…[{len(text)} characters]"
 
 
 @dataclass
@@ -28,7 +40,7 @@ _record: ContextVar[OperationRecord | None] = ContextVar("operation_record", def
 
 
 def record_operation(operation: str, outcome: str) -> None:
-    """For operations answered outside Strawberry (the query planner)."""
+    """The operation the front door ran (or refused), and how it went."""
     record = _record.get()
     if record is not None:
         record.operation, record.outcome = operation, outcome
@@ -40,20 +52,6 @@ def record_rejection(reason: str) -> None:
     record = _record.get()
     if record is not None:
         record.rejection = reason
-
-
-class RecordOperation(SchemaExtension):
-    """Tell the request log which operation ran and whether it returned errors."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        record = _record.get()
-        if record is None:
-            return
-        context = self.execution_context
-        record.operation = context.operation_name or "anonymous"
-        result = context.result
-        record.outcome = "error" if result is not None and result.errors else "ok"
 
 
 class RequestLogMiddleware:
@@ -70,12 +68,13 @@ class RequestLogMiddleware:
         record = OperationRecord()
         token = _record.set(record)
         status = 500
+        responded = False
         started = time.perf_counter()
 
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
             await send(message)
 
         try:
@@ -84,36 +83,54 @@ class RequestLogMiddleware:
         finally:
             _record.reset(token)
             seconds = time.perf_counter() - started
+            if not responded and record.rejection == CLIENT_DISCONNECTED:
+                status = CLIENT_CLOSED_REQUEST  # the client's doing, not a server error
             if status >= 500:
                 outcome = "error"
             else:
                 outcome = record.outcome or ("ok" if status < 400 else "http_error")
-            if scope["path"] == "/graphql" and record.operation is not None:
+            graphql = scope["path"] == "/graphql"
+            if graphql and record.operation is not None:
                 self.metrics.observe(
                     operation=record.operation,
                     outcome=outcome,
                     seconds=seconds,
                     statements=statements.count,
                 )
-            elif scope["path"] == "/graphql" and status >= 400:
+            elif graphql and status >= 400:
                 self.metrics.reject(status=status, reason=record.rejection or "other")
+            client = client_of(scope["headers"])
+            if graphql:
+                self.metrics.count_client(client.name, client.version)
             if log.isEnabledFor(logging.INFO):  # building its arguments alone costs a few µs
-                log.info(
-                    "%s %s %d %s %s %.1fms %d sql",
+                path = capped(scope["path"])
+                operation = None if record.operation is None else capped(record.operation)
+                message = "%s %s %d %s %s %.1fms %d sql"
+                args: list[object] = [
                     scope["method"],
-                    scope["path"],
+                    path,
                     status,
-                    record.operation or "-",
+                    operation or "-",
                     outcome,
                     seconds * 1000,
                     statements.count,
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "operation": record.operation,
-                        "outcome": outcome,
-                        "duration_ms": round(seconds * 1000, 2),
-                        "sql_statements": statements.count,
-                    },
-                )
+                ]
+                fields: dict[str, object] = {
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status,
+                    "operation": operation,
+                    "outcome": outcome,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "sql_statements": statements.count,
+                }
+                if client.name is not None or client.version is not None:
+                    name, version = capped(client.name or "-"), capped(client.version or "-")
+                    message += " client=%s/%s"
+                    args += [name, version]
+                    fields |= {"client_name": name, "client_version": version}
+                if client.request_id is not None:
+                    message += " client_request_id=%s"
+                    args.append(client.request_id)
+                    fields["client_request_id"] = client.request_id
+                log.info(message, *args, extra=fields)

@@ -35,19 +35,13 @@ from api.catalog.describe import (
     Entity,
     InvalidFilter,
     InvalidPageRequest,
-    InvalidValue,
 )
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import decode_id
 from api.catalog.pagination import page_window
-from api.catalog.problems import Problem
-from api.graphql.planner.document import (
-    ROOT_CONNECTIONS,
-    ROOT_LOOKUPS,
-    NotPlannable,
-    Selection,
-    has_variable,
-)
+from api.catalog.problems import InvalidValue
+from api.graphql.planner.document import NotPlannable, Selection, has_variable
+from api.graphql.surface import SURFACE, Role
 
 PAGE_ARGUMENTS = frozenset({"first", "after", "last", "before", "orderBy", "filter"})
 
@@ -206,15 +200,16 @@ class Walk:
             if name == "__typename":
                 continue
             site = self.site("Query", selection)
-            if name in ROOT_CONNECTIONS:
-                entity = ROOT_CONNECTIONS[name]
+            described = SURFACE.field("Query", name)
+            role = described.role if described is not None else None
+            entity = described.entity if described is not None else None
+            if entity is not None and role is Role.CONNECTION:
                 steps.append(PageOf(site, entity))
                 steps.extend(self.connection(entity, selection))
-            elif name in ROOT_LOOKUPS:
-                entity = ROOT_LOOKUPS[name]
+            elif entity is not None and role is Role.OBJECT:
                 steps.append(Lookup(site, entity))
                 steps.extend(self.entity(entity, selection.on(entity.name)))
-            elif name == "node":
+            elif role is Role.ANY_NODE:
                 by_entity = {
                     entity.name: self.entity(entity, selection.on(entity.name))
                     for entity in ENTITIES.values()
@@ -226,8 +221,8 @@ class Walk:
 
     def create(self, entity: Entity, selection: Selection) -> tuple[Step, ...]:
         steps: list[Step] = [Create(self.site("Mutation", selection), entity)]
-        for item in selection.on(f"Create{entity.name}Payload").values():
-            if item.name == entity.name.lower():
+        for item in selection.on(entity.payload_type("Create")).values():
+            if item.name == entity.field_name:
                 steps.extend(self.entity(entity, item.on(entity.name)))
         return tuple(steps)
 
@@ -256,9 +251,9 @@ class Walk:
 
     def connection(self, entity: Entity, selection: Selection) -> tuple[Step, ...]:
         steps: list[Step] = []
-        for edges in selection.on(f"{entity.name}Connection").values():
+        for edges in selection.on(entity.connection_type).values():
             if edges.name == "edges":
-                for node in edges.on(f"{entity.name}Edge").values():
+                for node in edges.on(entity.edge_type).values():
                     if node.name == "node":
                         steps.extend(self.entity(entity, node.on(entity.name)))
         return tuple(steps)
@@ -304,17 +299,18 @@ class Binder:
         return values
 
     def key(self, value: Any, type_name: str) -> int:
-        decoded = decode_id(value, type_name=type_name, field=("id",))
-        if isinstance(decoded, Problem):
-            raise Rejected(decoded.message)
-        return decoded
+        try:
+            return decode_id(value, type_name=type_name, field=("id",))
+        except InvalidValue as invalid:
+            raise Rejected(invalid.problem.message) from None
 
     @staticmethod
     def node_key(value: Any) -> tuple[Entity, int]:
         for entity in ENTITIES.values():
-            decoded = decode_id(value, type_name=entity.name, field=("id",))
-            if not isinstance(decoded, Problem):
-                return entity, decoded
+            try:
+                return entity, decode_id(value, type_name=entity.name, field=("id",))
+            except InvalidValue:
+                continue
         raise Rejected("not the id of any entity")
 
     def connection(self, entity: Entity, site: Site) -> None:

@@ -39,9 +39,8 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from api.catalog.counts import exact_row_count
 from api.catalog.describe import Cardinality, Entity, Field, Kind
-from api.catalog.entities import ENTITIES
 from api.graphql.planner.binding import ConnectionShape
-from api.graphql.planner.document import ROOT_CONNECTIONS, ROOT_LOOKUPS, NotPlannable, Selection
+from api.graphql.planner.document import NotPlannable, Selection
 from api.graphql.planner.json_text import (
     concat,
     field_json,
@@ -52,6 +51,7 @@ from api.graphql.planner.json_text import (
     or_null,
     sql_text,
 )
+from api.graphql.surface import SURFACE, Role, Surface
 
 DIALECT = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
 BIND_TYPES = {Kind.TEXT: String(), Kind.INT: Integer(), Kind.REFERENCE: Integer()}
@@ -97,6 +97,7 @@ class Builder:
     shape: Iterator[Hashable]
     parameters: int = 0
     writing: bool = False  # a statement that inserts cannot read its new row elsewhere
+    surface: Surface = SURFACE
     params: list[BindParameter[Any]] = field(default_factory=list)
 
     def param(self, type_: Any) -> BindParameter[Any]:
@@ -132,7 +133,7 @@ class Builder:
         relation = entity.relation(name)
         if relation is None:
             raise NotPlannable(f"{entity.name}.{name}")
-        target = ENTITIES[relation.target]
+        target = self.surface.entities[relation.target]
         local = row.c[relation.local.key]
         if relation.cardinality is Cardinality.MANY:
             if self.writing:
@@ -247,21 +248,21 @@ class Builder:
 
         def edge(item: Selection) -> ColumnElement[str]:
             pairs = []
-            for key, part in item.on(f"{entity.name}Edge").items():
+            for key, part in item.on(entity.edge_type).items():
                 if part.name == "__typename":
-                    pairs.append((key, json_string_constant(f"{entity.name}Edge")))
+                    pairs.append((key, json_string_constant(entity.edge_type)))
                 elif part.name == "cursor":
                     pairs.append((key, json_scalar(cursor)))
                 elif part.name == "node":
                     pairs.append((key, self.entity_object(entity, part.on(entity.name), page)))
                 else:
-                    raise NotPlannable(f"{entity.name}Edge.{part.name}")
+                    raise NotPlannable(f"{entity.edge_type}.{part.name}")
             return json_object(pairs)
 
         pairs = []
-        for key, item in selection.on(f"{entity.name}Connection").items():
+        for key, item in selection.on(entity.connection_type).items():
             if item.name == "__typename":
-                pairs.append((key, json_string_constant(f"{entity.name}Connection")))
+                pairs.append((key, json_string_constant(entity.connection_type)))
             elif item.name == "edges":
                 pairs.append((key, json_array(in_page(edge(item)))))
             elif item.name == "pageInfo":
@@ -277,7 +278,7 @@ class Builder:
                     total = total.correlate(parent.row)
                 pairs.append((key, cast(total.scalar_subquery(), Text)))
             else:
-                raise NotPlannable(f"{entity.name}Connection.{item.name}")
+                raise NotPlannable(f"{entity.connection_type}.{item.name}")
         # GROUP BY (): one row even when nothing aggregates (only totalCount is asked).
         grouped = select(json_object(pairs)).select_from(page).group_by(literal_column("()"))
         return grouped.scalar_subquery()
@@ -300,19 +301,23 @@ def response(data: ColumnElement[str]) -> Select[Any]:
     return select(func.convert_to(body, sql_text("UTF8")))
 
 
-def compile_query(root: dict[str, Selection], shape: list[Hashable]) -> CompiledPlan:
-    builder = Builder(iter(shape))
+def compile_query(
+    root: dict[str, Selection], shape: list[Hashable], surface: Surface = SURFACE
+) -> CompiledPlan:
+    builder = Builder(iter(shape), surface=surface)
     pairs = []
     for key, selection in root.items():
         name = selection.name
+        described = surface.field("Query", name)
+        role = described.role if described is not None else None
         if name == "__typename":
             pairs.append((key, json_string_constant("Query")))
-        elif name in ROOT_CONNECTIONS:
-            pairs.append((key, builder.connection(ROOT_CONNECTIONS[name], selection)))
-        elif name in ROOT_LOOKUPS:
-            pairs.append((key, builder.lookup(ROOT_LOOKUPS[name], selection)))
-        elif name == "node":
-            entity = ENTITIES[str(next(builder.shape))]
+        elif described is not None and described.entity and role is Role.CONNECTION:
+            pairs.append((key, builder.connection(described.entity, selection)))
+        elif described is not None and described.entity and role is Role.OBJECT:
+            pairs.append((key, builder.lookup(described.entity, selection)))
+        elif role is Role.ANY_NODE:
+            entity = surface.entities[str(next(builder.shape))]
             pairs.append((key, builder.lookup(entity, selection)))
         else:
             raise NotPlannable(name)

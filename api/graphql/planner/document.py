@@ -28,16 +28,10 @@ from graphql import (
     VariableNode,
 )
 
-from api.catalog.describe import Cardinality, Entity
-from api.catalog.entities import ENTITIES
+from api.graphql.surface import SURFACE, ChildTypes, Surface
 
 MAX_SELECTIONS = 2000
 """Selections one document may hold once collected; larger ones go to the ordinary path."""
-
-ROOT_CONNECTIONS = {entity.plural: entity for entity in ENTITIES.values()}
-ROOT_LOOKUPS = {entity.name.lower(): entity for entity in ENTITIES.values()}
-PAGE_INFO_FIELDS = frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"})
-SEED_FIELD, SEED_PAYLOAD = "seedCatalog", "SeedCatalogPayload"  # planned in `planner.seed`
 
 
 class NotPlannable(Exception):
@@ -71,6 +65,7 @@ class Selection:
 @dataclass
 class Collector:
     fragments: dict[str, FragmentDefinitionNode]
+    surface: Surface = SURFACE
     visited: int = 0
 
     def collect(
@@ -108,7 +103,7 @@ class Collector:
                     raise NotPlannable(type(selection).__name__)
                 if condition is None or condition in (type_name, abstract):
                     pending.append(nested.selections)
-                elif condition not in ENTITIES and condition != "Node":
+                elif condition not in self.surface.entities and condition != "Node":
                     raise NotPlannable(f"fragment on {condition}")
         return fields
 
@@ -116,6 +111,7 @@ class Collector:
 @dataclass
 class TreeBuilder:
     collector: Collector
+    surface: Surface = SURFACE
 
     def selections(
         self, nodes: list[FieldNode], type_name: str, abstract: str | None = None
@@ -135,65 +131,16 @@ class TreeBuilder:
             selection.children[type_name] = self.selections(nodes, type_name, abstract)
         return selection
 
-    def child_types(self, parent: str, name: str) -> list[tuple[str, str | None]]:
-        """The concrete types a field's selection applies to (none for a scalar)."""
-        if name == "__typename":
-            return []
-        if parent in ("Query", "Mutation"):
-            if name in ROOT_CONNECTIONS:
-                return [(f"{ROOT_CONNECTIONS[name].name}Connection", None)]
-            if name in ROOT_LOOKUPS:
-                return [(ROOT_LOOKUPS[name].name, "Node")]
-            if name == "node":
-                return [(entity, "Node") for entity in ENTITIES]
-            if parent == "Mutation" and name == SEED_FIELD:
-                return [(SEED_PAYLOAD, None)]
-            if parent == "Mutation" and name.startswith("create"):
-                return [(f"{name[0].upper()}{name[1:]}Payload", None)]
-            raise NotPlannable(f"{parent}.{name}")
-        if parent == SEED_PAYLOAD and name == "authors":
-            return [(ENTITIES["Author"].name, "Node")]
-        if parent.endswith("Payload"):
-            entity = ENTITIES.get(parent.removeprefix("Create").removesuffix("Payload"))
-            if entity is not None and name == entity.name.lower():
-                return [(entity.name, "Node")]
-            if name == "userErrors":  # a planned write only answers when it wrote: none
-                return []
-            raise NotPlannable(f"{parent}.{name}")
-        if parent.endswith("Connection"):
-            entity = ENTITIES[parent.removesuffix("Connection")]
-            if name == "edges":
-                return [(f"{entity.name}Edge", None)]
-            if name == "pageInfo":
-                return [("PageInfo", None)]
-            if name == "totalCount":
-                return []
-            raise NotPlannable(f"{parent}.{name}")
-        if parent.endswith("Edge"):
-            if name == "node":
-                return [(parent.removesuffix("Edge"), "Node")]
-            if name == "cursor":
-                return []
-            raise NotPlannable(f"{parent}.{name}")
-        if parent == "PageInfo":
-            if name in PAGE_INFO_FIELDS:
-                return []
-            raise NotPlannable(f"PageInfo.{name}")
-        return self.entity_child_types(ENTITIES[parent], name)
+    def child_types(self, parent: str, name: str) -> ChildTypes:
+        """The concrete types a field's selection applies to (none for a scalar).
 
-    @staticmethod
-    def entity_child_types(entity: Entity, name: str) -> list[tuple[str, str | None]]:
-        if name in ("id", "databaseId"):
-            return []
-        described = entity.field(name)
-        if described is not None and described.readable:
-            return []
-        relation = entity.relation(name)
-        if relation is None:
-            raise NotPlannable(f"{entity.name}.{name}")
-        if relation.cardinality is Cardinality.MANY:
-            return [(f"{relation.target}Connection", None)]
-        return [(relation.target, "Node")]
+        Looked up in the field table derived from the descriptions: a field it does not
+        hold (an update, a seed, anything new) is not planned.
+        """
+        described = self.surface.field(parent, name)
+        if described is None:
+            raise NotPlannable(f"{parent}.{name}")
+        return described.children
 
 
 def has_variable(value: ValueNode) -> bool:
@@ -207,12 +154,14 @@ def has_variable(value: ValueNode) -> bool:
 
 
 def operation_tree(
-    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    surface: Surface = SURFACE,
 ) -> tuple[dict[str, Selection], int]:
     """The operation's root selections, and how many selections were visited to build them."""
     root_type = {"query": "Query", "mutation": "Mutation"}.get(operation.operation.value)
     if root_type is None:
         raise NotPlannable(operation.operation.value)
-    builder = TreeBuilder(Collector(fragments))
+    builder = TreeBuilder(Collector(fragments, surface), surface)
     root = FieldNode(name=NameNode(value="data"), selection_set=operation.selection_set)
     return builder.selections([root], root_type), builder.collector.visited

@@ -34,9 +34,10 @@ from api.catalog.seeding import (
 )
 from api.graphql.planner.binding import Binder, Rejected, Site, Step, Walk
 from api.graphql.planner.compiler import Builder, CompiledPlan, compile_plan, response
-from api.graphql.planner.document import SEED_FIELD, SEED_PAYLOAD, NotPlannable, Selection
+from api.graphql.planner.document import NotPlannable, Selection
 from api.graphql.planner.json_text import json_array, json_object, json_string_constant, sql_text
 from api.graphql.planner.writes import compile_create, created_entity
+from api.graphql.surface import SEED_AUTHORS, SEED_FIELD, SEED_PAYLOAD
 
 SKIP_EXISTING = "skipExistingAuthors"
 BOOK_KEYS = (AUTHOR_NUMBER, *(f.key for f in BOOK_FIELDS))
@@ -64,7 +65,7 @@ class Seed:
 
 def seed_steps(walk: Walk, selection: Selection) -> tuple[Step, ...]:
     for item in selection.on(SEED_PAYLOAD).values():
-        if item.name == "authors" and walk.entity(AUTHOR, item.on(AUTHOR.name)):
+        if item.name == SEED_AUTHORS and walk.entity(AUTHOR, item.on(AUTHOR.name)):
             raise NotPlannable("a page would not see the rows being written")
     return (Seed(walk.site("Mutation", selection)),)
 
@@ -90,7 +91,7 @@ def compile_seed(key: str, selection: Selection, shape: list[Hashable]) -> Compi
             payload.append((item_key, json_string_constant(SEED_PAYLOAD)))
         elif item.name == "userErrors":  # the statement answers only when it wrote the rows
             payload.append((item_key, sql_text("[]")))
-        elif item.name == "authors":
+        elif item.name == SEED_AUTHORS:
             author = builder.entity_object(AUTHOR, item.on(AUTHOR.name), new_authors)
             in_order = func.array_agg(aggregate_order_by(author, new_authors.c.id))
             payload.append((item_key, select(json_array(in_order)).scalar_subquery()))

@@ -2,13 +2,14 @@
 
 Only the happy path is planned. Input the ordinary path would refuse (a malformed id, text
 that fails validation, a value out of range) raises `Rejected` while binding, and a parent
-that does not exist makes the statement insert nothing and return no row: in both cases the
-ordinary path answers, with its `userErrors`, and nothing was written here.
+that does not exist, or a unique value already taken, makes the statement insert nothing and
+return no row: in both cases the ordinary path answers, with its `userErrors`, and nothing
+was written here.
 """
 
 from collections.abc import Hashable
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import exists, func, insert, or_, select
 
 from api.catalog.describe import Entity, Kind
 from api.catalog.entities import ENTITIES
@@ -16,19 +17,21 @@ from api.graphql.planner.compiler import (
     BIND_TYPES,
     Builder,
     CompiledPlan,
+    column_name,
     compile_plan,
     response,
 )
 from api.graphql.planner.document import NotPlannable, Selection
 from api.graphql.planner.json_text import json_object, sql_text
+from api.graphql.surface import SURFACE, Role
 
 
 def created_entity(selection: Selection) -> Entity:
-    """The entity a `createX` field creates."""
-    entity = ENTITIES.get(selection.name.removeprefix("create"))
-    if entity is None or not selection.name.startswith("create"):
+    """The entity a `createX` field creates, from the field table."""
+    described = SURFACE.field("Mutation", selection.name)
+    if described is None or described.role is not Role.CREATED or described.entity is None:
         raise NotPlannable(selection.name)
-    return entity
+    return described.entity
 
 
 def compile_create(root: dict[str, Selection], shape: list[Hashable]) -> CompiledPlan:
@@ -49,7 +52,12 @@ def compile_create(root: dict[str, Selection], shape: list[Hashable]) -> Compile
         if described.kind is Kind.REFERENCE:
             assert described.references is not None
             parent = ENTITIES[described.references].table
-            guards.append(exists().where(parent.c.id == value))
+            found = exists().where(parent.c.id == value)
+            # A null reference (an optional one) points nowhere, and needs no parent.
+            guards.append(found if described.required else or_(value.is_(None), found))
+        if described.unique_ignoring_case:  # taken: no row, and the ordinary path says TAKEN
+            column = entity.table.c[column_name(described)]
+            guards.append(~exists().where(func.lower(column) == func.lower(value)))
     table = entity.table
     source = select(*values.values()).where(*guards)
     inserted = (
@@ -59,12 +67,13 @@ def compile_create(root: dict[str, Selection], shape: list[Hashable]) -> Compile
         .cte()
     )
     payload = []
-    for item_key, item in selection.on(f"Create{entity.name}Payload").items():
+    payload_type = entity.payload_type("Create")
+    for item_key, item in selection.on(payload_type).items():
         if item.name == "__typename":
-            payload.append((item_key, sql_text(f'"Create{entity.name}Payload"')))
+            payload.append((item_key, sql_text(f'"{payload_type}"')))
         elif item.name == "userErrors":  # the statement answers only when it wrote the row
             payload.append((item_key, sql_text("[]")))
-        elif item.name == entity.name.lower():
+        elif item.name == entity.field_name:
             payload.append(
                 (item_key, builder.entity_object(entity, item.on(entity.name), inserted))
             )

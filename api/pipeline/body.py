@@ -1,0 +1,33 @@
+"""Reading a request body once, whole, within a size and a time limit.
+
+A client that disconnects mid-body, or sends it too slowly, gets nothing run: half a body is
+never handed on as if it were all of it.
+"""
+
+import asyncio
+
+from starlette.types import Receive
+
+
+class BodyNotReceived(Exception):
+    """The client went away, or was too slow, before its body was complete."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def read_body(receive: Receive, patience: float | None) -> bytes:
+    chunks = []
+    try:
+        async with asyncio.timeout(patience):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise BodyNotReceived("client_disconnected")
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise BodyNotReceived("body_timeout") from None
+    return b"".join(chunks)
