@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="only these workloads, comma-separated (default: all, W1 to W7)",
     )
+    parser.add_argument(
+        "--seed-calls",
+        type=int,
+        default=CALLS_PER_ROUND,
+        help=f"W7's seedCatalog calls (and COPYs) per round (default {CALLS_PER_ROUND})",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -141,6 +147,7 @@ def benchmark(
     load: LoadSettings,
     url: str,
     names: list[str] | None = None,
+    seed_calls: int = CALLS_PER_ROUND,
 ) -> tuple[list[str], Any, list[WorkloadResult]]:
     every = workloads(catalogue)
     chosen = [w for w in every if names is None or w.name in names]
@@ -161,7 +168,7 @@ def benchmark(
     for workload in chosen:
         print(f"{workload.name}: {workload.description}", flush=True)
         if workload.seeding:
-            seeded, copied = measure_seeding(api, url, workload, load.rounds)
+            seeded, copied = measure_seeding(api, url, workload, load.rounds, seed_calls)
             for label, run in (("api", seeded), ("COPY", copied)):
                 print(f"  {label:<10} {_seed_line(run)}", flush=True)
             results.append(WorkloadResult(workload, seeded, copied))
@@ -261,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
                 scratch=Path(scratch),
             )
             compared, constancy, results = benchmark(
-                api, reference, catalogue, load, url, args.workloads
+                api, reference, catalogue, load, url, args.workloads, args.seed_calls
             )
             load_after = load_average()
             machine = machine_info(postgres, wrk_path)
@@ -312,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
                     f"same way, for comparison.",
                     "CPU ms/request: server process user+system CPU over the measured runs "
                     "divided by wrk's completed requests.",
-                    f"W7 is not run under wrk: per round, {CALLS_PER_ROUND} seedCatalog calls "
+                    f"W7 is not run under wrk: per round, {args.seed_calls} seedCatalog calls "
                     f"of {SEED_AUTHORS} authors x {SEED_BOOKS_EACH} books, one at a time over "
                     "one connection, against the same rows written with asyncpg's "
                     "copy_records_to_table (the authors' ids reserved first, one transaction "
@@ -336,9 +343,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("authors", "books", "duration", "connections", "threads"):
+    for name in ("authors", "books", "duration", "connections", "threads", "seed_calls"):
         if getattr(args, name) < 1:
-            print(f"error: --{name} must be at least 1", file=sys.stderr)
+            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
     known = [w.name for w in workloads(Catalogue(1, 1))]
     unknown = sorted(set(args.workloads or ()) - set(known))

@@ -215,9 +215,9 @@ def run_stats(server: str, workload: Workload, rounds: list[SeedRound], idle_rss
 
 
 def measure_seeding(
-    api: Server, url: str, workload: Workload, rounds: int
+    api: Server, url: str, workload: Workload, rounds: int, calls: int = CALLS_PER_ROUND
 ) -> tuple[RunStats, RunStats]:
-    """W7: the API's run and COPY's, `rounds` rounds of `CALLS_PER_ROUND` calls each side.
+    """W7: the API's run and COPY's, `rounds` rounds of `calls` calls each side.
 
     A warm-up pair first (fresh rows too), so neither side pays for a first plan or a cold
     cache in the measured rounds.
@@ -225,8 +225,7 @@ def measure_seeding(
     idle_rss = sampling.rss_bytes(api.pid)
     asyncio.run(seed_round(api, url, workload, rounds, 1))
     measured = [
-        asyncio.run(seed_round(api, url, workload, number, CALLS_PER_ROUND))
-        for number in range(rounds)
+        asyncio.run(seed_round(api, url, workload, number, calls)) for number in range(rounds)
     ]
     api.check_alive()
     return (
