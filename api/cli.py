@@ -7,8 +7,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Sequence
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -22,6 +22,8 @@ from api.observability.logs import configure_logging
 from api.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from api.documents.manifests import Manifest
     from api.documents.store import Stored
 
@@ -183,13 +185,11 @@ def cmd_schema_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
-    from sqlalchemy import func, select
-
+@asynccontextmanager
+async def migrated_engine(settings: Settings) -> AsyncIterator["AsyncEngine"]:
+    """A one-connection engine on DATABASE_URL, once the database is known to be at head."""
     from api.db.engine import EngineOptions, create_engine
     from api.db.migrations import current_revisions, head_revisions
-    from api.db.models import Author
-    from api.demo import seed_demo_catalog
 
     options = settings.options(EngineOptions, pool_size=1, max_overflow=0)
     engine = create_engine(settings.database, options)
@@ -198,13 +198,23 @@ async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
             async with engine.connect() as connection:
                 if await current_revisions(connection) != head_revisions():
                     raise CommandFailed(NOT_MIGRATED)
-                if only_if_empty and await connection.scalar(
-                    select(func.count()).select_from(Author)
-                ):
-                    return []
-            return await seed_demo_catalog(settings, engine)
+            yield engine  # what the caller does is explained too: a lost host is one line
     finally:
         await engine.dispose()
+
+
+async def _seed(settings: Settings, *, only_if_empty: bool) -> list[str]:
+    from sqlalchemy import func, select
+
+    from api.db.models import Author
+    from api.demo import seed_demo_catalog
+
+    async with migrated_engine(settings) as engine:
+        if only_if_empty:
+            async with engine.connect() as connection:
+                if await connection.scalar(select(func.count()).select_from(Author)):
+                    return []
+        return await seed_demo_catalog(settings, engine)
 
 
 def cmd_seed(_: argparse.Namespace) -> int:
@@ -215,23 +225,13 @@ def cmd_seed(_: argparse.Namespace) -> int:
 
 async def _store_documents(settings: Settings, manifest: "Manifest") -> "Stored":
     """The manifest's documents, stored in one transaction over DATABASE_URL, as `seed` writes."""
-    from api.db.engine import EngineOptions, create_engine
-    from api.db.migrations import current_revisions, head_revisions
     from api.documents.limits import DocumentLimits
     from api.documents.store import register_all
 
-    options = settings.options(EngineOptions, pool_size=1, max_overflow=0)
-    engine = create_engine(settings.database, options)
-    try:
-        with explained(settings.database):
-            async with engine.begin() as connection:
-                if await current_revisions(connection) != head_revisions():
-                    raise CommandFailed(NOT_MIGRATED)
-                return await register_all(
-                    connection, manifest.documents, limits=settings.options(DocumentLimits)
-                )
-    finally:
-        await engine.dispose()
+    async with migrated_engine(settings) as engine, engine.begin() as connection:
+        return await register_all(
+            connection, manifest.documents, limits=settings.options(DocumentLimits)
+        )
 
 
 def cmd_documents_load(args: argparse.Namespace) -> int:

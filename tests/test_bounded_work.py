@@ -479,14 +479,16 @@ async def test_a_body_slower_than_its_timeout_is_a_json_408_and_runs_nothing(
     assert executed.calls == 0
 
 
+@pytest.mark.parametrize("planner", [True, False], ids=["planner", "resolvers"])
 async def test_a_read_stopped_while_waiting_on_a_lock_is_database_busy(
-    database_url: str, engine: AsyncEngine
+    database_url: str, engine: AsyncEngine, planner: bool
 ) -> None:
     """Not QUERY_TIMEOUT ("ask for less"): the query was cheap, another transaction's lock
     held it. Issue 18's honest codes."""
     query = gql("query Count { authors { edges { node { name } } } }")
-    settings = {"query_planner": False, "db_read_timeout": 0.5}
+    settings = {"query_planner": planner, "db_read_timeout": 0.5}
     async with served(database_url, **settings) as (http, _, _), authors_locked(engine):
         response = await http.post("/graphql", json=query)
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "DATABASE_BUSY", error
+    assert error["path"] == ["authors"]

@@ -93,6 +93,15 @@ async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> Re
     args.setdefault("timeout", options.connect_timeout)
     if options.statement_timeout is not None:
         args["command_timeout"] = options.statement_timeout
+    budget = read_budget(options)
+    if budget is not None and not target.pooled:
+        # A statement waiting on another transaction's lock gives up at most of the read
+        # budget (55P03): answered DATABASE_BUSY, not QUERY_TIMEOUT. A transaction-mode
+        # pooler cannot carry a startup setting; behind one, such a read is a QUERY_TIMEOUT.
+        args["server_settings"] = {
+            **args.get("server_settings", {}),
+            "lock_timeout": str(max(1, round(budget * 800))),
+        }
     pool: asyncpg.Pool = await asyncpg.create_pool(
         target.url.set(drivername="postgresql").render_as_string(hide_password=False),
         min_size=0,

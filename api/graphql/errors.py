@@ -142,6 +142,14 @@ def query_timeout_error(**location: Any) -> GraphQLError:
     )
 
 
+def database_busy_error(**location: Any) -> GraphQLError:
+    return GraphQLError(
+        DATABASE_BUSY_MESSAGE,
+        **location,
+        extensions={"code": ErrorCode.DATABASE_BUSY.value, "requestId": correlation_id.get()},
+    )
+
+
 class ErrorPolicy(MaskErrors):
     """Mask every execution error not raised on purpose, and log it in full.
 
@@ -169,14 +177,7 @@ class ErrorPolicy(MaskErrors):
             return query_timeout_error(**location)
         if is_lock_wait(original):  # waited on someone else's lock: retryable, not our bug
             log.warning("gave up waiting on a lock at %s", error.path)
-            return GraphQLError(
-                DATABASE_BUSY_MESSAGE,
-                **location,
-                extensions={
-                    "code": ErrorCode.DATABASE_BUSY.value,
-                    "requestId": correlation_id.get(),
-                },
-            )
+            return database_busy_error(**location)
         if is_not_migrated(original):  # one line: the fix is the operator's, not a bug of ours
             log.error("database not migrated at %s: %s", error.path, original)
             return GraphQLError(

@@ -29,7 +29,9 @@ from graphql.execution.values import VariableValues, get_variable_values
 from api.db.reads import ReadPool
 from api.db.statements import count_statement
 from api.graphql.errors import (
+    database_busy_error,
     is_database_unavailable,
+    is_lock_wait,
     is_not_migrated,
     is_query_timeout,
     query_timeout_error,
@@ -143,6 +145,15 @@ def query_timeout_response(prepared: Prepared) -> bytes:
     """What the ordinary path answers when its root fields run past the read budget."""
     errors = [
         query_timeout_error(nodes=[selection.node], path=[key]).formatted
+        for key, selection in prepared.root.items()
+    ]
+    return orjson.dumps({"data": None, "errors": errors})
+
+
+def busy_response(prepared: Prepared) -> bytes:
+    """What the ordinary path answers when its root fields gave up waiting on a lock."""
+    errors = [
+        database_busy_error(nodes=[selection.node], path=[key]).formatted
         for key, selection in prepared.root.items()
     ]
     return orjson.dumps({"data": None, "errors": errors})
@@ -270,6 +281,10 @@ async def serve_planned(pool: ReadPool, prepared: Prepared) -> Answer | None:
     except ServerBusy:  # shed before it ran: the door answers it
         raise
     except Exception as error:
+        if is_lock_wait(error) and not prepared.writes:  # a lock held it: busy, retry later
+            count_statement()
+            log.warning("planned read gave up waiting on a lock: %s", prepared.operation_name)
+            return Answer(busy_response(prepared), ok=False)
         if is_query_timeout(error):  # too expensive: answered once, neither retried nor re-run
             count_statement()
             log.warning("planned query ran past the read budget: %s", prepared.operation_name)
