@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: run check test-fast lock schema bench bench-tools clean test-services bench-scale vendor-graphiql check-graphiql-offline
+.PHONY: run check test-fast lock schema bench bench-tools clean test-services bench-scale vendor-graphiql check-graphiql-offline check-clients
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11 or newer")'
@@ -87,7 +87,8 @@ bench-tools:
 	  fi; }
 
 ## The API against a hand-written reference under wrk: bench/results/latest.{json,md,png}.
-## Options: make bench BENCH_ARGS="--authors 200 --duration 5" (python -m bench --help).
+## Options: make bench BENCH_ARGS="--authors 200 --duration 5" (python -m bench --help);
+## BENCH_ARGS="--attacks" adds W2 under two attackers, "--processes 2" W1/W2/W6 on two APIs.
 bench: $(INSTALLED) $(BENCH_INSTALLED) bench-tools
 	$(PY) -m bench $(BENCH_ARGS)
 
@@ -138,6 +139,18 @@ check-graphiql-offline: $(RUN_INSTALLED)
 	@test -d $(NPM_TOOLS)/node_modules/playwright-core || \
 	  npm install --silent --no-save --no-audit --no-fund --prefix $(NPM_TOOLS) $(PLAYWRIGHT_CORE)
 	node scripts/check_graphiql_offline.mjs $(GRAPHIQL_URL)
+
+CLIENTS := scripts/check_clients
+## The API with the clients frontends use, in Node: Apollo Client 4's persisted queries over
+## POST and GET, urql 6's defaults, Relay by doc_id, graphql-codegen's persisted documents
+## under TRUSTED_DOCUMENTS=require. One line per client. Installs the exact versions in
+## $(CLIENTS)/package-lock.json; starts `python -m api dev` itself (an embedded Postgres in a
+## scratch folder), or checks CLIENTS_URL=http://127.0.0.1:PORT/graphql with DATABASE_URL set
+## to that server's database. Not part of `make check`: it needs npm and takes a while.
+check-clients: $(RUN_INSTALLED)
+	@test $(CLIENTS)/node_modules/.package-lock.json -nt $(CLIENTS)/package-lock.json || \
+	  npm ci --silent --no-audit --no-fund --prefix $(CLIENTS)
+	node $(CLIENTS)/check_clients.mjs $(CLIENTS_URL)
 
 ## Write schema.graphql from the code.
 schema: $(INSTALLED)

@@ -21,7 +21,8 @@ from strawberry.schema.schema import validate_document
 from api.auth import Authenticator
 from api.db.compatibility import Compatibility
 from api.db.engine import EngineOptions, create_engine, create_session_factory
-from api.db.reads import create_read_pool
+from api.db.reads import create_planner_pool
+from api.db.replicas import Endpoint, open_read_router
 from api.documents import DocumentLimits, PersistedDocuments
 from api.graphiql import ASSETS_PATH, GraphiQLAssets, graphiql_page
 from api.graphql.context import Context
@@ -137,6 +138,7 @@ def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> F
         body_timeout=settings.http_body_timeout,
         sources=Sources(None, settings.trusted_documents),
         cache_max_age=settings.cache_max_age,
+        anonymous_max_body_bytes=settings.anonymous_max_body_bytes,
     )
 
 
@@ -147,12 +149,24 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine_options = settings.options(EngineOptions)
         engine = create_engine(settings.database, engine_options)
-        read_pool = await create_read_pool(settings.database, engine_options)
+        session_factory = create_session_factory(engine)
+        # The primary's planner pool runs planned writes and the reads that must see them;
+        # each replica in DATABASE_READ_URLS has pools of its own (`db.replicas`).
+        primary_pool = await create_planner_pool(settings.database, engine_options)
+        reads = await open_read_router(
+            Endpoint("primary", primary_pool, session_factory),
+            settings.database,
+            settings.read_databases,
+            engine_options,
+            max_lag=settings.database_read_max_lag,
+            poll_interval=settings.database_read_poll_interval,
+        )
         # Readiness asks over a connection of its own: a busy pool is not an unready instance.
         probe_engine = create_engine(
             settings.database, settings.options(EngineOptions, pool_size=1, max_overflow=0)
         )
-        metrics.watch_pools(engine, read_pool)
+        metrics.watch_pools(engine, primary_pool)
+        metrics.watch_replicas(reads)
         # Persisted documents are read through the API's own engine (one small SELECT each,
         # cached by bytes in the process).
         graphql.sources.store = PersistedDocuments(engine, settings.options(DocumentLimits))
@@ -162,8 +176,13 @@ def create_app(settings: Settings) -> Starlette:
             engine_options.queue_limit,
         )
         # The admission gates in front of each pool, for /metrics and for the tests.
-        app.state.gates = {"planner": read_pool.gate, "resolvers": resolver_gate}
+        app.state.gates = {
+            "planner": primary_pool.gate,
+            "resolvers": resolver_gate,
+            **{f"replica {r.name}": r.endpoint.pool.gate for r in reads.replicas},
+        }
         metrics.watch_gates(app.state.gates)
+        app.state.reads = reads  # which endpoint serves a read, and what it last saw
         expiry = asyncio.create_task(
             expire_periodically(engine, settings.idempotency_retention_hours)
         )
@@ -174,15 +193,17 @@ def create_app(settings: Settings) -> Starlette:
             yield {
                 "settings": settings,
                 "engine": engine,
-                "session_factory": create_session_factory(engine),
-                "read_pool": read_pool,
+                "session_factory": session_factory,  # the primary's
+                "primary_pool": primary_pool,
+                "reads": reads,
                 "resolver_gate": resolver_gate,
                 "probe_engine": probe_engine,
                 "compatibility": Compatibility(),
             }
         finally:
             expiry.cancel()
-            await read_pool.close()
+            await reads.aclose()
+            await primary_pool.close()
             await graphql.policy.authenticator.aclose()
             await probe_engine.dispose()
             await engine.dispose()
@@ -197,6 +218,7 @@ def create_app(settings: Settings) -> Starlette:
                 allow_headers=[
                     "authorization",
                     "content-type",
+                    "x-consistency-token",
                     "x-request-id",
                     "apollographql-client-name",  # Apollo Client's client awareness
                     "apollographql-client-version",
@@ -204,7 +226,7 @@ def create_app(settings: Settings) -> Starlette:
                     "graphql-client-version",
                     "if-none-match",
                 ],
-                expose_headers=["x-request-id", "etag", "retry-after"],
+                expose_headers=["x-request-id", "etag", "retry-after", "x-consistency-token"],
                 max_age=600,
             )
         ]

@@ -59,6 +59,22 @@ class Settings(BaseSettings):
         default=None,
         description="Force pooled (transaction-mode PgBouncer) handling on or off.",
     )
+    database_read_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Read replicas (Neon read-replica endpoints), comma-separated; queries "
+        "read from them, mutations and reads that must see a write use DATABASE_URL.",
+    )
+    database_read_max_lag: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a replica may fall behind the primary before reads skip it.",
+    )
+    database_read_poll_interval: float = Field(
+        default=0.15,
+        gt=0,
+        le=5.0,
+        description="Seconds between reads of each replica's replayed WAL position.",
+    )
     api_env: Literal["development", "production"] = "development"
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
@@ -176,7 +192,7 @@ class Settings(BaseSettings):
         description="Memory for requests repeated byte for byte, kept with their bound SQL.",
     )
     new_document_bytes_per_second: int = Field(
-        default=1024 * 1024,
+        default=256 * 1024,
         ge=1024,
         description="Bytes of documents not seen before this process parses per second.",
     )
@@ -184,6 +200,11 @@ class Settings(BaseSettings):
         default=20.0,
         gt=0,
         description="New SQL plans compiled per second; past it, the resolvers answer.",
+    )
+    anonymous_max_body_bytes: int = Field(
+        default=128 * 1024,
+        ge=1024,
+        description="Bytes a request without credentials may send, where writes need them.",
     )
     cache_max_age: int = Field(
         default=0,
@@ -259,6 +280,23 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_read_urls", mode="before")
+    @classmethod
+    def _split_read_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @field_validator("database_read_urls")
+    @classmethod
+    def _read_urls_parse(cls, value: list[str]) -> list[str]:
+        for position, url in enumerate(value, start=1):
+            try:
+                parse_database_url(url)
+            except InvalidDatabaseUrl as error:
+                raise ValueError(f"DATABASE_READ_URLS (URL {position}) {error}") from None
         return value
 
     @field_validator("auth_jwks_url", "auth_issuer", "auth_audience", "auth_scopes_claim")
@@ -375,6 +413,11 @@ class Settings(BaseSettings):
     def database(self) -> DatabaseTarget:
         """The API's own connection target (may be pooled)."""
         return parse_database_url(self.database_url, pooled=self.database_pooled)
+
+    @cached_property
+    def read_databases(self) -> list[DatabaseTarget]:
+        """The read replicas, each pooled or direct as its host says (a Neon `-pooler` host)."""
+        return [parse_database_url(url) for url in self.database_read_urls]
 
     @cached_property
     def migration_database(self) -> DatabaseTarget:

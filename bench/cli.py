@@ -23,6 +23,8 @@ from typing import Any
 
 from bench import catalogue as database
 from bench import wrk
+from bench.attacks import TARGET as ATTACK_TARGET
+from bench.attacks import run_attacks
 from bench.measure import (
     SINGLE_REQUESTS,
     LoadSettings,
@@ -36,11 +38,21 @@ from bench.measure import (
     warm_up,
 )
 from bench.measure import statement_constancy as measure_constancy
+from bench.processes import WORKLOADS as PROCESSES_WORKLOADS
+from bench.processes import run_processes
 from bench.report import W3_RSS_RESPONSES, Results, WorkloadResult
 from bench.sampling import FINE_SAMPLE_INTERVAL
 from bench.seeding import CALLS_PER_ROUND, SEED_AUTHORS, SEED_BOOKS_EACH, measure_seeding
-from bench.servers import PROJECT_ROOT, BenchError, Server, start_api, start_reference, wait_ready
-from bench.workloads import Catalogue, Workload, workloads
+from bench.servers import (
+    API_ENV,
+    PROJECT_ROOT,
+    BenchError,
+    Server,
+    start_api,
+    start_reference,
+    wait_ready,
+)
+from bench.workloads import ALL_WORKLOADS, Catalogue, Workload, workloads
 from tests.postgres import admin_url_or_embedded
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
@@ -61,12 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs per server and workload, the servers taking turns (default 3)",
     )
     parser.add_argument(
-        "--workloads",
-        type=lambda text: [name.strip().upper() for name in text.split(",") if name.strip()],
-        default=None,
-        help="only these workloads, comma-separated (default: all, W1 to W7)",
-    )
-    parser.add_argument(
         "--seed-calls",
         type=int,
         default=CALLS_PER_ROUND,
@@ -78,7 +84,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT, help=f"default {DEFAULT_OUTPUT}"
     )
+    parser.add_argument(
+        "--workloads",
+        type=workload_names,
+        default=ALL_WORKLOADS,
+        help=f"comma-separated workloads to run (default {','.join(ALL_WORKLOADS)})",
+    )
+    parser.add_argument(
+        "--attacks",
+        action="store_true",
+        help="then W2 quiet and beside two attackers (anonymous 0.91 MB seedCatalog writes, "
+        "a new 30-60 KB document every request) on an API that needs a token to write; "
+        f"target: W2 under attack ≥ {ATTACK_TARGET:g} x quiet",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="with 2 or more: then W1, W2 and W6 on that many API processes sharing the "
+        "database, next to one process (default 1: not run)",
+    )
     return parser
+
+
+def workload_names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip().upper() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in ALL_WORKLOADS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown workload {', '.join(unknown) or '(none)'}: choose from "
+            + ", ".join(ALL_WORKLOADS)
+        )
+    return tuple(name for name in ALL_WORKLOADS if name in names)
 
 
 def _terminate(signum: int, _: FrameType | None) -> None:
@@ -143,20 +180,18 @@ def sanity_check(api: Server, workload: Workload) -> None:
 def benchmark(
     api: Server,
     reference: Server,
-    catalogue: Catalogue,
+    chosen: list[Workload],
+    w1: Workload,
     load: LoadSettings,
     url: str,
-    names: list[str] | None = None,
     seed_calls: int = CALLS_PER_ROUND,
 ) -> tuple[list[str], Any, list[WorkloadResult]]:
-    every = workloads(catalogue)
-    chosen = [w for w in every if names is None or w.name in names]
     print("checking that the API and the reference return the same data ...", flush=True)
     compared = check_same_data(api, reference, chosen)
     for workload in chosen:
         if not workload.reference_runs_it and not workload.seeding:
             sanity_check(api, workload)
-    constancy = measure_constancy(api, every[0])
+    constancy = measure_constancy(api, w1)
     print(
         f"SQL statements per request: W1 at first: 1 -> {constancy.first_1}, at first: 100 -> "
         f"{constancy.first_100} (first requests of each shape: {constancy.first_1_cold}, "
@@ -267,9 +302,23 @@ def run(args: argparse.Namespace) -> int:
                 wrk=wrk_path,
                 scratch=Path(scratch),
             )
+            every = workloads(catalogue)
+            chosen = [w for w in every if w.name in args.workloads]
+            w1 = next(w for w in every if w.name == "W1")
             compared, constancy, results = benchmark(
-                api, reference, catalogue, load, url, args.workloads, args.seed_calls
+                api, reference, chosen, w1, load, url, args.seed_calls
             )
+            attacks = None
+            if args.attacks:
+                print(
+                    "W2 quiet and under attack, on an API that needs a token to write", flush=True
+                )
+                attacks = run_attacks(url, next(w for w in every if w.name == "W2"), load)
+            processes = None
+            if args.processes > 1:
+                names = ", ".join(w.name for w in chosen if w.name in PROCESSES_WORKLOADS)
+                print(f"{names} on {args.processes} API processes", flush=True)
+                processes = run_processes(api, url, chosen, args.processes, load)
             load_after = load_average()
             machine = machine_info(postgres, wrk_path)
             machine["load_average_before"] = load_before
@@ -283,12 +332,11 @@ def run(args: argparse.Namespace) -> int:
                     "warmup": args.warmup,
                     "connections": args.connections,
                     "threads": max(1, min(args.threads, args.connections)),
-                    "api_env": {
-                        "MAX_PAGE_SIZE": "1000",
-                        "MAX_QUERY_COST": "50000",
-                        "LOG_LEVEL": "WARNING",
-                    },
+                    "api_env": dict(API_ENV),
                     "uvicorn_workers": 1,
+                    "workloads": list(args.workloads),
+                    "attacks": args.attacks,
+                    "processes": args.processes,
                 },
                 catalogue={
                     "authors": catalogue.authors,
@@ -328,6 +376,8 @@ def run(args: argparse.Namespace) -> int:
                     "and p99 per call, SQL and CPU per call.",
                     *([busy] if busy else []),
                 ],
+                attacks=attacks,
+                processes=processes,
             )
             paths = report.write(args.output_dir)
             print()
@@ -347,10 +397,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
-    known = [w.name for w in workloads(Catalogue(1, 1))]
-    unknown = sorted(set(args.workloads or ()) - set(known))
-    if unknown or args.workloads == []:
-        print(f"error: --workloads takes some of {', '.join(known)}", file=sys.stderr)
+    if args.processes < 1:
+        print("error: --processes must be at least 1", file=sys.stderr)
+        return 2
+    if args.processes > 1 and not set(args.workloads) & set(PROCESSES_WORKLOADS):
+        print(
+            f"error: --processes compares {', '.join(PROCESSES_WORKLOADS)}: choose one of them "
+            "in --workloads",
+            file=sys.stderr,
+        )
         return 2
     if args.warmup < 0:
         print("error: --warmup must be 0 or more", file=sys.stderr)

@@ -8,7 +8,10 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from bench.attacks import TARGET as ATTACK_TARGET
+from bench.attacks import AttackResults
 from bench.measure import MB, Constancy, RequestMemory, RunStats
+from bench.processes import ProcessesResults
 from bench.workloads import Workload
 
 P99_OVER_P50 = 4.0
@@ -96,6 +99,9 @@ class Results:
     constancy: Constancy
     workloads: list[WorkloadResult]
     notes: list[str] = field(default_factory=list)
+    # The optional parts of a run: --attacks and --processes N.
+    attacks: AttackResults | None = None
+    processes: ProcessesResults | None = None
 
     def checks(self) -> list[Check]:
         checks = [
@@ -133,6 +139,27 @@ class Results:
                 ", ".join(f"{k}: {v}" for k, v in errors.items()) or "none",
             )
         )
+        if self.attacks is not None:
+            attacks = self.attacks
+            checks.append(
+                Check(
+                    f"W2 under attack ≥ {ATTACK_TARGET:g} x W2 quiet",
+                    attacks.passed,
+                    f"{attacks.attacked.requests_per_second:,.0f} ÷ "
+                    f"{attacks.quiet.requests_per_second:,.0f} req/s = {attacks.ratio:.3f}; "
+                    f"W2 errors quiet {attacks.quiet.errors}, under attack "
+                    f"{attacks.attacked.errors}",
+                )
+            )
+        if self.processes is not None:
+            checks.append(
+                Check(
+                    f"no failed requests on {self.processes.processes} API processes",
+                    self.processes.errors == 0,
+                    f"{self.processes.errors} errors over W1, W2 and W6, one process and "
+                    f"{self.processes.processes}",
+                )
+            )
         return checks
 
     def w3(self) -> WorkloadResult | None:
@@ -193,6 +220,8 @@ class Results:
             "all_passed": all(r.passed for r in self.workloads)
             and all(c.passed for c in self.checks()),
             "notes": self.notes,
+            **({"attacks": self.attacks.to_json()} if self.attacks is not None else {}),
+            **({"processes": self.processes.to_json()} if self.processes is not None else {}),
         }
 
     def markdown(self) -> str:
@@ -251,6 +280,10 @@ class Results:
             )
         lines += self.rounds_markdown()
         lines += self.memory_markdown()
+        if self.attacks is not None:
+            lines += self.attacks.markdown()
+        if self.processes is not None:
+            lines += self.processes.markdown()
         lines += [
             "",
             "API responses: "
@@ -264,9 +297,14 @@ class Results:
             "",
         ]
         lines += [f"- {'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}" for c in self.checks()]
-        if self.notes:
+        notes = [
+            *self.notes,
+            *(self.attacks.notes if self.attacks else []),
+            *(self.processes.notes if self.processes else []),
+        ]
+        if notes:
             lines += ["", "Notes:", ""]
-            lines += [f"- {note}" for note in self.notes]
+            lines += [f"- {note}" for note in notes]
         return "\n".join(lines) + "\n"
 
     def rounds_markdown(self) -> list[str]:

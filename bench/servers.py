@@ -125,15 +125,20 @@ def start(
     return Server(name, port, process, log_path, ready_path)
 
 
-def start_api(database_url: str, log_dir: Path) -> Server:
+API_ENV = {"MAX_PAGE_SIZE": "1000", "MAX_QUERY_COST": "50000", "LOG_LEVEL": "WARNING"}
+
+
+def start_api(
+    database_url: str,
+    log_dir: Path,
+    *,
+    name: str = "api",
+    settings: Mapping[str, str] | None = None,
+) -> Server:
+    """`python -m api serve` on a free port; `settings` are added to its environment."""
     env = {k: v for k, v in os.environ.items() if k not in API_SETTINGS_TO_DROP}
-    env |= {
-        "DATABASE_URL": database_url,
-        "MAX_PAGE_SIZE": "1000",
-        "MAX_QUERY_COST": "50000",
-        "LOG_LEVEL": "WARNING",
-    }
-    return start("api", ["-m", "api", "serve"], env, log_dir, "/readyz")
+    env |= {"DATABASE_URL": database_url, **API_ENV, **(settings or {})}
+    return start(name, ["-m", "api", "serve"], env, log_dir, "/readyz")
 
 
 def start_reference(database_url: str, log_dir: Path) -> Server:

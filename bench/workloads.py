@@ -193,5 +193,6 @@ def workloads(catalogue: Catalogue) -> list[Workload]:
     ]
 
 
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
 # The statement-count constancy probe: W1's shape at first: 1 against W1 itself (first: 100).
 W1_FIRST_1 = Workload("W1First1", "W1 at first: 1", authors_document("W1First1", 1))

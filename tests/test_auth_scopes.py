@@ -14,6 +14,9 @@ MUTATIONS = {
     "createBook": Access.WRITE,
     "updateBook": Access.WRITE,
     "deleteBook": Access.ADMIN,
+    "createPublisher": Access.WRITE,
+    "updatePublisher": Access.WRITE,
+    "deletePublisher": Access.ADMIN,
     "seedCatalog": Access.ADMIN,
 }
 

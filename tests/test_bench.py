@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bench.attacks import LIMIT_SETTINGS
 from bench.seeding import ROWS_PER_CALL
 from bench.shapes import shapes
 from bench.workloads import Catalogue, workloads
@@ -92,6 +93,80 @@ def assert_seeding_against_copy(w7: dict[str, Any]) -> None:
         assert w7[side]["requests"] == 2 * SEED_CALLS * ROWS_PER_CALL, side  # rows
         assert len(w7[side]["rounds_requests_per_second"]) == 2, side
         assert all(value > 0 for value in w7[side]["rounds_requests_per_second"]), side
+
+
+def test_attacks_and_processes_are_measured_and_reported(tmp_path: Path) -> None:
+    """`--attacks` and `--processes 2` on W2 alone: every field there, the attackers refused.
+
+    The parse budget is set below one attack document, so the cache-busting attacker is
+    refused as SERVER_BUSY within a one-second run as it would be after a longer one; the
+    anonymous writer is refused (UNAUTHENTICATED) whatever the budget. No throughput is
+    asserted: only that W2 was served in each layout, without errors on two processes.
+    """
+    require_wrk()
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        *("--authors", "20", "--books", "3", "--duration", "1", "--warmup", "0", "--rounds", "1"),
+        *("--connections", "4", "--workloads", "W2", "--attacks", "--processes", "2"),
+        *("--output-dir", str(tmp_path)),
+    ]
+    completed = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env={k: v for k, v in os.environ.items() if k not in LIMIT_SETTINGS}
+        | {"NEW_DOCUMENT_BYTES_PER_SECOND": "1024"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert sorted(results["workloads"]) == ["W2"]
+    attacks = results["attacks"]
+    for run in ("quiet", "under_attack"):
+        assert attacks[run]["requests_per_second"] > 0, run
+        assert len(attacks[run]["rounds_requests_per_second"]) == 1, run
+    assert attacks["ratio"] == pytest.approx(
+        attacks["under_attack"]["requests_per_second"] / attacks["quiet"]["requests_per_second"]
+    )
+    assert attacks["target"] == 0.5
+    assert attacks["passed"] == (attacks["ratio"] >= 0.5)
+    assert attacks["api_settings"] == {
+        "API_TOKEN": "(set)",
+        "NEW_DOCUMENT_BYTES_PER_SECOND": "1024",
+    }
+    assert min(attacks["rss_before_mb"], attacks["rss_after_mb"], attacks["peak_rss_mb"]) > 0
+    seed, documents = attacks["attackers"]["seed"], attacks["attackers"]["documents"]
+    # Every anonymous write refused (today as UNAUTHENTICATED; a cheaper refusal would do).
+    assert seed["refused"] == sum(seed["codes"].values()) == seed["requests"] > 0, seed
+    assert "OK" not in seed["codes"], seed
+    assert seed["bytes_sent"] > 900_000 * seed["requests"], seed
+    assert documents["refused"] > 0, documents
+    assert sum(documents["statuses"].values()) == documents["requests"], documents
+    assert set(attacks["api_cpu_ms_per_attack_request_alone"]) == {"seed", "documents"}
+
+    processes = results["processes"]
+    assert processes["processes"] == 2
+    assert list(processes["workloads"]) == ["W2"]
+    w2 = processes["workloads"]["W2"]
+    assert w2["one_process"]["processes"] == 1
+    assert w2["processes"]["processes"] == 2
+    assert min(w2["one_process"]["requests"], w2["processes"]["requests"]) > 0
+    assert processes["errors"] == 0, processes
+    checks = {check["name"]: check["passed"] for check in results["checks"]}
+    assert checks["W2 under attack ≥ 0.5 x W2 quiet"] == attacks["passed"]
+    assert checks["no failed requests on 2 API processes"]
+
+    table = (tmp_path / "latest.md").read_text()
+    assert "Under attack (`--attacks`)" in table
+    assert "| seed |" in table
+    assert "| documents |" in table
+    assert "Processes (`--processes 2`)" in table
+    assert table in completed.stdout
 
 
 def assert_single_request_memory(results: dict[str, Any]) -> None:

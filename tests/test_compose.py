@@ -27,9 +27,9 @@ NEON_POSTGRES_MAJORS = range(14, 18)  # the versions Neon offers: 14, 15, 16 and
 URL_VARIABLES = ("DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_READ_URLS")
 APP_SERVICES = ("migrate", "api")
 ONE_SHOT_SERVICES = {"migrate"}
-# Compose sets these before the lead's replica routing lands in Settings (issue 20, item 1);
-# once a setting of that name exists, the test holds its value to the setting's type like any.
-PENDING_SETTINGS = {"database_read_urls"}
+# Variables compose may set before a setting of that name lands in Settings; once it exists,
+# the test holds its value to the setting's type like any (DATABASE_READ_URLS has landed).
+PENDING_SETTINGS: set[str] = set()
 # An exact release, major.minor at least: postgres 17.11, nginx 1.30.5, pgbouncer v1.25.2-p0
 # (not `latest`, not a bare major such as `17` that moves with every minor release).
 EXACT_RELEASE = re.compile(r"v?\d+\.\d+")

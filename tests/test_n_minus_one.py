@@ -2,7 +2,8 @@
 
 Rolling deploys migrate first, then replace replicas one by one: for a while the previous
 release's code runs against the new schema. "Previous release" here is the code just before
-the newest revision added to alembic/versions/ (the parent of the commit that added it; HEAD
+the newest revision added to alembic/versions/ on main's own line of commits (the first
+parent of the commit, or merge, that added it; HEAD
 itself when the working tree has revisions not committed yet). That code is checked out in a git
 worktree and served from it with this environment's Python; its reads and writes must work.
 """
@@ -40,8 +41,13 @@ def previous_release() -> tuple[str | None, str]:
         return None, "not a git checkout"
     if git("status", "--porcelain", "--", VERSIONS).stdout.strip():
         return "HEAD", "revisions not committed yet: HEAD runs on the schema before them"
-    # The newest commit that added a revision (an edit to an existing one is no new release).
-    added = git("log", "-n1", "--diff-filter=A", "--format=%H", "HEAD", "--", VERSIONS)
+    # The newest commit of main's own line (merges compared with their first parent: a
+    # feature branch's commits were never released) that added a revision; an edit to an
+    # existing one is no new release.
+    added = git(
+        "log", "-n1", "--first-parent", "-m", "--diff-filter=A", "--format=%H", "HEAD",
+        "--", VERSIONS,
+    )  # fmt: skip
     newest = added.stdout.strip()
     if not newest:
         return None, f"no commit changed {VERSIONS}"

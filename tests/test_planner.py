@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.models import Author, Book
 from api.db.statements import statement_counter
-from api.pipeline import door as endpoint
+from api.pipeline import consistency as endpoint  # where the door runs serve_planned
 from tests.conftest import make_settings, serving
 from tests.factories import author_gid
 from tests.graphql_client import GraphQLClient

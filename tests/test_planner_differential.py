@@ -22,7 +22,7 @@ from api.catalog.describe import Cardinality, Entity, Field, Filter, Kind, Op
 from api.catalog.entities import ENTITIES
 from api.catalog.filters import searchable_characters
 from api.catalog.ids import encode_id
-from api.pipeline import door as endpoint
+from api.pipeline import consistency as endpoint  # where the door runs serve_planned
 from tests.graphql_client import GraphQLClient
 
 # `make test-fast` leaves these out: many generated documents through both paths (~30 s).

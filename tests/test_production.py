@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.pipeline import door as endpoint
+from api.pipeline import consistency as endpoint  # where the door runs serve_planned
 from tests.conftest import make_settings
 from tests.factories import author_gid, insert_authors
 from tests.security import WRITE_TOKEN_A, assert_safe, serve

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.db.models import Book, Publisher
 from api.db.statements import statement_counter
 from api.graphql.limits import query_cost
-from api.pipeline import door as endpoint
+from api.pipeline import consistency as endpoint  # where the door runs serve_planned
 from tests.factories import author_gid, book_gid, insert_authors
 from tests.graphql_client import GraphQLClient
 

@@ -14,7 +14,12 @@ from tests.test_cli import COMMITTED_SCHEMA, Finished, run_cli
 CURRENT = COMMITTED_SCHEMA.read_text()
 AUTHOR_FIELDS = "  name: String!\n  bio: String\n  country: String\n"
 ONE_AUTHOR = "author(id: ID!): Author"
-BOOKS_ORDER = "before: String = null, orderBy: BookOrderBy = ID_ASC"
+# Author.books's arguments, after its description (Publisher.books has the same arguments).
+BOOKS_ORDER = (
+    '"""The author\'s books, oldest first unless ordered otherwise."""\n'
+    "  books(first: Int = null, after: String = null, last: Int = null,"
+    " before: String = null, orderBy: BookOrderBy = ID_ASC)"
+)
 REMOVED = "Field Author.penName was removed."
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from api.guards import GraphQLRequestGuard
 from api.observability import requests
-from api.pipeline import door as endpoint
+from api.pipeline import consistency as endpoint  # where the door runs serve_planned
 from api.pipeline import resolvers as resolvers_module
 from tests.conftest import make_settings
 from tests.security import leaked_internals, serve

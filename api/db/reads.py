@@ -1,4 +1,8 @@
-"""A plain asyncpg pool for the query planner's reads.
+"""A plain asyncpg pool for the query planner's statements, one per database endpoint.
+
+The primary's pool runs planned writes and the reads that must see them (and every read when
+no replica is configured); each read replica has a pool of its own for planned reads
+(`api.db.replicas`).
 
 A planned query is one statement in autocommit: it needs no ORM session, no transaction and
 no reset when the connection goes back, and SQLAlchemy's checkout and reset cost more CPU
@@ -34,7 +38,7 @@ async def _nothing_to_reset(_: Any) -> None:
     """Planned reads leave no transaction, cursor or setting behind."""
 
 
-class ReadPool:
+class PlannerPool:
     """asyncpg's pool behind the admission gate (`pipeline.admission.Gate`).
 
     asyncpg's own queue lets a newcomer take a just-freed connection ahead of those already
@@ -50,12 +54,13 @@ class ReadPool:
         read_timeout: float | None = None,
         queue_limit: int = 64,
         write_patience: float | None = None,
+        name: str = "planner",
     ) -> None:
         self.pool = pool
         self.size = size
         self.read_timeout = read_timeout
         self.write_patience = write_patience
-        self.gate = Gate("planner", size, queue_limit)
+        self.gate = Gate(name, size, queue_limit)
 
     async def fetch_value(self, sql: str, params: list[Any], *, read: bool = True) -> Any:
         """The first column of the first row, on a connection taken in arrival order.
@@ -85,7 +90,9 @@ class ReadPool:
         await self.pool.close()
 
 
-async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> ReadPool:
+async def create_planner_pool(
+    target: DatabaseTarget, options: EngineOptions, *, name: str = "planner"
+) -> PlannerPool:
     """Opens no connection yet: the service starts even while the database is away."""
     args: dict[str, Any] = dict(target.connect_args)
     if target.pooled:  # behind PgBouncer in transaction mode: unnamed statements only
@@ -111,10 +118,11 @@ async def create_read_pool(target: DatabaseTarget, options: EngineOptions) -> Re
         reset=_nothing_to_reset,
         **args,
     )
-    return ReadPool(
+    return PlannerPool(
         pool,
         options.pool_size,
         read_budget(options),
         options.queue_limit,
         write_patience=options.statement_timeout,
+        name=name,
     )

@@ -1,6 +1,8 @@
 """Prometheus metrics, one registry per app so several apps (tests) never collide."""
 
+import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from api.auth.service_tokens import bearer_token, token_matches
-from api.db.reads import ReadPool
+from api.db.reads import PlannerPool
+from api.db.replicas import ReadRouter, Replica
 from api.pipeline.admission import Gate
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -110,12 +113,42 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_pools(self, engine: AsyncEngine, read_pool: ReadPool) -> None:
+        self.replica_lag_seconds = Gauge(
+            "db_replica_lag_seconds",
+            "How long ago the oldest primary WAL position a read replica has not replayed was "
+            "seen (0: caught up; NaN: not read yet).",
+            ["replica"],
+            registry=self.registry,
+        )
+        self.replica_lag_bytes = Gauge(
+            "db_replica_lag_bytes",
+            "WAL bytes a read replica is behind the primary (NaN: not read yet).",
+            ["replica"],
+            registry=self.registry,
+        )
+        self.replica_usable = Gauge(
+            "db_replica_usable",
+            "1 when reads may go to the replica: up, read lately, within DATABASE_READ_MAX_LAG.",
+            ["replica"],
+            registry=self.registry,
+        )
+
+    def watch_replicas(self, router: ReadRouter) -> None:
+        for replica in router.replicas:
+            name = replica.name
+            self.replica_lag_seconds.labels(replica=name).set_function(_lag_seconds(replica))
+            self.replica_lag_bytes.labels(replica=name).set_function(_lag_bytes(replica))
+            self.replica_usable.labels(replica=name).set_function(_usable(replica))
+            self.pool_in_use.labels(pool=f"replica {name}").set_function(
+                _in_use(replica.endpoint.pool)
+            )
+
+    def watch_pools(self, engine: AsyncEngine, planner_pool: PlannerPool) -> None:
         orm = engine.sync_engine.pool
         self.pool_in_use.labels(pool="orm").set_function(
             lambda: float(getattr(orm, "checkedout", lambda: 0)())
         )
-        self.pool_in_use.labels(pool="planner").set_function(lambda: float(read_pool.in_use()))
+        self.pool_in_use.labels(pool="planner").set_function(_in_use(planner_pool))
 
     def watch_gates(self, gates: dict[str, Gate]) -> None:
         for name, gate in gates.items():
@@ -191,3 +224,19 @@ class Metrics:
 
 def _reader(gate: Gate, attribute: str) -> Callable[[], float]:
     return lambda: float(getattr(gate, attribute))
+
+
+def _lag_seconds(replica: Replica) -> Callable[[], float]:
+    return lambda: math.nan if replica.lag_seconds is None else replica.lag_seconds
+
+
+def _lag_bytes(replica: Replica) -> Callable[[], float]:
+    return lambda: math.nan if replica.lag_bytes is None else float(replica.lag_bytes)
+
+
+def _usable(replica: Replica) -> Callable[[], float]:
+    return lambda: float(replica.usable(time.monotonic()))
+
+
+def _in_use(pool: PlannerPool) -> Callable[[], float]:
+    return lambda: float(pool.in_use())

@@ -17,15 +17,24 @@ class BodyNotReceived(Exception):
         self.reason = reason
 
 
-async def read_body(receive: Receive, patience: float | None) -> bytes:
+async def read_body(
+    receive: Receive, patience: float | None, most_bytes: int | None = None
+) -> bytes:
+    """The whole body; BodyNotReceived when the client left, was too slow, or sent more than
+    `most_bytes` (then nothing more is read)."""
     chunks = []
+    received = 0
     try:
         async with asyncio.timeout(patience):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     raise BodyNotReceived("client_disconnected")
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if most_bytes is not None and received > most_bytes:
+                    raise BodyNotReceived("anonymous_body_too_large")
+                chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
     except TimeoutError:

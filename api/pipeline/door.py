@@ -15,11 +15,12 @@ import orjson
 from graphql import FieldNode, OperationDefinitionNode, OperationType, VariableNode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.graphql.planner.fastpath import Answer, Prepared, QueryPlans, serve_planned
+from api.graphql.planner.fastpath import Answer, Prepared, QueryPlans
 from api.graphql.schema import CatalogSchema
 from api.observability.requests import record_operation, record_rejection
 from api.pipeline.admission import ServerBusy
 from api.pipeline.body import BodyNotReceived, read_body
+from api.pipeline.consistency import Consistency, serve_routed
 from api.pipeline.documents import Documents, ParsedDocument
 from api.pipeline.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.pipeline.idempotency import REPLAYED_HEADER, IdempotencyKey, fingerprint, key_value
@@ -52,6 +53,15 @@ def busy(error: ServerBusy) -> Refused:
         RequestCode.SERVER_BUSY,
         "The server is busy; retry shortly",
         headers={"Retry-After": "1"},
+    )
+
+
+def anonymous_too_large(most: int) -> Refused:
+    return Refused(
+        RequestCode.PAYLOAD_TOO_LARGE,
+        f"A request without credentials may send at most {most} bytes; writes need a token",
+        headers={"Connection": "close"},
+        reason="anonymous_body_too_large",
     )
 
 
@@ -93,6 +103,7 @@ class FrontDoor:
     body_timeout: float | None
     sources: Sources
     cache_max_age: int = 0
+    anonymous_max_body_bytes: int = 128 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")
@@ -117,8 +128,9 @@ class FrontDoor:
             return
         state = scope.get("state") or {}
         authorization = _header(headers, b"authorization")
+        consistency = Consistency.of_request(headers)
         if get_request is not None:
-            reply = await self.answer_get(get_request, authorization, media, state)
+            reply = await self.answer_get(get_request, authorization, media, state, consistency)
             await send_reply(
                 send,
                 cached(
@@ -126,10 +138,21 @@ class FrontDoor:
                 ),
             )
             return
+        # Without credentials, where writes need them, a body is a read: a document and its
+        # variables. A larger one is refused before it is read, let alone decoded.
+        most = None
+        if authorization is None and self.policy.authenticator.enforcing:
+            most = self.anonymous_max_body_bytes
+            length = _header(headers, b"content-length")
+            if length is not None and length.isdigit() and int(length) > most:
+                await send_reply(send, self._refused(anonymous_too_large(most), media))
+                return
         try:
-            body = await read_body(receive, self.body_timeout)
+            body = await read_body(receive, self.body_timeout, most)
         except BodyNotReceived as gone:  # nothing runs
-            if gone.reason == "body_timeout":  # too slow: told so, and the connection closed
+            if gone.reason == "anonymous_body_too_large" and most is not None:
+                await send_reply(send, self._refused(anonymous_too_large(most), media))
+            elif gone.reason == "body_timeout":  # too slow: told so, and the connection closed
                 late = Refused(
                     RequestCode.REQUEST_TIMEOUT,
                     f"The request body did not arrive within {self.body_timeout} s",
@@ -145,7 +168,8 @@ class FrontDoor:
         except Refused as refused:
             await send_reply(send, self._refused(refused, media))
             return
-        reply = await self.answer(body, authorization, media, state, key)
+        reply = await self.answer(body, authorization, media, state, key, consistency)
+        reply.headers.update(consistency.response_headers())  # a write's position, if any
         await send_reply(send, reply)
 
     async def answer_get(
@@ -154,9 +178,12 @@ class FrontDoor:
         authorization: str | None,
         media: Media,
         state: dict[str, Any],
+        consistency: Consistency | None = None,
     ) -> Reply:
         """A query over GET: the same pipeline, and a mutation refused before it runs."""
-        outcome = await self.run(request, authorization, state, method="GET")
+        outcome = await self.run(
+            request, authorization, state, method="GET", consistency=consistency
+        )
         return self._reply(outcome, media)
 
     async def answer(
@@ -166,13 +193,17 @@ class FrontDoor:
         media: Media,
         state: dict[str, Any],
         idempotency_key: str | None = None,
+        consistency: Consistency | None = None,
     ) -> Reply:
+        """`consistency`: the request's token in, its writes' position out (for the caller
+        to answer with: `Consistency.response_headers`)."""
+        consistency = consistency or Consistency()
         if self.plans is not None and idempotency_key is None:
             repeated = self.plans.repeated(body)
             if repeated is not None:
                 try:
                     await self.policy.authorise(repeated.operation, authorization)
-                    answer = await serve_planned(state["read_pool"], repeated)
+                    answer = await serve_routed(state["reads"], repeated, consistency)
                 except Refused as refused:
                     return self._refused(refused, media)
                 except ServerBusy as error:
@@ -199,7 +230,7 @@ class FrontDoor:
                     ),
                     media,
                 )
-            return await self._batch(request, authorization, media, state)
+            return await self._batch(request, authorization, media, state, consistency)
         if not isinstance(request, dict):
             return self._refused(
                 Refused(RequestCode.BAD_REQUEST, "The body must be a GraphQL request object"),
@@ -207,7 +238,12 @@ class FrontDoor:
                 reason="not_an_operation",
             )
         outcome = await self.run(
-            request, authorization, state, body, idempotency_key=idempotency_key
+            request,
+            authorization,
+            state,
+            body,
+            idempotency_key=idempotency_key,
+            consistency=consistency,
         )
         return self._reply(outcome, media)
 
@@ -238,8 +274,10 @@ class FrontDoor:
         costed: bool = False,
         method: str = "POST",
         idempotency_key: str | None = None,
+        consistency: Consistency | None = None,
     ) -> Outcome:
         """One operation, from its request object to its response body."""
+        consistency = consistency or Consistency()
         try:
             parsed, operation, variables, caller = await self.admit(request, authorization, method)
             if not costed:
@@ -256,11 +294,18 @@ class FrontDoor:
             elif self.plans is not None:
                 prepared = self.plans.prepare(parsed, operation, variables, body)
                 if prepared is not None:
-                    answer = await serve_planned(state["read_pool"], prepared)
+                    answer = await serve_routed(state["reads"], prepared, consistency)
                     if answer is not None:
                         return Outcome(answer.body, label, "ok" if answer.ok else "error")
             result = await self.resolvers.execute(
-                parsed, operation, variables, authorization, state, needs_database(operation), key
+                parsed,
+                operation,
+                variables,
+                authorization,
+                state,
+                needs_database(operation),
+                key,
+                consistency=consistency,
             )
             outcome = "ok" if result.ok else ("bad_variables" if result.request_error else "error")
             headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
@@ -323,7 +368,12 @@ class FrontDoor:
         return cost
 
     async def _batch(
-        self, requests: list[Any], authorization: str | None, media: Media, state: dict[str, Any]
+        self,
+        requests: list[Any],
+        authorization: str | None,
+        media: Media,
+        state: dict[str, Any],
+        consistency: Consistency,
     ) -> Reply:
         if not self.batch_max_operations:
             return self._refused(Refused(RequestCode.BAD_REQUEST, "Batching is not enabled"), media)
@@ -356,7 +406,9 @@ class FrontDoor:
         parts = []
         outcomes = []
         for request in requests:
-            outcome = await self.run(request, authorization, state, costed=True)
+            outcome = await self.run(
+                request, authorization, state, costed=True, consistency=consistency
+            )
             outcomes.append(outcome)
             parts.append(
                 orjson.dumps({"errors": outcome.refused.errors})

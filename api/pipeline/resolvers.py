@@ -4,6 +4,11 @@ The document arrives parsed and validated (`PreparedDocument` hands it over), th
 authorised and the cost checked; what is left is coercing the variables (graphql-core, once)
 and resolving the fields through the per-request loaders. A request holds at most one
 database connection (see `graphql.sessions`), admitted through the resolvers' gate.
+
+A query reads from the endpoint the read router chooses (`db.replicas`: a replica the
+consistency token allows, else the primary); a query a replica could not answer is answered
+again by the primary, as reads change nothing. A mutation, and the payload it returns, use
+the primary, and the WAL position after it becomes the request's consistency token.
 """
 
 import asyncio
@@ -15,10 +20,12 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from strawberry.http import process_result
 
+from api.db.replicas import ReadRouter
 from api.graphql.context import build_context
-from api.graphql.errors import DATABASE_UNAVAILABLE_MESSAGE, is_database_unavailable
+from api.graphql.errors import DATABASE_UNAVAILABLE_MESSAGE, ErrorCode, is_database_unavailable
 from api.graphql.schema import CatalogSchema
 from api.pipeline.admission import Gate
+from api.pipeline.consistency import Consistency
 from api.pipeline.documents import ParsedDocument
 from api.pipeline.idempotency import IdempotencyKey, claim, store
 from api.pipeline.refusals import Refused, RequestCode
@@ -32,6 +39,7 @@ class Result:
     # Variables that do not coerce: GraphQL's request error, with no data at all.
     request_error: bool = False
     replayed: bool = False  # the stored response of an earlier request with the same key
+    unavailable: bool = False  # a field found the database unreachable
 
 
 def request_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
@@ -60,8 +68,11 @@ class Resolvers:
         state: dict[str, Any],
         needs_database: bool,
         key: IdempotencyKey | None = None,
+        *,
+        consistency: Consistency | None = None,
     ) -> Result:
         reads = operation.operation is OperationType.QUERY
+        router: ReadRouter = state["reads"]
         # A read's whole database time is the read budget; a write may wait as long as a
         # statement may run (it has not started: shedding it loses nothing).
         budget = self.settings.db_read_timeout if reads else self.settings.db_statement_timeout
@@ -72,12 +83,23 @@ class Resolvers:
         loop = asyncio.get_running_loop()
         started = loop.time()
         async with gate.slot(budget):
-            if key is not None and not reads:
-                return await self._run_keyed(run, state["engine"], key)
             if not reads:
-                return await self._run(run, state["session_factory"], self.settings.db_read_timeout)
+                if key is not None:
+                    result = await self._run_keyed(run, state["engine"], key)
+                else:
+                    read_budget = self.settings.db_read_timeout
+                    result = await self._run(run, state["session_factory"], read_budget)
+                if consistency is not None:
+                    consistency.wrote(await router.write_position())
+                return result
+            endpoint = await router.for_read(consistency.after if consistency else None)
             left = None if budget is None else max(0.001, budget - (loop.time() - started))
-            return await self._run(run, state["session_factory"], left)
+            result = await self._run(run, endpoint.sessions, left)
+            if result.unavailable and endpoint.replica:
+                router.unavailable(endpoint)
+                left = None if budget is None else max(0.001, budget - (loop.time() - started))
+                result = await self._run(run, router.primary.sessions, left)
+            return result
 
     async def _run_keyed(self, run: "Run", engine: AsyncEngine, key: IdempotencyKey) -> Result:
         """A keyed write: the key, the write and its response in one transaction.
@@ -156,7 +178,13 @@ class Resolvers:
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             body = orjson.dumps({"errors": request_errors(result.errors)})
             return Result(body, ok=False, request_error=True)
-        return Result(orjson.dumps(process_result(result)), ok=not result.errors)
+        unavailable = any(
+            (error.extensions or {}).get("code") == ErrorCode.DATABASE_UNAVAILABLE.value
+            for error in result.errors or ()
+        )
+        return Result(
+            orjson.dumps(process_result(result)), ok=not result.errors, unavailable=unavailable
+        )
 
 
 @dataclass(frozen=True)

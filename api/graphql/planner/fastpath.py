@@ -26,7 +26,7 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_variable_values
 
-from api.db.reads import ReadPool
+from api.db.reads import PlannerPool
 from api.db.statements import count_statement
 from api.graphql.errors import (
     database_busy_error,
@@ -272,7 +272,7 @@ class Answer(NamedTuple):
     ok: bool
 
 
-async def serve_planned(pool: ReadPool, prepared: Prepared) -> Answer | None:
+async def serve_planned(pool: PlannerPool, prepared: Prepared) -> Answer | None:
     """The response for a planned operation, or None to let the resolvers answer it."""
     try:
         response: bytes | None = await pool.fetch_value(
