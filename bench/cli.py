@@ -42,6 +42,7 @@ from bench.processes import WORKLOADS as PROCESSES_WORKLOADS
 from bench.processes import run_processes
 from bench.report import W3_RSS_RESPONSES, Results, WorkloadResult
 from bench.sampling import FINE_SAMPLE_INTERVAL
+from bench.seeding import CALLS_PER_ROUND, SEED_AUTHORS, SEED_BOOKS_EACH, measure_seeding
 from bench.servers import (
     API_ENV,
     PROJECT_ROOT,
@@ -70,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=3,
         help="runs per server and workload, the servers taking turns (default 3)",
+    )
+    parser.add_argument(
+        "--seed-calls",
+        type=int,
+        default=CALLS_PER_ROUND,
+        help=f"W7's seedCatalog calls (and COPYs) per round (default {CALLS_PER_ROUND})",
     )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
@@ -171,12 +178,18 @@ def sanity_check(api: Server, workload: Workload) -> None:
 
 
 def benchmark(
-    api: Server, reference: Server, chosen: list[Workload], w1: Workload, load: LoadSettings
+    api: Server,
+    reference: Server,
+    chosen: list[Workload],
+    w1: Workload,
+    load: LoadSettings,
+    url: str,
+    seed_calls: int = CALLS_PER_ROUND,
 ) -> tuple[list[str], Any, list[WorkloadResult]]:
     print("checking that the API and the reference return the same data ...", flush=True)
     compared = check_same_data(api, reference, chosen)
     for workload in chosen:
-        if not workload.reference_runs_it:
+        if not workload.reference_runs_it and not workload.seeding:
             sanity_check(api, workload)
     constancy = measure_constancy(api, w1)
     print(
@@ -189,6 +202,12 @@ def benchmark(
     results = []
     for workload in chosen:
         print(f"{workload.name}: {workload.description}", flush=True)
+        if workload.seeding:
+            seeded, copied = measure_seeding(api, url, workload, load.rounds, seed_calls)
+            for label, run in (("api", seeded), ("COPY", copied)):
+                print(f"  {label:<10} {_seed_line(run)}", flush=True)
+            results.append(WorkloadResult(workload, seeded, copied))
+            continue
         servers = [(api, True), *([(reference, False)] if workload.reference_runs_it else [])]
         stats = interleaved(servers, workload, load)
         ours = stats[0]
@@ -237,6 +256,13 @@ def _line(stats: RunStats) -> str:
     )
 
 
+def _seed_line(stats: RunStats) -> str:
+    return (
+        f"{stats.requests_per_second:9,.0f} rows/s  p50 {stats.p50_ms:7.2f} ms per call  "
+        f"{stats.sql_per_request:4.1f} SQL/call  {stats.cpu_ms_per_request:6.2f} CPU ms/call"
+    )
+
+
 def _memory_line(memory: RequestMemory) -> str:
     return (
         f"{memory.requests} single requests: idle {memory.idle_rss_mb:.1f} MB, peak "
@@ -279,7 +305,9 @@ def run(args: argparse.Namespace) -> int:
             every = workloads(catalogue)
             chosen = [w for w in every if w.name in args.workloads]
             w1 = next(w for w in every if w.name == "W1")
-            compared, constancy, results = benchmark(api, reference, chosen, w1, load)
+            compared, constancy, results = benchmark(
+                api, reference, chosen, w1, load, url, args.seed_calls
+            )
             attacks = None
             if args.attacks:
                 print(
@@ -339,6 +367,13 @@ def run(args: argparse.Namespace) -> int:
                     f"same way, for comparison.",
                     "CPU ms/request: server process user+system CPU over the measured runs "
                     "divided by wrk's completed requests.",
+                    f"W7 is not run under wrk: per round, {args.seed_calls} seedCatalog calls "
+                    f"of {SEED_AUTHORS} authors x {SEED_BOOKS_EACH} books, one at a time over "
+                    "one connection, against the same rows written with asyncpg's "
+                    "copy_records_to_table (the authors' ids reserved first, one transaction "
+                    "per call), fresh names every call, the two sides taking turns call by "
+                    "call. Its 'req/s' are rows/s, its ratio API rows/s over COPY rows/s, p50 "
+                    "and p99 per call, SQL and CPU per call.",
                     *([busy] if busy else []),
                 ],
                 attacks=attacks,
@@ -358,9 +393,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("authors", "books", "duration", "connections", "threads"):
+    for name in ("authors", "books", "duration", "connections", "threads", "seed_calls"):
         if getattr(args, name) < 1:
-            print(f"error: --{name} must be at least 1", file=sys.stderr)
+            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
     if args.processes < 1:
         print("error: --processes must be at least 1", file=sys.stderr)

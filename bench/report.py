@@ -253,6 +253,7 @@ class Results:
             else:
                 ref_text = f"{ref.requests_per_second:,.0f}"
             unit = " mutations/s" if workload.target_kind == "rate" else ""
+            unit = " rows/s" if workload.seeding else unit
             ratio = f"{result.ratio:.3f}" if result.ratio is not None else "—"
             lines.append(
                 f"| {workload.name} | {api.requests_per_second:,.0f}{unit} | {ref_text} "
@@ -270,7 +271,7 @@ class Results:
         ]
         for result in self.workloads:
             ref = result.reference
-            if ref is None or ref.workload != result.workload.name:
+            if ref is None or ref.workload != result.workload.name or result.workload.seeding:
                 continue
             lines.append(
                 f"| {ref.workload} | {ref.requests_per_second:,.0f} | {ref.p50_ms:.2f} "

@@ -35,6 +35,10 @@ VARIED_DOCUMENT = (
 )
 VARIED_SETS = 12_000
 VARIED_PAGE_SIZES = range(1, 11)
+SEED_DOCUMENT = (
+    "mutation W7($input: SeedCatalogInput!) { seedCatalog(input: $input) "
+    "{ authors { id } userErrors { field message code } } }"
+)
 CREATE_BOOK_DOCUMENT = (
     "mutation W5($input: CreateBookInput!) { createBook(input: $input) "
     "{ book { id title } userErrors { field message code } } }"
@@ -58,6 +62,8 @@ class Workload:
     single_request_memory: bool = False
     # Variables that change with every request (wrk cycles through them); empty: `variables`.
     variable_sets: tuple[dict[str, Any], ...] = ()
+    # Measured in rows/s against COPY of the same rows (bench/seeding.py), not under wrk.
+    seeding: bool = False
 
     @property
     def operation(self) -> str:
@@ -176,9 +182,17 @@ def workloads(catalogue: Catalogue) -> list[Workload]:
             reference_runs_it=True,
             variable_sets=varied_variables(catalogue),
         ),
+        Workload(
+            "W7",
+            "seedCatalog of 1,000 authors x 10 books per call, rows/s against COPY of those rows",
+            SEED_DOCUMENT,
+            reference="COPY",
+            target=0.80,
+            seeding=True,
+        ),
     ]
 
 
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
 # The statement-count constancy probe: W1's shape at first: 1 against W1 itself (first: 100).
 W1_FIRST_1 = Workload("W1First1", "W1 at first: 1", authors_document("W1First1", 1))

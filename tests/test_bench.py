@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bench.attacks import LIMIT_SETTINGS
+from bench.seeding import ROWS_PER_CALL
 from bench.shapes import shapes
 from bench.workloads import Catalogue, workloads
 from bench.wrk import lua_script
@@ -20,11 +21,12 @@ from bench.wrk import lua_script
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
 REFERENCE_RUNS = ("W1", "W2", "W3", "W6")
 TIMEOUT_SECONDS = 240  # a guard against a hung run; it takes about a minute
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SINGLE_REQUESTS = 10
+SEED_CALLS = 1  # W7's seeds per round: each writes 11,000 rows
 
 
 def require_wrk() -> None:
@@ -35,6 +37,7 @@ def require_wrk() -> None:
         pytest.skip(reason)
 
 
+@pytest.mark.timeout(TIMEOUT_SECONDS + 30)  # the run's own guard, not the suite's 120 s
 def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     require_wrk()
     command = [
@@ -42,7 +45,7 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "-m",
         "bench",
         *("--authors", "20", "--books", "3", "--duration", "1", "--warmup", "0", "--rounds", "2"),
-        *("--connections", "4", "--output-dir", str(tmp_path)),
+        *("--connections", "4", "--seed-calls", str(SEED_CALLS), "--output-dir", str(tmp_path)),
     ]
     completed = subprocess.run(
         command,
@@ -67,6 +70,7 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
             assert all(value > 0 for value in rounds), (name, server)
     assert results["workloads"]["W4"]["reference_workload"] == "W1"
     assert results["workloads"]["W5"]["ratio"] is None
+    assert_seeding_against_copy(results["workloads"]["W7"])
     assert results["data_equality"] == {"passed": True, "compared": list(REFERENCE_RUNS)}
     assert {"cpu_count", "python", "postgres", "date"} <= set(results["machine"])
     assert_single_request_memory(results)
@@ -78,6 +82,17 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert "W3 memory, one request at a time" in table
     assert "Rounds (API req/s ÷ reference req/s" in table
     assert "W3 peak RSS during a single request" in table
+
+
+def assert_seeding_against_copy(w7: dict[str, Any]) -> None:
+    """W7: rows/s of seedCatalog and of COPY, round by round; one statement per planned seed."""
+    assert w7["reference_workload"] == "COPY"
+    assert w7["ratio"] > 0
+    assert w7["api"]["sql_per_request"] == 1
+    for side in ("api", "reference"):
+        assert w7[side]["requests"] == 2 * SEED_CALLS * ROWS_PER_CALL, side  # rows
+        assert len(w7[side]["rounds_requests_per_second"]) == 2, side
+        assert all(value > 0 for value in w7[side]["rounds_requests_per_second"]), side
 
 
 def test_attacks_and_processes_are_measured_and_reported(tmp_path: Path) -> None:
@@ -165,7 +180,7 @@ def assert_single_request_memory(results: dict[str, Any]) -> None:
         assert memory["response_bytes"] == w3[server]["response_bytes"], server
         assert min(memory["peak_rss_mb"], memory["idle_rss_mb"]) > 0, server
         assert memory["max_growth_mb"] == max(memory["growth_mb"]), server
-    for name in ("W1", "W2", "W4", "W5", "W6"):
+    for name in ("W1", "W2", "W4", "W5", "W6", "W7"):
         assert results["workloads"][name]["api"]["single_request"] is None, name
     target = results["memory_target"]
     checks = {check["name"]: check["passed"] for check in results["checks"]}

@@ -41,12 +41,57 @@ def test_the_shortcut_answers_as_graphql_core_or_not_at_all() -> None:
     assert answered > 100  # the shortcut is taken for the ordinary, valid requests
 
 
+INPUT_VALUES: list[Any] = [
+    None, "", "x", 7, 2**31, 1.0, True, [], {}, ["a"], [None], [{}],
+    {"title": "t"}, {"title": None}, {"title": "t", "publishedYear": 2000},
+    {"title": "t", "publishedYear": "2000"}, {"title": "t", "nope": 1},
+    {"name": "a"}, {"name": "a", "books": [{"title": "t"}]}, {"name": "a", "books": {"title": "t"}},
+    {"name": "a", "bio": None, "country": "c", "books": []}, {"name": "a", "books": None},
+    {"authorId": "x", "title": "t"}, {"authorId": 1, "title": "t"},
+]  # fmt: skip
+
+
+def plain_inputs(one: Any, two: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Documents with input object and list variables, and values for them made of two."""
+    given = [v for v in (one, two) if v is not MISSING]
+    seed = "mutation($s: SeedCatalogInput!) { __typename }"
+    cases: list[tuple[str, dict[str, Any]]] = [
+        (seed, {"s": {"authors": given}}),
+        (seed, {"s": {"authors": given[0] if given else []}}),
+        (seed, {"s": {"authors": [{"name": "n", "books": given}], "skipExistingAuthors": True}}),
+        ("mutation($ids: [ID!]) { __typename }", {"ids": [*given, "QQ=="]}),
+    ]
+    if one is not MISSING:
+        cases.append(("mutation($c: CreateBookInput) { __typename }", {"c": one}))
+    return cases
+
+
+def test_input_objects_and_lists_answered_as_graphql_core_or_not_at_all() -> None:
+    """Input objects (defaults filled in, keys in the type's order) and lists, nested."""
+    answered = 0
+    for one, two in itertools.product([*INPUT_VALUES, MISSING], repeat=2):
+        for document, inputs in plain_inputs(one, two):
+            (operation,) = parse(document).definitions
+            assert isinstance(operation, OperationDefinitionNode)
+            definitions = operation.variable_definitions or ()
+            simple = simple_variables(schema.graphql_schema, definitions)
+            assert simple is not None
+            shortcut = coerce_simple(simple, inputs)
+            expected = get_variable_values(schema.graphql_schema, definitions, inputs)
+            if shortcut is not None:
+                answered += 1
+                assert isinstance(expected, VariableValues), (inputs, expected)
+                assert shortcut.coerced == expected.coerced, inputs
+                assert repr(shortcut.coerced) == repr(expected.coerced), inputs  # key order
+    assert answered > 100
+
+
 def test_other_kinds_of_variable_are_left_to_graphql_core() -> None:
     for document in (
         "query($o: AuthorOrderBy) { __typename }",
-        "query($f: AuthorFilter) { __typename }",
+        "query($f: [AuthorOrderBy]) { __typename }",
         "query($n: Int = 3) { __typename }",
-        "query($ids: [ID!]) { __typename }",
+        "query($ids: [Float!]) { __typename }",
     ):
         (operation,) = parse(document).definitions
         assert isinstance(operation, OperationDefinitionNode)

@@ -79,7 +79,7 @@ class Field:
             return None
         return f"uq_{self.column.class_.__tablename__}_lower_{self.column.expression.name}"
 
-    @property
+    @cached_property  # read for every value written: looked up on the column type once
     def text_limit(self) -> int:
         """`max_length`, or the length of the column's type (`String(100)`)."""
         limit = self.max_length or getattr(self.column.type, "length", None)

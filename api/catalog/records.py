@@ -79,7 +79,7 @@ def constraint_of(error: IntegrityError) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _refused(entity: Entity, error: IntegrityError) -> Exception:
+def refused(entity: Entity, error: IntegrityError) -> Exception:
     """The problem a client can fix, named by the constraint that failed; else the error.
 
     A foreign key names the one reference that points nowhere; a unique index on
@@ -113,7 +113,7 @@ async def create_rows(
     try:
         return (await session.execute(statement, [dict(v) for v in values])).all()
     except IntegrityError as error:
-        raise _refused(entity, error) from None
+        raise refused(entity, error) from None
 
 
 async def update_row(
@@ -131,7 +131,7 @@ async def update_row(
     try:
         return (await session.execute(statement)).one_or_none()
     except IntegrityError as error:
-        raise _refused(entity, error) from None
+        raise refused(entity, error) from None
 
 
 @dataclass(frozen=True)

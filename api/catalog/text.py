@@ -1,6 +1,7 @@
 """Validation of free text fields: the rules every name, bio and title follows."""
 
 import unicodedata
+from typing import Any
 
 from api.catalog.invisible import first_invisible
 from api.catalog.problems import InvalidValue, Problem, ProblemCode
@@ -32,11 +33,18 @@ def clean_text(
         return None
     text = value.strip()
     label = field[-1]
-    if not "".join(ch for ch in text if unicodedata.category(ch) not in INVISIBLE).strip():
+    # Printable text (checked in C) has no control, format or separator character but the
+    # space: the per-character checks below could only pass, and the text is blank iff empty.
+    printable = text.isprintable()
+    if not (
+        text
+        if printable
+        else "".join(ch for ch in text if unicodedata.category(ch) not in INVISIBLE).strip()
+    ):
         if required:
             raise InvalidValue(Problem(field, f"{label} must not be blank", ProblemCode.BLANK))
         return None
-    if has_refused_characters(text, multiline=multiline):
+    if not printable and has_refused_characters(text, multiline=multiline):
         raise InvalidValue(
             Problem(
                 field,
@@ -44,7 +52,7 @@ def clean_text(
                 ProblemCode.CONTROL_CHARACTERS,
             )
         )
-    invisible = first_invisible(text)
+    invisible = None if text.isascii() else first_invisible(text)  # none is ASCII
     if invisible is not None:
         raise InvalidValue(
             Problem(
@@ -63,6 +71,24 @@ def clean_text(
             )
         )
     return text
+
+
+def plain_texts(values: list[Any], *, max_length: int) -> list[str] | None:
+    """Many values at once, when each is text that `clean_text` keeps as it is once trimmed.
+
+    That is printable ASCII, not blank, within `max_length`: a seed's usual titles and names,
+    checked a column at a time in C. None when any value is not like that (or not text);
+    then each value goes through `clean_text`, which says what is wrong with it.
+    """
+    if not all(type(value) is str for value in values):
+        return None
+    trimmed = [value.strip() for value in values]
+    joined = "".join(trimmed)
+    if not (joined.isascii() and joined.isprintable() and all(trimmed)):
+        return None
+    if max(map(len, trimmed), default=0) > max_length:
+        return None
+    return trimmed
 
 
 MAX_FILTER_TEXT = 200

@@ -9,37 +9,43 @@ from typing import Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.catalog.entities import AUTHOR, BOOK
-from api.catalog.problems import Problem, ProblemCode
-from api.catalog.seeding import AUTHOR_OF_BOOK, NewAuthor, SeededAuthor, seed_catalog
+from api.catalog.entities import AUTHOR
+from api.catalog.problems import Problem
+from api.catalog.rows import AnyRow
+from api.catalog.seeding import (
+    AUTHOR_FIELDS,
+    BOOK_FIELDS,
+    BOOKS,
+    MAX_SEED_AUTHORS,
+    MAX_SEED_BOOKS,
+    TOO_MANY_AUTHORS,
+    TOO_MANY_BOOKS,
+    SeedRows,
+    seed_catalog,
+    seed_rows,
+)
 from api.graphql.context import Info
 from api.graphql.derive import NO_DEFAULT, list_of, new_type, resolver
 from api.graphql.errors import UserError
-from api.graphql.inputs import cleaned, creatable, input_field
+from api.graphql.inputs import input_field
 from api.graphql.types import NODES
 from api.graphql.writes import mutate
 from api.pipeline.policy import ListCap
 
-MAX_SEED_AUTHORS = 1000
-MAX_SEED_BOOKS = 10_000
-TOO_MANY_AUTHORS = f"at most {MAX_SEED_AUTHORS} authors per call"
-TOO_MANY_BOOKS = f"at most {MAX_SEED_BOOKS} books per call"
-# The front door counts these in the raw variables, before any is coerced; `_new_authors`
+__all__ = ["MAX_SEED_AUTHORS", "MAX_SEED_BOOKS", "SEED_LIST_CAPS", "SEED_MUTATIONS"]
+# The front door counts these in the raw variables, before any is coerced; `seed_rows`
 # holds an input written inline in the document to the same caps.
 SEED_LIST_CAPS = (
     ListCap("seedCatalog", "input", ("authors",), MAX_SEED_AUTHORS, TOO_MANY_AUTHORS),
     ListCap("seedCatalog", "input", ("authors", "*", "books"), MAX_SEED_BOOKS, TOO_MANY_BOOKS),
 )
 
-AUTHOR_FIELDS = creatable(AUTHOR)
-BOOK_FIELDS = [f for f in creatable(BOOK) if f.key != AUTHOR_OF_BOOK]
-
 SeedBookInput = new_type("SeedBookInput", [input_field(f) for f in BOOK_FIELDS], input=True)
 SeedAuthorInput = new_type(
     "SeedAuthorInput",
     [
         *(input_field(f) for f in AUTHOR_FIELDS),
-        ("books", list_of(SeedBookInput), strawberry.field(default_factory=list)),
+        (BOOKS.name, list_of(SeedBookInput), strawberry.field(default_factory=list)),
     ],
     input=True,
 )
@@ -73,36 +79,24 @@ SeedCatalogPayload = new_type(
 )
 
 
-def _new_authors(entries: list[Any], problems: list[Problem]) -> list[NewAuthor]:
-    if len(entries) > MAX_SEED_AUTHORS:
-        problems.append(Problem(("authors",), TOO_MANY_AUTHORS, ProblemCode.TOO_MANY))
-    if sum(len(entry.books) for entry in entries) > MAX_SEED_BOOKS:
-        problems.append(Problem(("authors",), TOO_MANY_BOOKS, ProblemCode.TOO_MANY))
-    if problems:
-        return []
-    new_authors = []
-    for index, entry in enumerate(entries):
-        path = ("authors", str(index))
-        values = cleaned(AUTHOR_FIELDS, entry, problems, path)
-        books = [
-            cleaned(BOOK_FIELDS, book, problems, (*path, "books", str(book_index)))
-            for book_index, book in enumerate(entry.books)
-        ]
-        new_authors.append(NewAuthor(values=values, books=books))
-    return new_authors
+def _plain(entry: Any) -> dict[str, Any]:
+    """An author's input as GraphQL names to values, like the planner's coerced variables."""
+    author = {f.name: getattr(entry, f.key) for f in AUTHOR_FIELDS}
+    author[BOOKS.name] = [
+        {f.name: getattr(book, f.key) for f in BOOK_FIELDS} for book in entry.books
+    ]
+    return author
 
 
 async def _seed(self: None, info: Info, input: Any) -> Any:
-    def validate(problems: list[Problem]) -> list[NewAuthor]:
-        return _new_authors(input.authors, problems)
+    def validate(problems: list[Problem]) -> SeedRows:
+        return seed_rows([_plain(entry) for entry in input.authors], problems)
 
-    async def work(session: AsyncSession, new_authors: list[NewAuthor]) -> list[SeededAuthor]:
-        return await seed_catalog(
-            session, authors=new_authors, skip_existing=input.skip_existing_authors
-        )
+    async def work(session: AsyncSession, rows: SeedRows) -> list[AnyRow]:
+        return await seed_catalog(session, rows=rows, skip_existing=input.skip_existing_authors)
 
-    def respond(seeded: list[SeededAuthor] | None, errors: list[UserError]) -> Any:
-        written = [NODES[AUTHOR.name].from_row(entry.author) for entry in seeded or []]
+    def respond(seeded: list[AnyRow] | None, errors: list[UserError]) -> Any:
+        written = [NODES[AUTHOR.name].from_row(row) for row in seeded or []]
         return SeedCatalogPayload(authors=written, user_errors=errors)
 
     return await mutate(info, validate, work, respond)

@@ -27,6 +27,7 @@ class Role(Enum):
     EDGES = "edges"  # a connection's edges
     PAGE_INFO = "page info"
     CREATED = "created"  # `createX`: its payload
+    SEEDED = "seeded"  # `seedCatalog`: its payload (`api.graphql.planner.seed`)
     USER_ERRORS = "user errors"  # a payload's userErrors (none, when a planned write answers)
 
 
@@ -132,4 +133,18 @@ def build_surface(entities: Mapping[str, Entity], counted: frozenset[str] | None
     return Surface(entities, table.fields)
 
 
-SURFACE = build_surface(ENTITIES)
+SEED_FIELD, SEED_PAYLOAD, SEED_AUTHORS = "seedCatalog", "SeedCatalogPayload", "authors"
+
+
+def with_seed(surface: Surface, seeded: Entity) -> Surface:
+    """`surface` with `seedCatalog`, which writes `seeded` rows (authors) with their books."""
+    fields = dict(surface.fields)
+    fields[("Mutation", SEED_FIELD)] = GraphField(
+        Role.SEEDED, seeded, children=((SEED_PAYLOAD, None),)
+    )
+    fields[(SEED_PAYLOAD, SEED_AUTHORS)] = _object(seeded)
+    fields[(SEED_PAYLOAD, "userErrors")] = GraphField(Role.USER_ERRORS)
+    return Surface(surface.entities, fields)
+
+
+SURFACE = with_seed(build_surface(ENTITIES), ENTITIES["Author"])

@@ -40,8 +40,8 @@ from api.graphql.errors import (
 from api.graphql.planner.binding import Binder, Binding, Rejected, Step, Walk
 from api.graphql.planner.compiler import CompiledPlan, compile_query
 from api.graphql.planner.document import NotPlannable, Selection, operation_tree
+from api.graphql.planner.seed import compile_write, write_steps
 from api.graphql.planner.variables import SimpleVariable, coerce_simple, simple_variables
-from api.graphql.planner.writes import compile_create, created_entity
 from api.pipeline.admission import ServerBusy
 from api.pipeline.budget import TokenBucket
 from api.pipeline.caches import ByteBoundedCache
@@ -103,7 +103,7 @@ class PlannedOperation:
             return plan, 0
         if not budget.take():
             raise OverBudget("compile budget spent")
-        compile_shape = compile_create if self.writes else compile_query
+        compile_shape = compile_write if self.writes else compile_query
         plan = compile_shape(self.tree, list(shape))
         if len(self.plans) >= MAX_SHAPES:
             return plan, 0
@@ -256,7 +256,7 @@ def known_document(parsed: ParsedDocument, schema: GraphQLSchema) -> KnownDocume
                 if len(tree) != 1:
                     raise NotPlannable("only a lone create is planned")
                 ((_, selection),) = tree.items()
-                steps = walk.create(created_entity(selection), selection)
+                steps = write_steps(walk, selection)
             else:
                 steps = walk.query(tree)
         except NotPlannable:
