@@ -48,10 +48,16 @@ async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 # Their queues are long: tests that send hundreds of requests at once are about concurrency,
 # and the shedding tests (test_bounded_work) set a short queue of their own.
 TEST_POOLS = {"db_pool_size": 4, "db_max_overflow": 2, "db_queue_limit": 1000}
+# The per-second budgets for new documents and plans protect a server from a flood; tests
+# send hundreds of new documents a second on purpose, so theirs are wide (test_bounded_work
+# sets its own, on a clock it controls).
+TEST_BUDGETS = {"compiles_per_second": 100_000.0, "new_document_bytes_per_second": 10**9}
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, **{**TEST_POOLS, **overrides})
+    return Settings(
+        _env_file=None, database_url=database_url, **{**TEST_POOLS, **TEST_BUDGETS, **overrides}
+    )
 
 
 @pytest.fixture(scope="session")
