@@ -159,27 +159,26 @@ def busy_response(prepared: Prepared) -> bytes:
     return orjson.dumps({"data": None, "errors": errors})
 
 
+@dataclass
 class QueryPlans:
     """What the planner learnt about documents (kept on them), and requests seen byte for
-    byte before, with their bound SQL (least recent out, bounded by bytes)."""
+    byte before, with their bound SQL (least recent out, bounded by bytes).
 
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        *,
-        default_page_size: int,
-        max_page_size: int,
-        compile_budget: TokenBucket,
-        repeated_cache_bytes: int,
-        charge: Callable[[ParsedDocument, int], None],
-    ) -> None:
-        self.schema = schema
-        self.default_page_size = default_page_size
-        self.max_page_size = max_page_size
-        self.compile_budget = compile_budget
-        self._charge = charge
-        self._repeated: ByteBoundedCache[bytes, Prepared] = ByteBoundedCache(repeated_cache_bytes)
-        self.compiled = 0  # shapes compiled since start: a counter of work, for tests
+    `charge` accounts, to the document cache, for the memory a document's plans add.
+    """
+
+    schema: GraphQLSchema
+    default_page_size: int
+    max_page_size: int
+    compile_budget: TokenBucket
+    repeated_cache_bytes: int
+    charge: Callable[[ParsedDocument, int], None]
+    compiled: int = field(default=0, init=False)  # shapes compiled since start, for tests
+
+    def __post_init__(self) -> None:
+        self._repeated: ByteBoundedCache[bytes, Prepared] = ByteBoundedCache(
+            self.repeated_cache_bytes
+        )
 
     def repeated(self, body: bytes) -> Prepared | None:
         """A request seen byte for byte before: its operation, SQL and values, unbound again."""
@@ -223,7 +222,7 @@ class QueryPlans:
         plan, added = planned.plan(tuple(binding.shape), self.compile_budget)
         if added:
             self.compiled += 1
-            self._charge(parsed, added)
+            self.charge(parsed, added)
         return Prepared(
             operation, plan.sql, plan.parameters(binding.values), planned.writes, planned.tree
         )
@@ -238,7 +237,7 @@ class QueryPlans:
         known = known_document(parsed, self.schema)
         parsed.planned = known
         if known is not None:
-            self._charge(parsed, parsed.size // 2)
+            self.charge(parsed, parsed.size // 2)
         return known
 
     def bind(self, planned: PlannedOperation, variables: VariableValues) -> Binding:
