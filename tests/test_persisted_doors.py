@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from api.pipeline.door import FrontDoor
 from tests.conftest import make_settings
+
+# Every test starts from an empty catalogue and an empty document store.
+pytestmark = pytest.mark.usefixtures("empty_catalog")
 
 QUERY = "query Count { authors { totalCount } }"
 STRICT = {"Accept": "application/graphql-response+json"}
