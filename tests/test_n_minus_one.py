@@ -44,17 +44,25 @@ def previous_release() -> tuple[str | None, str]:
     # The newest commit of main's own line (merges compared with their first parent: a
     # feature branch's commits were never released) that added a revision; an edit to an
     # existing one is no new release.
+    # Revisions renumbered before they were ever released leave commits whose files this
+    # head no longer carries: the previous release is the newest one whose revisions it does.
     added = git(
-        "log", "-n1", "--first-parent", "-m", "--diff-filter=A", "--format=%H", "HEAD",
+        "log", "--first-parent", "-m", "--diff-filter=A", "--format=%H", "HEAD",
         "--", VERSIONS,
     )  # fmt: skip
-    newest = added.stdout.strip()
-    if not newest:
+    commits = added.stdout.split()
+    if not commits:
         return None, f"no commit changed {VERSIONS}"
-    parent = git("rev-parse", "--verify", "--quiet", f"{newest}^")
-    if parent.returncode != 0:
-        return None, f"{newest[:10]} added {VERSIONS} and has no parent here (shallow clone?)"
-    return parent.stdout.strip(), f"the parent of {newest[:10]}, the newest revision added"
+    here = revision_files(PROJECT_ROOT)
+    for newest in commits:
+        parent = git("rev-parse", "--verify", "--quiet", f"{newest}^")
+        if parent.returncode != 0:
+            return None, f"{newest[:10]} added {VERSIONS} and has no parent here (shallow clone?)"
+        listed = git("ls-tree", "--name-only", parent.stdout.strip(), f"{VERSIONS}/")
+        files = {line.rsplit("/", 1)[-1] for line in listed.stdout.split() if line.endswith(".py")}
+        if files < here:
+            return parent.stdout.strip(), f"the parent of {newest[:10]}, a revision added"
+    return None, "no earlier release carries only revisions this head has"
 
 
 @pytest.fixture
