@@ -31,6 +31,8 @@ from api.graphql.schema import CatalogSchema, SchemaOptions, build_schema, valid
 from api.graphql.seed_mutation import SEED_LIST_CAPS
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
+from api.live.listen import listener_for
+from api.live.service import LiveService
 from api.observability.metrics import Metrics
 from api.observability.requests import RequestLogMiddleware
 from api.observability.tracing import start_tracing
@@ -194,21 +196,34 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
         expiry = asyncio.create_task(
             expire_periodically(engine, settings.idempotency_retention_hours)
         )
+        state: dict[str, Any] = {
+            "settings": settings,
+            "engine": engine,
+            "session_factory": session_factory,  # the primary's
+            "primary_pool": primary_pool,
+            "reads": reads,
+            "resolver_gate": resolver_gate,
+            "probe_engine": probe_engine,
+            "compatibility": Compatibility(),
+        }
+        live = state["live"] = LiveService(
+            graphql,
+            state,
+            listen=listener_for(settings),
+            max_subscriptions=settings.live_max_subscriptions,
+            queue_size=settings.live_queue_size,
+            retention_hours=settings.live_retention_hours,
+            poll_seconds=settings.live_poll_seconds,
+        )
+        app.state.live = live  # the server ends subscriptions first on SIGTERM
+        await live.start()
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
         gc.freeze()
         try:
-            yield {
-                "settings": settings,
-                "engine": engine,
-                "session_factory": session_factory,  # the primary's
-                "primary_pool": primary_pool,
-                "reads": reads,
-                "resolver_gate": resolver_gate,
-                "probe_engine": probe_engine,
-                "compatibility": Compatibility(),
-            }
+            yield state
         finally:
+            await live.stop()
             expiry.cancel()
             await reads.aclose()
             await primary_pool.close()

@@ -221,6 +221,26 @@ class Settings(BaseSettings):
         ge=1.0,
         description="Hours an Idempotency-Key's response is kept for retries.",
     )
+    live_retention_hours: float = Field(
+        default=24.0,
+        ge=1.0,
+        description="Hours the change log keeps changes for subscriptions resuming with `after`.",
+    )
+    live_max_subscriptions: int = Field(
+        default=20_000,
+        ge=1,
+        description="Subscriptions one process holds at most; more are refused (retry shortly).",
+    )
+    live_queue_size: int = Field(
+        default=256,
+        ge=1,
+        description="Events one subscription may have waiting; past that it ends as SLOW_CONSUMER.",
+    )
+    live_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the change log is read while the LISTEN connection is down.",
+    )
     idempotency_wait: float = Field(
         default=5.0,
         gt=0,

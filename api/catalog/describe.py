@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from api.catalog.filters import ilike_pattern, searchable_characters
+from api.catalog.filters import ilike_pattern, like_fragment, searchable_characters
 from api.catalog.ids import decode_id
 from api.catalog.keys import (
     INT4_MAX,
@@ -216,6 +216,21 @@ class Filter:
             if self.op is Op.CONTAINS:
                 return ilike_pattern(given)
         return given
+
+    def matches(self, value: Any, stored: Any) -> bool:
+        """`clause` in Python, for a row's `stored` value as the change log keeps it (JSON):
+        live subscriptions filter each change with the same meaning as the list's SQL."""
+        if stored is None:
+            return False  # SQL's NULL compares as unknown: the row is not in the list
+        if self.op is Op.EQUALS:
+            return bool(stored == value)
+        if self.op is Op.EQUALS_IGNORING_CASE:
+            return bool(str(stored).lower() == value)
+        if self.op is Op.CONTAINS:
+            return like_fragment(value).lower() in str(stored).lower()
+        if self.op is Op.AT_LEAST:
+            return bool(stored >= value)
+        return bool(stored <= value)
 
     def clause(self, value: Any) -> ColumnElement[bool]:
         """The condition for a value from `value()`, or a bind parameter standing for one."""

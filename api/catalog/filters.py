@@ -1,10 +1,17 @@
 """Building blocks for WHERE clauses shared by authors and books."""
 
+import re
+
 
 def ilike_pattern(fragment: str) -> str:
     """An ILIKE pattern (escape character `\\`) matching `fragment` anywhere, literally."""
     escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def like_fragment(pattern: str) -> str:
+    """The fragment an `ilike_pattern` was made from."""
+    return re.sub(r"\\(.)", r"\1", pattern[1:-1])
 
 
 def searchable_characters(fragment: str) -> int:

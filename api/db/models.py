@@ -1,12 +1,14 @@
 """ORM models: the shape of the tables, which Alembic's migrations must match."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -17,7 +19,10 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import UserDefinedType
 
 NAME_MAX = 100
 COUNTRY_MAX = 100
@@ -166,3 +171,55 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )
+
+
+CHANGE_ENTITY_MAX = 40
+CHANGE_KIND_MAX = 10
+
+
+class Xid8(UserDefinedType[int]):
+    """Postgres' 64-bit transaction id: which transaction wrote a change-log row."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
+# Reflection (Alembic's comparison of models with migrations) reads the type back by name.
+ischema_names["xid8"] = Xid8
+
+class ChangeLog(Base):
+    """Every committed change to a catalogue row, written by statement-level triggers in the
+    writer's own transaction (api/db/change_log.py), read by the live service (api/live).
+
+    `xid` orders delivery by commit, not by `id`: a change is new to a reader when its
+    transaction is visible in the reader's snapshot and was not in the previous one. The
+    filterable columns before and after the change decide which subscriptions see it.
+    """
+
+    __tablename__ = "change_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    xid: Mapped[int] = mapped_column(
+        Xid8(), server_default=text("pg_current_xact_id()"), index=True
+    )
+    entity: Mapped[str] = mapped_column(String(CHANGE_ENTITY_MAX))
+    row_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(CHANGE_KIND_MAX))
+    old_values: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    new_values: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+
+
+class ChangeLogHorizon(Base):
+    """One row: the newest transaction id purged from the change log. A cursor that had not
+    seen it may have missed a purged change, and is refused as CURSOR_EXPIRED."""
+
+    __tablename__ = "change_log_horizon"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    purged: Mapped[int] = mapped_column(Xid8())

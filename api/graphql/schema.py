@@ -17,6 +17,7 @@ from api.graphql.errors import ErrorPolicy
 from api.graphql.limits import document_limits
 from api.graphql.mutations import ENTITY_MUTATIONS
 from api.graphql.queries import Query
+from api.graphql.subscriptions import Subscription
 from api.graphql.seed_mutation import SEED_MUTATIONS
 from api.settings import setting
 
@@ -97,6 +98,7 @@ def build_schema(options: SchemaOptions | None = None) -> CatalogSchema:
         hide_suggestions=options.production,
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=options.production,

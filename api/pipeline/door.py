@@ -326,7 +326,8 @@ class FrontDoor:
         self, request: dict[str, Any], authorization: str | None, method: str = "POST"
     ) -> tuple[ParsedDocument, OperationDefinitionNode, dict[str, Any], str]:
         """Everything but the cost, cheapest first: shape, document, operation, credentials,
-        list caps. Refused with the first problem found."""
+        list caps. Refused with the first problem found. `method` "SUBSCRIBE": the live
+        transports (api.live), the only way a subscription comes in."""
         variables = request.get("variables")
         name = request.get("operationName")
         if variables is None:
@@ -347,7 +348,7 @@ class FrontDoor:
                 headers={"Allow": "POST"},
                 reason="mutation_over_get",
             )
-        if operation.operation is OperationType.SUBSCRIPTION:
+        if operation.operation is OperationType.SUBSCRIPTION and method != "SUBSCRIBE":
             raise Refused(
                 RequestCode.BAD_REQUEST, "Subscriptions are not served over a POST request"
             )

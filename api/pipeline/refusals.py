@@ -33,6 +33,8 @@ class RequestCode(Enum):
     IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
     WRITE_OUTCOME_UNKNOWN = "WRITE_OUTCOME_UNKNOWN"
     DATABASE_NOT_MIGRATED = "DATABASE_NOT_MIGRATED"
+    CURSOR_EXPIRED = "CURSOR_EXPIRED"  # a live subscription's `after`, older than retention
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
 
 
 # The status under application/graphql-response+json (and, for the HTTP-level ones, always).
@@ -49,6 +51,8 @@ STATUS = {
     RequestCode.QUERY_TOO_COSTLY: 400,
     RequestCode.TOO_MANY: 400,
     RequestCode.SERVER_BUSY: 503,
+    RequestCode.CURSOR_EXPIRED: 410,
+    RequestCode.TOO_MANY_SUBSCRIPTIONS: 503,
     RequestCode.PERSISTED_QUERY_NOT_FOUND: 400,
     RequestCode.PERSISTED_QUERY_REQUIRED: 400,
     RequestCode.METHOD_NOT_ALLOWED: 405,

@@ -1,0 +1,107 @@
+"""Reading the change log: the changes one snapshot has that another has not.
+
+A window is `(seen → upto)`: the changes whose transactions are visible in `upto` and were
+not in `seen`, in log-id order. `upto` None means "now": the statement's own snapshot, which
+it returns. Only committed changes are ever visible, and a transaction that took its log ids
+first but commits last lands in a later window rather than being skipped.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from api.live.cursors import Position
+from api.live.snapshots import Snapshot
+
+WINDOW = """
+WITH now AS (SELECT pg_current_snapshot() AS snapshot)
+SELECT now.snapshot::text AS snapshot, c.id, c.xid::text AS xid, c.entity, c.row_id, c.kind,
+       c.old_values::text AS old_values, c.new_values::text AS new_values
+FROM now LEFT JOIN LATERAL (
+    SELECT * FROM change_log c
+    WHERE c.xid >= pg_snapshot_xmin($1::text::pg_snapshot)
+      AND NOT pg_visible_in_snapshot(c.xid, $1::text::pg_snapshot)
+      AND ($2::text IS NULL OR pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot))
+      AND c.id > $3
+    ORDER BY c.id
+    LIMIT $4
+) c ON true
+"""
+HORIZON = "SELECT purged::text FROM change_log_horizon WHERE id = 1"
+CURRENT = "SELECT pg_current_snapshot()::text"
+PURGE = """
+WITH gone AS (
+    DELETE FROM change_log WHERE id IN (
+        SELECT id FROM change_log WHERE created_at < now() - make_interval(secs => $1)
+        ORDER BY created_at LIMIT $2
+    ) RETURNING xid
+), purged AS (SELECT max(xid) AS xid, count(*) AS rows FROM gone)
+INSERT INTO change_log_horizon (id, purged)
+SELECT 1, xid FROM purged WHERE xid IS NOT NULL
+ON CONFLICT (id) DO UPDATE SET purged = greatest(change_log_horizon.purged, excluded.purged)
+RETURNING (SELECT rows FROM purged)
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the log: a row of `entity` created, updated or deleted."""
+
+    id: int
+    xid: int
+    entity: str
+    row_id: int
+    kind: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A page of changes from `start` (exclusive) to `end`; `complete` when nothing more
+    of that window is left, and the next one starts at `end`."""
+
+    start: Snapshot
+    end: Snapshot
+    changes: list[Change]
+    complete: bool
+
+
+async def current(connection: asyncpg.Connection) -> Snapshot:
+    return Snapshot.parse(await connection.fetchval(CURRENT))
+
+
+async def read_window(
+    connection: asyncpg.Connection, position: Position, limit: int
+) -> Window:
+    """The changes after `position`, up to its `upto` (or now), at most `limit` of them."""
+    upto = str(position.upto) if position.upto else None
+    rows = await connection.fetch(WINDOW, str(position.seen), upto, position.after, limit)
+    end = position.upto or Snapshot.parse(rows[0]["snapshot"])
+    changes = [
+        Change(
+            row["id"],
+            int(row["xid"]),
+            row["entity"],
+            row["row_id"],
+            row["kind"],
+            orjson.loads(row["old_values"]) if row["old_values"] else None,
+            orjson.loads(row["new_values"]) if row["new_values"] else None,
+        )
+        for row in rows
+        if row["id"] is not None
+    ]
+    return Window(position.seen, end, changes, complete=len(changes) < limit)
+
+
+async def expired(connection: asyncpg.Connection, position: Position) -> bool:
+    """Whether changes this position had not received may have been purged."""
+    purged = await connection.fetchval(HORIZON)
+    return purged is not None and int(purged) >= position.seen.xmin
+
+
+async def purge(connection: asyncpg.Connection, retention_seconds: float, batch: int) -> int:
+    """Delete up to `batch` changes older than retention; how many went."""
+    return int(await connection.fetchval(PURGE, retention_seconds, batch) or 0)

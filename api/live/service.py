@@ -1,0 +1,240 @@
+"""The live service: subscriptions opened through the front door, fed by the hub.
+
+`open` takes a subscribe request as the transports receive it and runs it past the same
+checks as any query (document, operation, credentials, list caps, cost), then reads what it
+asks for: which entity, which filter, which cursor, which fields. What it cannot serve
+exactly is refused when it opens, never half-served.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+from graphql import FieldNode, GraphQLError, OperationType
+from graphql.execution.values import get_argument_values, get_variable_values
+
+from api.catalog.describe import Entity, Filter, InvalidFilter
+from api.catalog.ids import encode_id
+from api.db.replicas import ReadRouter
+from api.graphql.planner.fastpath import serve_planned
+from api.graphql.subscriptions import LIVE_FIELDS
+from api.live.contract import Ended
+from api.live.cursors import BadCursor, Position
+from api.live.hub import Hub
+from api.live.log import expired, purge
+from api.live.render import BUCKETS, MAX_BUCKET, EventShape, NodeQuery, Unsupported
+from api.live.render import collect, event_shape
+from api.live.snapshots import Snapshot
+from api.live.subscriber import Subscriber
+from api.pipeline.door import FrontDoor
+from api.pipeline.refusals import Refused, RequestCode
+
+log = logging.getLogger(__name__)
+MAX_SHAPES = 10_000
+NOTHING_SEEN = Snapshot(1, 1)  # replaced by the hub's position when it registers
+
+
+def _bad_input(message: str, code: str = RequestCode.BAD_USER_INPUT.value) -> Refused:
+    return Refused(
+        RequestCode.BAD_USER_INPUT,
+        message,
+        errors=[{"message": message, "extensions": {"code": code}}],
+    )
+
+
+class LiveService:
+    def __init__(
+        self,
+        door: FrontDoor,
+        state: dict[str, Any],
+        *,
+        listen: Callable[[], Awaitable[asyncpg.Connection]] | None,
+        max_subscriptions: int,
+        queue_size: int,
+        retention_hours: float,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.door = door
+        self.state = state
+        self.primary_pool = state["primary_pool"]
+        # Payloads read the primary: a replica may not have the row yet.
+        self.primary_state = {**state, "reads": ReadRouter(state["reads"].primary, [])}
+        self.max_subscriptions = max_subscriptions
+        self.queue_size = queue_size
+        self.retention_hours = retention_hours
+        self.hub = Hub(self._borrow, self.render, listen=listen, poll_seconds=poll_seconds)
+        self.shapes: dict[tuple[str, str | None, bytes], EventShape] = {}
+        self.opened = 0
+        self._purger: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def _borrow(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.primary_pool.pool.acquire() as connection:
+            yield connection
+
+    async def start(self) -> None:
+        await self.hub.start()
+        self._purger = asyncio.create_task(self._purge_periodically())
+
+    async def stop(self) -> None:
+        await self.shutdown()
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+        await self.hub.stop()
+
+    async def shutdown(self) -> None:
+        for subscriber in self.hub.subscribers():
+            subscriber.stop(Ended.SHUTDOWN)
+
+    async def open(self, request: dict[str, Any], authorization: str | None) -> Subscriber:
+        door = self.door
+        parsed, operation, inputs, _ = await door.admit(request, authorization, "SUBSCRIBE")
+        if operation.operation is not OperationType.SUBSCRIPTION:
+            raise Refused(
+                RequestCode.BAD_REQUEST,
+                f"A {operation.operation.value} is answered over HTTP; only subscriptions here",
+            )
+        door.policy.check_cost(door.cost(parsed, operation, inputs))
+        if len(self.hub) >= self.max_subscriptions:
+            raise Refused(
+                RequestCode.TOO_MANY_SUBSCRIPTIONS,
+                "This server holds as many subscriptions as it may; retry shortly",
+                headers={"Retry-After": "5"},
+            )
+        schema = door.schema.graphql_schema
+        coerced = get_variable_values(schema, operation.variable_definitions or (), inputs)
+        if isinstance(coerced, list):  # the variables did not coerce
+            error: GraphQLError = coerced[0]
+            raise _bad_input(error.message)
+        subscription_type = schema.subscription_type
+        assert subscription_type is not None
+        roots = collect(operation.selection_set, "Subscription", parsed.fragments, coerced)
+        if len(roots) != 1:
+            raise _bad_input("A subscription selects exactly one field")
+        ((root, *_),) = roots.values()
+        entity = LIVE_FIELDS[root.name.value]
+        arguments = get_argument_values(
+            subscription_type.fields[root.name.value], root, coerced
+        )
+        conditions = self._conditions(entity, arguments.get("filter"))
+        shape = self._shape(parsed.text, operation, parsed.fragments, root, entity, inputs)
+        since = self._since(arguments.get("after"))
+        if since is not None:
+            async with self._borrow() as connection:
+                if await expired(connection, since):
+                    raise Refused(
+                        RequestCode.CURSOR_EXPIRED,
+                        "`after` is older than the change log keeps: read the list again, "
+                        "then subscribe without `after`",
+                    )
+        subscriber = Subscriber(
+            entity, conditions, shape, since.seen if since else NOTHING_SEEN, self.queue_size
+        )
+        subscriber.on_close = self.hub.remove
+        start = await self.hub.register(subscriber)
+        if since is None:
+            subscriber.base = start
+        else:
+            subscriber.backlog = self.hub.backlog(subscriber, since, start)
+        self.opened += 1
+        return subscriber
+
+    @staticmethod
+    def _conditions(entity: Entity, given: dict[str, Any] | None) -> list[tuple[Filter, Any]]:
+        conditions = []
+        for condition in entity.filters:
+            value = (given or {}).get(condition.name)
+            if value is None:
+                continue
+            try:
+                conditions.append((condition, condition.value(value)))
+            except InvalidFilter as invalid:
+                raise _bad_input(str(invalid), invalid.code) from None
+        return conditions
+
+    def _shape(
+        self,
+        text: str,
+        operation: Any,
+        fragments: dict[str, Any],
+        root: FieldNode,
+        entity: Entity,
+        inputs: dict[str, Any],
+    ) -> EventShape:
+        name = operation.name.value if operation.name else None
+        key = (text, name, orjson.dumps(inputs, option=orjson.OPT_SORT_KEYS))
+        shape = self.shapes.get(key)
+        if shape is None:
+            try:
+                shape = event_shape(
+                    root, f"{entity.name}Change", entity.name, operation, fragments, inputs
+                )
+            except Unsupported as unsupported:
+                raise _bad_input(str(unsupported)) from None
+            if len(self.shapes) >= MAX_SHAPES:
+                self.shapes.clear()
+            self.shapes[key] = shape
+        return shape
+
+    @staticmethod
+    def _since(after: str | None) -> Position | None:
+        if after is None:
+            return None
+        try:
+            return Position.decode(after)
+        except BadCursor as bad:
+            raise _bad_input(str(bad)) from None
+
+    async def render(
+        self, needed: dict[NodeQuery, set[int]]
+    ) -> dict[tuple[NodeQuery, int], Any]:
+        """Every needed node, one query per selection and up to MAX_BUCKET rows."""
+        chunks = []
+        for query, row_ids in needed.items():
+            ordered = sorted(row_ids)
+            for start in range(0, len(ordered), MAX_BUCKET):
+                chunks.append((query, ordered[start : start + MAX_BUCKET]))
+        rendered: dict[tuple[NodeQuery, int], Any] = {}
+        for part in await asyncio.gather(*(self._render(q, ids) for q, ids in chunks)):
+            rendered.update(part)
+        return rendered
+
+    async def _render(self, query: NodeQuery, row_ids: list[int]) -> dict[tuple[NodeQuery, int], Any]:
+        size = next(b for b in BUCKETS if b >= len(row_ids))
+        padded = row_ids + [row_ids[-1]] * (size - len(row_ids))
+        door = self.door
+        parsed = door.documents.get(query.text(size), trusted=True)
+        operation = parsed.operation("LiveNodes")
+        variables = query.variables([encode_id(query.type_name, i) for i in padded])
+        body = None
+        if door.plans is not None:
+            prepared = door.plans.prepare(parsed, operation, variables)
+            if prepared is not None:
+                answer = await serve_planned(self.primary_pool, prepared)
+                body = answer.body if answer is not None and answer.ok else None
+        if body is None:
+            result = await door.resolvers.execute(
+                parsed, operation, variables, None, self.primary_state, True
+            )
+            body = result.body
+        data = orjson.loads(body).get("data") or {}
+        return {(query, row_id): data.get(f"n{i}") for i, row_id in enumerate(row_ids)}
+
+    async def _purge_periodically(self, every_seconds: float = 600, batch: int = 5000) -> None:
+        while True:
+            try:
+                while True:
+                    async with self._borrow() as connection:
+                        gone = await purge(connection, self.retention_hours * 3600, batch)
+                    if gone < batch:
+                        break
+            except Exception as error:  # the database away: the next round tries again
+                log.info("purging the change log failed: %r", error)
+            await asyncio.sleep(every_seconds)

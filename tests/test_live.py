@@ -1,0 +1,212 @@
+"""Change subscriptions, through the live service (the transports have tests of their own):
+events for every write path, filters, resume by cursor, commit order, two processes."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.app import create_app
+from api.catalog.ids import decode_id
+from api.live.service import LiveService
+from api.pipeline.refusals import Refused
+from api.settings import Settings
+from tests.conftest import make_settings
+from tests.graphql_client import GraphQLClient
+
+BOOKS = """
+subscription Books($filter: BookFilter, $after: String) {
+  bookChanged(filter: $filter, after: $after) { cursor kind id node { title author { name } } }
+}
+"""
+CREATE_AUTHOR = "mutation($name: String!) { createAuthor(input: {name: $name}) { author { id } } }"
+CREATE_BOOK = """
+mutation($title: String!, $author: ID!, $year: Int) {
+  createBook(input: {title: $title, authorId: $author, publishedYear: $year}) { book { id } }
+}
+"""
+UPDATE_BOOK = """
+mutation($id: ID!, $title: String, $year: Int) {
+  updateBook(input: {id: $id, title: $title, publishedYear: $year}) { book { id } }
+}
+"""
+DELETE_BOOK = "mutation($id: ID!) { deleteBook(input: {id: $id}) { book { id } } }"
+
+
+class Served:
+    def __init__(self, client: GraphQLClient, live: LiveService) -> None:
+        self.client = client
+        self.live = live
+
+    async def author(self, name: str) -> str:
+        data = await self.client.execute(CREATE_AUTHOR, {"name": name})
+        return str(data["createAuthor"]["author"]["id"])
+
+    async def book(self, title: str, author: str, year: int | None = None) -> str:
+        data = await self.client.execute(
+            CREATE_BOOK, {"title": title, "author": author, "year": year}
+        )
+        return str(data["createBook"]["book"]["id"])
+
+    async def subscribe(self, **variables: Any) -> Any:
+        return await self.live.open({"query": BOOKS, "variables": variables}, None)
+
+
+async def serve(settings: Settings) -> AsyncIterator[Served]:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield Served(GraphQLClient(http), app.state.live)
+
+
+@pytest.fixture
+async def served(settings: Settings, empty_catalog: None) -> AsyncIterator[Served]:
+    async for served in serve(settings):
+        yield served
+
+
+async def event(subscription: Any, timeout: float = 10) -> dict[str, Any]:
+    body = await asyncio.wait_for(subscription.next(), timeout)
+    assert body is not None, subscription.ended
+    payload: dict[str, Any] = orjson.loads(body)
+    assert "errors" not in payload, payload
+    change: dict[str, Any] = payload["data"]["bookChanged"]
+    return change
+
+
+async def nothing_more(subscription: Any, wait: float = 0.5) -> None:
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(subscription.next(), wait)
+
+
+async def test_created_updated_deleted_in_order(served: Served) -> None:
+    subscription = await served.subscribe()
+    author = await served.author("Ursula K. Le Guin")
+    book = await served.book("The Dispossessed", author)
+    await served.client.execute(UPDATE_BOOK, {"id": book, "title": "The Dispossessed!"})
+    await served.client.execute(DELETE_BOOK, {"id": book})
+    created, updated, deleted = [await event(subscription) for _ in range(3)]
+    assert (created["kind"], created["id"]) == ("CREATED", book)
+    assert created["node"] == {"title": "The Dispossessed", "author": {"name": "Ursula K. Le Guin"}}
+    assert updated["kind"] == "UPDATED"
+    assert deleted == {**deleted, "kind": "DELETED", "id": book, "node": None}
+    assert len({created["cursor"], updated["cursor"], deleted["cursor"]}) == 3
+    await nothing_more(subscription)
+
+
+async def test_a_filter_sees_rows_move_in_and_out(served: Served) -> None:
+    author = await served.author("Octavia E. Butler")
+    other = await served.author("Someone Else")
+    subscription = await served.subscribe(filter={"authorId": author, "publishedYearFrom": 1990})
+    early = await served.book("Kindred", author, 1979)
+    await served.book("Not hers", other, 1995)
+    await served.client.execute(UPDATE_BOOK, {"id": early, "year": 1993})  # moves in
+    await served.client.execute(UPDATE_BOOK, {"id": early, "title": "Parable"})  # stays in
+    await served.client.execute(UPDATE_BOOK, {"id": early, "year": 1980})  # moves out
+    moved_in, stayed, moved_out = [await event(subscription) for _ in range(3)]
+    assert (moved_in["kind"], moved_in["id"], moved_in["node"]["title"]) == (
+        "CREATED",
+        early,
+        "Kindred",
+    )
+    assert (stayed["kind"], stayed["node"]["title"]) == ("UPDATED", "Parable")
+    assert (moved_out["kind"], moved_out["node"]) == ("DELETED", None)
+    await nothing_more(subscription)
+
+
+async def test_a_contains_filter_means_what_the_list_means(served: Served) -> None:
+    author = await served.author("Iain M. Banks")
+    subscription = await served.subscribe(filter={"titleContains": "PHLEBAS"})
+    await served.book("Consider Phlebas", author)
+    await served.book("Use of Weapons", author)
+    listed = await served.client.execute(
+        '{ books(filter: {titleContains: "PHLEBAS"}) { edges { node { id } } } }'
+    )
+    (only,) = listed["books"]["edges"]
+    change = await event(subscription)
+    assert change["id"] == only["node"]["id"]
+    await nothing_more(subscription)
+
+
+async def test_resuming_after_a_cursor_delivers_what_was_missed_once(served: Served) -> None:
+    author = await served.author("N. K. Jemisin")
+    first = await served.subscribe()
+    await served.book("The Fifth Season", author)
+    seen = await event(first)
+    await first.close()
+    missed = [await served.book(f"Missed {n}", author) for n in range(3)]
+    resumed = await served.subscribe(after=seen["cursor"])
+    live = await served.book("Live one", author)
+    ids = [(await event(resumed))["id"] for _ in range(4)]
+    assert ids == [*missed, live]
+    await nothing_more(resumed)
+
+
+async def test_resuming_from_each_cursor_continues_exactly_after_it(served: Served) -> None:
+    author = await served.author("Ted Chiang")
+    subscription = await served.subscribe()
+    books = [await served.book(f"Story {n}", author) for n in range(4)]
+    events = [await event(subscription) for _ in books]
+    for index, seen in enumerate(events):
+        resumed = await served.subscribe(after=seen["cursor"])
+        rest = [(await event(resumed))["id"] for _ in books[index + 1 :]]
+        assert rest == books[index + 1 :]
+        await nothing_more(resumed, 0.2)
+        await resumed.close()
+
+
+async def test_a_bad_cursor_and_a_short_pattern_are_refused_when_opening(served: Served) -> None:
+    with pytest.raises(Refused) as bad:
+        await served.subscribe(after="not-a-cursor")
+    assert bad.value.code.value == "BAD_USER_INPUT"
+    with pytest.raises(Refused) as short:
+        await served.subscribe(filter={"titleContains": "ab"})
+    assert short.value.errors[0]["extensions"]["code"] == "PATTERN_TOO_SHORT"
+
+
+async def test_a_query_is_not_a_subscription(served: Served) -> None:
+    with pytest.raises(Refused) as refused:
+        await served.live.open({"query": "{ books { totalCount } }"}, None)
+    assert "only subscriptions" in refused.value.message
+
+
+async def test_out_of_order_commits_are_not_skipped(served: Served, engine: AsyncEngine) -> None:
+    """T1 takes its log id first and commits last; T2 commits in between. A client that
+    resumes from T2's event must still get T1's."""
+    author_id = decode_id(
+        await served.author("Kim Stanley Robinson"), type_name="Author", field=("id",)
+    )
+    subscription = await served.subscribe()
+    async with engine.connect() as first, engine.connect() as second:
+        one = await first.begin()
+        await first.execute(
+            text("INSERT INTO books (title, author_id) VALUES ('Taken first', :a)"),
+            {"a": author_id},
+        )
+        async with second.begin():
+            await second.execute(
+                text("INSERT INTO books (title, author_id) VALUES ('Committed first', :a)"),
+                {"a": author_id},
+            )
+        early = await event(subscription)
+        assert early["node"]["title"] == "Committed first"
+        await one.commit()
+    late = await event(subscription)
+    assert late["node"]["title"] == "Taken first"
+    async with engine.connect() as connection:
+        order = await connection.execute(
+            text("SELECT b.title FROM change_log c JOIN books b ON b.id = c.row_id ORDER BY c.id")
+        )
+    assert order.scalars().all() == ["Taken first", "Committed first"]  # the log's own order
+    # Resuming from the event of the transaction that committed first still gets the other.
+    resumed = await served.subscribe(after=early["cursor"])
+    again = await event(resumed)
+    assert again["id"] == late["id"]
+    await nothing_more(resumed)
