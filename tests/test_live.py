@@ -218,3 +218,69 @@ async def test_out_of_order_commits_are_not_skipped(served: Served, engine: Asyn
     again = await event(resumed)
     assert again["id"] == late["id"]
     await nothing_more(resumed)
+
+
+SEED = """
+mutation($input: SeedCatalogInput!) { seedCatalog(input: $input) { authors { id } } }
+"""
+AUTHORS = """
+subscription($filter: AuthorFilter) { authorChanged(filter: $filter) { kind id node { name } } }
+"""
+
+
+async def test_every_write_path_is_seen(served: Served) -> None:
+    """The planner's create, the resolvers' update and delete, and seedCatalog's bulk path."""
+    books = await served.subscribe()
+    authors = await served.live.open({"query": AUTHORS}, None)
+    seeded = await served.client.execute(
+        SEED,
+        {
+            "input": {
+                "authors": [
+                    {"name": "Seeded One", "books": [{"title": "S1"}, {"title": "S2"}]},
+                    {"name": "Seeded Two", "books": [{"title": "S3"}]},
+                ]
+            }
+        },
+    )
+    author_ids = [a["id"] for a in seeded["seedCatalog"]["authors"]]
+    seen_authors = [orjson.loads(await authors.next() or b"") for _ in author_ids]
+    assert [a["data"]["authorChanged"]["id"] for a in seen_authors] == author_ids
+    titles = sorted([(await event(books))["node"]["title"] for _ in range(3)])
+    assert titles == ["S1", "S2", "S3"]
+
+
+async def test_fan_out_renders_once_per_batch_and_selection(served: Served) -> None:
+    """Fifty subscribers, each on its own author: one write per author, read in one window,
+    rendered by one query; no database connection per subscriber."""
+    authors = [await served.author(f"Author {n}") for n in range(50)]
+    subscriptions = [await served.subscribe(filter={"authorId": a}) for a in authors]
+    renders, reads = served.live.renders, served.live.hub.reads
+    await served.client.execute(
+        SEED,
+        {"input": {"authors": [{"name": f"Other {n}"} for n in range(3)]}},
+    )  # a write no subscriber wants: read, not rendered
+    async with served.live.hub.lock:  # the next wake-up reads both writes together
+        for index, author in enumerate(authors):
+            await served.book(f"Book {index}", author)
+    for index, subscription in enumerate(subscriptions):
+        change = await event(subscription)
+        assert change["node"] == {"title": f"Book {index}", "author": {"name": f"Author {index}"}}
+    assert served.live.renders - renders == 1
+    assert served.live.hub.reads - reads <= 3
+
+
+async def test_connections_do_not_grow_with_subscribers(
+    served: Served, engine: AsyncEngine
+) -> None:
+    count = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+    async with engine.connect() as connection:
+        await served.subscribe()
+        before = (await connection.execute(count)).scalar_one()
+        many = [await served.subscribe() for _ in range(200)]
+        after = (await connection.execute(count)).scalar_one()
+    assert after <= before
+    assert len(served.live.hub) >= 201
+    for subscription in many:
+        await subscription.close()
+    assert len(served.live.hub) == 1
