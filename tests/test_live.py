@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.catalog.ids import decode_id
+from api.live.contract import Ended
+from api.live.listen import APPLICATION
+from api.live.log import purge
 from api.live.service import LiveService
 from api.pipeline.refusals import Refused
 from api.settings import Settings
@@ -36,6 +39,7 @@ mutation($id: ID!, $title: String, $year: Int) {
   updateBook(input: {id: $id, title: $title, publishedYear: $year}) { book { id } }
 }
 """
+AUTH = {"api_token": "a-service-token-long-enough-for-the-rules-0123456789"}
 DELETE_BOOK = "mutation($id: ID!) { deleteBook(input: {id: $id}) { book { id } } }"
 
 
@@ -72,8 +76,8 @@ async def served(settings: Settings, empty_catalog: None) -> AsyncIterator[Serve
         yield served
 
 
-async def event(subscription: Any, timeout: float = 10) -> dict[str, Any]:
-    body = await asyncio.wait_for(subscription.next(), timeout)
+async def event(subscription: Any, patience: float = 10) -> dict[str, Any]:
+    body = await asyncio.wait_for(subscription.next(), patience)
     assert body is not None, subscription.ended
     payload: dict[str, Any] = orjson.loads(body)
     assert "errors" not in payload, payload
@@ -284,3 +288,106 @@ async def test_connections_do_not_grow_with_subscribers(
     for subscription in many:
         await subscription.close()
     assert len(served.live.hub) == 1
+
+
+async def test_a_slow_consumer_is_ended_and_resumes_by_cursor(database_url: str) -> None:
+    async for served in serve(make_settings(database_url, live_queue_size=2)):
+        author = await served.author("Gene Wolfe")
+        subscription = await served.subscribe()
+        await served.book("First", author)
+        seen = await event(subscription)
+        books = [await served.book(f"Book {n}", author) for n in range(4)]
+        for _ in range(50):  # until the hub has offered it more than its queue holds
+            if subscription.ended is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert subscription.ended is Ended.SLOW_CONSUMER
+        assert await subscription.next() is None
+        resumed = await served.subscribe(after=seen["cursor"])
+        assert [(await event(resumed))["id"] for _ in books] == books
+
+
+async def test_shutdown_ends_every_subscription(served: Served) -> None:
+    subscriptions = [await served.subscribe() for _ in range(3)]
+    await served.live.shutdown()
+    for subscription in subscriptions:
+        assert await subscription.next() is None
+        assert subscription.ended is Ended.SHUTDOWN
+    assert len(served.live.hub) == 0
+
+
+async def test_a_lost_listen_connection_polls_then_listens_again(
+    served: Served, engine: AsyncEngine
+) -> None:
+    hub = served.live.hub
+    for _ in range(100):
+        if hub.listening:
+            break
+        await asyncio.sleep(0.05)
+    assert hub.listening
+    subscription = await served.subscribe()
+    author = await served.author("Connie Willis")
+    async with engine.connect() as connection:
+        killed = await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = :name"
+            ),
+            {"name": APPLICATION},
+        )
+        assert killed.scalars().all() == [True]
+    await served.book("Written while it was down", author)
+    assert (await event(subscription))["node"]["title"] == "Written while it was down"
+    for _ in range(100):
+        if hub.listening:
+            break
+        await asyncio.sleep(0.05)
+    assert hub.listening  # back, after its backoff
+    await served.book("Written after", author)
+    assert (await event(subscription))["node"]["title"] == "Written after"
+
+
+async def test_a_write_on_one_process_reaches_subscribers_on_another(
+    settings: Settings, empty_catalog: None
+) -> None:
+    async for reader in serve(settings):
+        async for writer in serve(settings):
+            subscription = await reader.subscribe()
+            author = await writer.author("Becky Chambers")
+            book = await writer.book("A Psalm for the Wild-Built", author)
+            assert (await event(subscription))["id"] == book
+
+
+async def test_a_cursor_older_than_retention_is_refused(
+    served: Served, engine: AsyncEngine
+) -> None:
+    author = await served.author("Jo Walton")
+    subscription = await served.subscribe()
+    await served.book("Among Others", author)
+    old = await event(subscription)
+    await served.book("Lifelode", author)
+    await event(subscription)
+    async with served.live._borrow() as connection:
+        assert await purge(connection, 0, 1000) == 3
+    with pytest.raises(Refused) as refused:
+        await served.subscribe(after=old["cursor"])
+    assert refused.value.code.value == "CURSOR_EXPIRED"
+    await served.book("After the purge", author)
+    latest = await event(subscription)
+    resumed = await served.subscribe(after=latest["cursor"])  # newer than what was purged
+    await served.book("Still followed", author)
+    assert (await event(resumed))["node"]["title"] == "Still followed"
+
+
+async def test_subscriptions_pass_the_same_cost_and_auth_checks(
+    database_url: str, served: Served
+) -> None:
+    costly = """subscription { bookChanged { node { author { books(first: 100) {
+        edges { node { author { books(first: 100) { edges { node { title } } } } } } } } } } }"""
+    with pytest.raises(Refused) as refused:
+        await served.live.open({"query": costly}, None)
+    assert refused.value.code.value == "QUERY_TOO_COSTLY"
+    async for private in serve(make_settings(database_url, reads_require_auth=True, **AUTH)):
+        with pytest.raises(Refused) as anonymous:
+            await private.live.open({"query": BOOKS}, None)
+        assert anonymous.value.code.value == "UNAUTHENTICATED"

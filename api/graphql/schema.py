@@ -17,8 +17,8 @@ from api.graphql.errors import ErrorPolicy
 from api.graphql.limits import document_limits
 from api.graphql.mutations import ENTITY_MUTATIONS
 from api.graphql.queries import Query
-from api.graphql.subscriptions import Subscription
 from api.graphql.seed_mutation import SEED_MUTATIONS
+from api.graphql.subscriptions import Subscription
 from api.settings import setting
 
 

@@ -59,7 +59,7 @@ CHANGE_TYPES = {name: _change_type(entity) for name, entity in ENTITIES.items()}
 
 
 def _changed(entity: Entity) -> Any:
-    change = CHANGE_TYPES[entity.name]
+    change: Any = CHANGE_TYPES[entity.name]
 
     async def subscribe(
         self: None, info: Info, filter: object | None, after: str | None

@@ -41,8 +41,6 @@ class Position:
             version, seen, upto, after = base64.urlsafe_b64decode(padded).decode().split("|")
             if version != VERSION:
                 raise ValueError(version)
-            return cls(
-                Snapshot.parse(seen), Snapshot.parse(upto) if upto else None, int(after)
-            )
+            return cls(Snapshot.parse(seen), Snapshot.parse(upto) if upto else None, int(after))
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise BadCursor("`after` is not a cursor from this service's events") from None

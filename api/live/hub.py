@@ -240,7 +240,7 @@ class Hub:
             try:
                 connection = await self.listen()
                 lost = asyncio.Event()
-                connection.add_termination_listener(lambda _: lost.set())
+                connection.add_termination_listener(lambda _, gone=lost: gone.set())
                 await connection.add_listener(CHANNEL, lambda *_: self.wake.set())
                 self.listening = True
                 delay = 0.5

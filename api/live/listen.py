@@ -8,6 +8,7 @@ import asyncpg
 from api.settings import PooledMigrationTarget, Settings
 
 log = logging.getLogger(__name__)
+APPLICATION = "catalog-live-listen"  # how operators (and tests) find it in pg_stat_activity
 
 
 def listener_for(settings: Settings) -> Callable[[], Awaitable[asyncpg.Connection]] | None:
@@ -23,6 +24,7 @@ def listener_for(settings: Settings) -> Callable[[], Awaitable[asyncpg.Connectio
         return None
     url = target.url.set(drivername="postgresql").render_as_string(hide_password=False)
     args = {**target.connect_args, "timeout": settings.db_connect_timeout}
+    args["server_settings"] = {**args.get("server_settings", {}), "application_name": APPLICATION}
 
     async def connect() -> asyncpg.Connection:
         return await asyncpg.connect(url, **args)

@@ -73,9 +73,7 @@ async def current(connection: asyncpg.Connection) -> Snapshot:
     return Snapshot.parse(await connection.fetchval(CURRENT))
 
 
-async def read_window(
-    connection: asyncpg.Connection, position: Position, limit: int
-) -> Window:
+async def read_window(connection: asyncpg.Connection, position: Position, limit: int) -> Window:
     """The changes after `position`, up to its `upto` (or now), at most `limit` of them."""
     upto = str(position.upto) if position.upto else None
     rows = await connection.fetch(WINDOW, str(position.seen), upto, position.after, limit)

@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 import orjson
-from strawberry.schema.schema import validate_document
 from graphql import FieldNode, GraphQLError, OperationType, specified_rules
 from graphql.execution.values import get_argument_values, get_variable_values
+from strawberry.schema.schema import validate_document
 
 from api.catalog.describe import Entity, Filter, InvalidFilter
 from api.catalog.ids import encode_id
@@ -28,8 +28,15 @@ from api.live.contract import Ended
 from api.live.cursors import BadCursor, Position
 from api.live.hub import Hub
 from api.live.log import expired, purge
-from api.live.render import BUCKETS, MAX_BUCKET, EventShape, NodeQuery, Unsupported
-from api.live.render import collect, event_shape
+from api.live.render import (
+    BUCKETS,
+    MAX_BUCKET,
+    EventShape,
+    NodeQuery,
+    Unsupported,
+    collect,
+    event_shape,
+)
 from api.live.snapshots import Snapshot
 from api.live.subscriber import Subscriber
 from api.pipeline.budget import TokenBucket
@@ -134,14 +141,12 @@ class LiveService:
             raise _bad_input(error.message)
         subscription_type = schema.subscription_type
         assert subscription_type is not None
-        roots = collect(operation.selection_set, "Subscription", parsed.fragments, coerced)
+        roots = collect(operation.selection_set, "Subscription", parsed.fragments, coerced.coerced)
         if len(roots) != 1:
             raise _bad_input("A subscription selects exactly one field")
         ((root, *_),) = roots.values()
         entity = LIVE_FIELDS[root.name.value]
-        arguments = get_argument_values(
-            subscription_type.fields[root.name.value], root, coerced
-        )
+        arguments = get_argument_values(subscription_type.fields[root.name.value], root, coerced)
         conditions = self._conditions(entity, arguments.get("filter"))
         shape = self._shape(parsed.text, operation, parsed.fragments, root, entity, inputs)
         since = self._since(arguments.get("after"))
@@ -211,9 +216,7 @@ class LiveService:
         except BadCursor as bad:
             raise _bad_input(str(bad)) from None
 
-    async def render(
-        self, needed: dict[NodeQuery, set[int]]
-    ) -> dict[tuple[NodeQuery, int], Any]:
+    async def render(self, needed: dict[NodeQuery, set[int]]) -> dict[tuple[NodeQuery, int], Any]:
         """Every needed node, one query per selection and up to MAX_BUCKET rows."""
         chunks = []
         for query, row_ids in needed.items():
@@ -225,7 +228,9 @@ class LiveService:
             rendered.update(part)
         return rendered
 
-    async def _render(self, query: NodeQuery, row_ids: list[int]) -> dict[tuple[NodeQuery, int], Any]:
+    async def _render(
+        self, query: NodeQuery, row_ids: list[int]
+    ) -> dict[tuple[NodeQuery, int], Any]:
         self.renders += 1
         size = next(b for b in BUCKETS if b >= len(row_ids))
         padded = row_ids + [row_ids[-1]] * (size - len(row_ids))

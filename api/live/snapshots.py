@@ -48,6 +48,8 @@ class Snapshot:
         xmin, xmax = max(self.xmin, other.xmin), max(self.xmax, other.xmax)
         candidates = self.xip | other.xip
         running = frozenset(
-            x for x in candidates if xmin <= x < xmax and not self.visible(x) and not other.visible(x)
+            x
+            for x in candidates
+            if xmin <= x < xmax and not self.visible(x) and not other.visible(x)
         )
         return Snapshot(xmin, xmax, running)
