@@ -23,7 +23,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLE = "change_log"
-HORIZON = "change_log_horizon"  # the newest transaction whose changes retention purged
+MARKS = "change_log_marks"  # snapshots taken now and then; retention purges up to one
 # Frozen at this revision: each table's entity and the columns its filters read.
 LOGGED = {
     "authors": ("Author", ("name", "country")),
@@ -66,11 +66,11 @@ def upgrade() -> None:
     )
     op.create_index(op.f(f"ix_{TABLE}_xid"), TABLE, ["xid"])
     op.create_table(
-        HORIZON,
-        sa.Column("id", sa.SmallInteger(), nullable=False),
-        sa.Column("purged", Xid8(), nullable=False),
-        sa.CheckConstraint("id = 1", name=op.f(f"ck_{HORIZON}_one_row")),
-        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{HORIZON}")),
+        MARKS,
+        sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("snapshot", sa.Text(), nullable=False),
+        sa.Column("purged", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.PrimaryKeyConstraint("taken_at", name=op.f(f"pk_{MARKS}")),
     )
     op.create_index(op.f(f"ix_{TABLE}_created_at"), TABLE, ["created_at"])
     for table, (entity, columns) in LOGGED.items():
@@ -80,7 +80,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in LOGGED:
         remove_change_log(table)
-    op.drop_table(HORIZON)
+    op.drop_table(MARKS)
     op.drop_index(op.f(f"ix_{TABLE}_created_at"), table_name=TABLE)
     op.drop_index(op.f(f"ix_{TABLE}_xid"), table_name=TABLE)
     op.drop_table(TABLE)

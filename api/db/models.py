@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    false,
     func,
     text,
 )
@@ -215,12 +217,13 @@ class ChangeLog(Base):
     )
 
 
-class ChangeLogHorizon(Base):
-    """One row: the newest transaction id purged from the change log. A cursor that had not
-    seen it may have missed a purged change, and is refused as CURSOR_EXPIRED."""
+class ChangeLogMark(Base):
+    """A snapshot of the change log taken now and then (api/live/log.py). Retention deletes
+    the changes visible in the newest mark older than it, marked `purged` first: a cursor
+    whose snapshot does not cover that mark may have missed one, and is CURSOR_EXPIRED."""
 
-    __tablename__ = "change_log_horizon"
-    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+    __tablename__ = "change_log_marks"
 
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    purged: Mapped[int] = mapped_column(Xid8())
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    snapshot: Mapped[str] = mapped_column(Text)
+    purged: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -29,19 +29,32 @@ FROM now LEFT JOIN LATERAL (
     LIMIT $4
 ) c ON true
 """
-HORIZON = "SELECT purged::text FROM change_log_horizon WHERE id = 1"
 CURRENT = "SELECT pg_current_snapshot()::text"
+PURGED_MARK = "SELECT snapshot FROM change_log_marks WHERE purged ORDER BY taken_at DESC LIMIT 1"
+TAKE_MARK = """
+INSERT INTO change_log_marks (taken_at, snapshot) VALUES (now(), pg_current_snapshot()::text)
+ON CONFLICT (taken_at) DO NOTHING
+"""
+# The newest mark older than retention, marked purged before anything it covers is deleted:
+# from then on, a cursor that does not cover it is told so rather than silently missing.
+CHOOSE_MARK = """
+WITH chosen AS (
+    SELECT taken_at FROM change_log_marks
+    WHERE taken_at <= now() - make_interval(secs => $1)
+    ORDER BY taken_at DESC LIMIT 1
+)
+UPDATE change_log_marks m SET purged = true FROM chosen
+WHERE m.taken_at = chosen.taken_at
+RETURNING m.taken_at, m.snapshot
+"""
+DROP_OLDER_MARKS = "DELETE FROM change_log_marks WHERE taken_at < $1"
 PURGE = """
-WITH gone AS (
-    DELETE FROM change_log WHERE id IN (
-        SELECT id FROM change_log WHERE created_at < now() - make_interval(secs => $1)
-        ORDER BY created_at LIMIT $2
-    ) RETURNING xid
-), purged AS (SELECT max(xid) AS xid, count(*) AS rows FROM gone)
-INSERT INTO change_log_horizon (id, purged)
-SELECT 1, xid FROM purged WHERE xid IS NOT NULL
-ON CONFLICT (id) DO UPDATE SET purged = greatest(change_log_horizon.purged, excluded.purged)
-RETURNING (SELECT rows FROM purged)
+DELETE FROM change_log WHERE id IN (
+    SELECT id FROM change_log
+    WHERE xid < pg_snapshot_xmax($1::text::pg_snapshot)
+      AND pg_visible_in_snapshot(xid, $1::text::pg_snapshot)
+    LIMIT $2
+)
 """
 
 
@@ -95,11 +108,25 @@ async def read_window(connection: asyncpg.Connection, position: Position, limit:
 
 
 async def expired(connection: asyncpg.Connection, position: Position) -> bool:
-    """Whether changes this position had not received may have been purged."""
-    purged = await connection.fetchval(HORIZON)
-    return purged is not None and int(purged) >= position.seen.xmin
+    """Whether changes this position had not received may have been purged: its snapshot
+    does not cover the last purged mark (it was taken before that mark)."""
+    purged = await connection.fetchval(PURGED_MARK)
+    return purged is not None and not position.seen.covers(Snapshot.parse(purged))
 
 
 async def purge(connection: asyncpg.Connection, retention_seconds: float, batch: int) -> int:
-    """Delete up to `batch` changes older than retention; how many went."""
-    return int(await connection.fetchval(PURGE, retention_seconds, batch) or 0)
+    """Take a mark, then delete the changes covered by the newest mark older than
+    retention, `batch` rows per statement; how many went."""
+    await connection.execute(TAKE_MARK)
+    chosen = await connection.fetchrow(CHOOSE_MARK, retention_seconds)
+    if chosen is None:
+        return 0
+    gone = 0
+    while True:
+        status = await connection.execute(PURGE, chosen["snapshot"], batch)
+        deleted = int(status.split()[-1])
+        gone += deleted
+        if deleted < batch:
+            break
+    await connection.execute(DROP_OLDER_MARKS, chosen["taken_at"])
+    return gone

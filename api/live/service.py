@@ -257,13 +257,11 @@ class LiveService:
         return {(query, row_id): data.get(f"n{i}") for i, row_id in enumerate(row_ids)}
 
     async def _purge_periodically(self, every_seconds: float = 600, batch: int = 5000) -> None:
+        """A mark every round; the changes older than retention deleted in batches."""
         while True:
             try:
-                while True:
-                    async with self._borrow() as connection:
-                        gone = await purge(connection, self.retention_hours * 3600, batch)
-                    if gone < batch:
-                        break
+                async with self._borrow() as connection:
+                    await purge(connection, self.retention_hours * 3600, batch)
             except Exception as error:  # the database away: the next round tries again
                 log.info("purging the change log failed: %r", error)
             await asyncio.sleep(every_seconds)
