@@ -189,6 +189,7 @@ class Xid8(UserDefinedType[int]):
 # Reflection (Alembic's comparison of models with migrations) reads the type back by name.
 ischema_names["xid8"] = Xid8
 
+
 class ChangeLog(Base):
     """Every committed change to a catalogue row, written by statement-level triggers in the
     writer's own transaction (api/db/change_log.py), read by the live service (api/live).
