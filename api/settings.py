@@ -39,6 +39,17 @@ def is_weak_token(token: str) -> bool:
     )
 
 
+def seconds(default: float | None, description: str, *, at_most: float | None = None) -> Any:
+    """A duration setting, in seconds: never zero, since a zero timeout, lag or interval
+    would refuse every request or spin."""
+    return Field(default=default, gt=0, le=at_most, description=description)
+
+
+def byte_limit(default: int, description: str) -> Any:
+    """A size limit in bytes: at least 1 KiB, so that no value refuses every request."""
+    return Field(default=default, ge=1024, description=description)
+
+
 class PooledMigrationTarget(ValueError):
     """Migrations were asked to run through a transaction-mode pooler."""
 
@@ -64,44 +75,35 @@ class Settings(BaseSettings):
         description="Read replicas (Neon read-replica endpoints), comma-separated; queries "
         "read from them, mutations and reads that must see a write use DATABASE_URL.",
     )
-    database_read_max_lag: float = Field(
-        default=5.0,
-        gt=0,
-        description="Seconds a replica may fall behind the primary before reads skip it.",
+    database_read_max_lag: float = seconds(
+        5.0, "Seconds a replica may fall behind the primary before reads skip it."
     )
-    database_read_poll_interval: float = Field(
-        default=0.15,
-        gt=0,
-        le=5.0,
-        description="Seconds between reads of each replica's replayed WAL position.",
+    database_read_poll_interval: float = seconds(
+        0.15, "Seconds between reads of each replica's replayed WAL position.", at_most=5.0
     )
     api_env: Literal["development", "production"] = "development"
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
-    db_connect_timeout: float = Field(
-        default=15.0, gt=0, description="Seconds; long enough for a suspended compute to wake."
+    db_connect_timeout: float = seconds(
+        15.0, "Seconds; long enough for a suspended compute to wake."
     )
     db_connect_attempts: int = Field(default=4, ge=1, description="Connect tries, with backoff.")
-    db_statement_timeout: float | None = Field(
-        default=30.0, gt=0, description="Seconds one SQL statement may run; unset for none."
+    db_statement_timeout: float | None = seconds(
+        30.0, "Seconds one SQL statement may run; unset for none."
     )
-    db_read_timeout: float | None = Field(
-        default=5.0,
-        gt=0,
-        description="Seconds one read statement may run before it is answered QUERY_TIMEOUT.",
+    db_read_timeout: float | None = seconds(
+        5.0, "Seconds one read statement may run before it is answered QUERY_TIMEOUT."
     )
     migrate_on_start: bool = Field(
         default=False, description="Run migrations before serving (off: use a migrate job)."
     )
-    migration_lock_window: float = Field(
-        default=60.0,
-        gt=0,
-        description="Seconds migrate keeps retrying DDL that finds its table locked.",
+    migration_lock_window: float = seconds(
+        60.0, "Seconds migrate keeps retrying DDL that finds its table locked."
     )
-    migration_turn_timeout: float = Field(
-        default=900.0, gt=0, description="Seconds migrate waits for another replica's run."
+    migration_turn_timeout: float = seconds(
+        900.0, "Seconds migrate waits for another replica's run."
     )
     api_token: SecretStr | None = Field(
         default=None,
@@ -134,19 +136,16 @@ class Settings(BaseSettings):
         le=300,
         description="Seconds of clock skew allowed when checking `exp`, `nbf` and `iat`.",
     )
-    auth_jwks_timeout: float = Field(
-        default=3.0, gt=0, description="Seconds one fetch of the JWKS may take."
-    )
+    auth_jwks_timeout: float = seconds(3.0, "Seconds one fetch of the JWKS may take.")
     auth_jwks_refetch_interval: float = Field(
         default=30.0,
         ge=0,
         description="Seconds between two fetches of the JWKS: a token signed with a key we do "
         "not know triggers a fetch at most this often.",
     )
-    auth_jwks_max_age: float = Field(
-        default=3600.0,
-        gt=0,
-        description="Seconds fetched keys are trusted before the JWKS is fetched again "
+    auth_jwks_max_age: float = seconds(
+        3600.0,
+        "Seconds fetched keys are trusted before the JWKS is fetched again "
         "(a key the provider withdrew stops working after this long).",
     )
     reads_require_auth: bool = Field(
@@ -165,7 +164,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins browsers may call from."
     )
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_body_bytes: int = byte_limit(1024 * 1024, "Bytes a request body may have; past it, 413.")
     max_query_depth: int = Field(default=10, ge=2)
     max_aliases: int = Field(default=30, ge=0)
     max_tokens: int = Field(default=2000, ge=100)
@@ -178,13 +177,11 @@ class Settings(BaseSettings):
     batch_max_operations: int = Field(
         default=0, ge=0, description="Operations per batched request; 0 turns batching off."
     )
-    http_body_timeout: float | None = Field(
-        default=30.0, gt=0, description="Seconds a client has to send a request's whole body."
+    http_body_timeout: float | None = seconds(
+        30.0, "Seconds a client has to send a request's whole body."
     )
-    max_document_bytes: int = Field(
-        default=64 * 1024,
-        ge=1024,
-        description="Bytes a GraphQL document may have; larger ones are refused before lexing.",
+    max_document_bytes: int = byte_limit(
+        64 * 1024, "Bytes a GraphQL document may have; larger ones are refused before lexing."
     )
     document_cache_bytes: int = Field(
         default=48 * 1024 * 1024,
@@ -196,20 +193,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Memory for requests repeated byte for byte, kept with their bound SQL.",
     )
-    new_document_bytes_per_second: int = Field(
-        default=256 * 1024,
-        ge=1024,
-        description="Bytes of documents not seen before this process parses per second.",
+    new_document_bytes_per_second: int = byte_limit(
+        256 * 1024, "Bytes of documents not seen before this process parses per second."
     )
     compiles_per_second: float = Field(
         default=20.0,
         gt=0,
         description="New SQL plans compiled per second; past it, the resolvers answer.",
     )
-    anonymous_max_body_bytes: int = Field(
-        default=128 * 1024,
-        ge=1024,
-        description="Bytes a request without credentials may send, where writes need them.",
+    anonymous_max_body_bytes: int = byte_limit(
+        128 * 1024, "Bytes a request without credentials may send, where writes need them."
     )
     cache_max_age: int = Field(
         default=0,
@@ -236,33 +229,25 @@ class Settings(BaseSettings):
         ge=1,
         description="Events one subscription may have waiting; past that it ends as SLOW_CONSUMER.",
     )
-    live_poll_seconds: float = Field(
-        default=1.0,
-        gt=0,
-        description="How often the change log is read while the LISTEN connection is down.",
+    live_poll_seconds: float = seconds(
+        1.0, "How often the change log is read while the LISTEN connection is down."
     )
-    idempotency_wait: float = Field(
-        default=5.0,
-        gt=0,
-        description="Seconds a retry waits for the first request with its key to finish.",
+    idempotency_wait: float = seconds(
+        5.0, "Seconds a retry waits for the first request with its key to finish."
     )
     db_queue_limit: int = Field(
         default=50,
         ge=0,
         description="Requests that may wait for a database connection; more are shed (503).",
     )
-    http_max_header_bytes: int = Field(
-        default=16 * 1024,
-        ge=1024,
-        description="Bytes of one request head (request line and headers); past it, 431.",
+    http_max_header_bytes: int = byte_limit(
+        16 * 1024, "Bytes of one request head (request line and headers); past it, 431."
     )
-    http_header_timeout: float = Field(
-        default=10.0,
-        gt=0,
-        description="Seconds a connection has to send a request's whole head, else it is closed.",
+    http_header_timeout: float = seconds(
+        10.0, "Seconds a connection has to send a request's whole head, else it is closed."
     )
-    http_keepalive_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds an idle keep-alive connection stays open."
+    http_keepalive_timeout: float = seconds(
+        5.0, "Seconds an idle keep-alive connection stays open."
     )
     http_limit_concurrency: int = Field(
         default=1000,

@@ -13,8 +13,9 @@ import orjson
 from asgi_correlation_id import correlation_id
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from api.observability.requests import record_rejection
 from api.replies import json_start
 
@@ -31,14 +32,8 @@ def internal_error_body() -> bytes:
     return orjson.dumps({"errors": [error]})
 
 
-class UnhandledErrors:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class UnhandledErrors(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_tracked(message: Message) -> None:

@@ -13,6 +13,7 @@ from api.db.statements import statement_counter
 from api.documents import (
     ConflictingDocument,
     DocumentLimits,
+    DocumentRefused,
     DocumentTooLarge,
     HashMismatch,
     PersistedDocuments,
@@ -79,6 +80,13 @@ async def test_an_id_never_changes_its_text(documents_engine: AsyncEngine) -> No
         async with transaction(documents_engine) as connection:
             await register(connection, "relay:abc", AUTHORS, source="manifest", limits=LIMITS)
     assert await stored(documents_engine) == {"relay:abc": ("manifest", BOOKS)}
+
+
+def test_every_refusal_reason_names_a_code_of_its_own() -> None:
+    reasons: list[type[DocumentRefused]] = [DocumentRefused, *DocumentRefused.__subclasses__()]
+    assert len({reason.code for reason in reasons}) == len(reasons) > 1
+    with pytest.raises(TypeError, match="code"):
+        type("Unnamed", (DocumentRefused,), {})
 
 
 async def test_a_hash_that_is_not_the_texts_is_refused(documents_engine: AsyncEngine) -> None:

@@ -34,6 +34,7 @@ from api.observability.logs import (
 )
 from api.observability.metrics import MAX_CLIENT_LABELS, Metrics, client_label
 from api.observability.requests import RequestLogMiddleware, record_rejection
+from api.pipeline.admission import Gate
 from tests.conftest import make_settings
 from tests.factories import insert_authors
 from tests.graphql_client import INTERNALS, GraphQLClient
@@ -384,6 +385,18 @@ async def test_metrics_count_requests_by_operation_and_outcome(
     # Every request has returned its connection by the time its response is read.
     assert value_of(text, "db_pool_connections_in_use", pool="orm") == 0
     assert value_of(text, "db_pool_connections_in_use", pool="planner") == 0
+
+
+def test_queue_gauges_read_each_gate_when_scraped() -> None:
+    metrics = Metrics()
+    planner, resolvers = Gate("planner", 1, 5), Gate("resolvers", 1, 5)
+    metrics.watch_gates({"planner": planner, "resolvers": resolvers})
+    planner.waiting, planner.shed, resolvers.shed = 3, 2, 7
+    text = generate_latest(metrics.registry).decode()
+    assert value_of(text, "db_queue_waiting", pool="planner") == 3
+    assert value_of(text, "db_queue_shed", pool="planner") == 2
+    assert value_of(text, "db_queue_waiting", pool="resolvers") == 0
+    assert value_of(text, "db_queue_shed", pool="resolvers") == 7
 
 
 async def test_metrics_ignore_requests_that_are_not_graphql_operations(

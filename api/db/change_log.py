@@ -11,12 +11,11 @@ Creating a trigger takes a short SHARE ROW EXCLUSIVE lock on the table alone; ea
 committed on its own, under the migrator's lock timeout, so a retry starts the step over.
 """
 
-from alembic import op
-from api.db.online_ddl import SET_LOCK_TIMEOUT
+from api.db.triggers import drop_triggers, install_triggers, statement_triggers
 
 CHANNEL = "catalog_changes"
 LOG_TABLE = "change_log"
-TRIGGERS = ("log_inserted", "log_updated", "log_deleted")
+TRIGGERS = {"log_inserted": "INSERT", "log_updated": "UPDATE", "log_deleted": "DELETE"}
 
 
 def _values(alias: str, columns: tuple[str, ...]) -> str:
@@ -54,29 +53,13 @@ $$"""  # noqa: S608 - a revision's own constants
 
 
 def logging_triggers(table: str) -> list[str]:
-    run = f"FOR EACH STATEMENT EXECUTE FUNCTION log_{table}_changes()"
-    return [
-        f"CREATE OR REPLACE TRIGGER log_inserted AFTER INSERT ON {table} "
-        f"REFERENCING NEW TABLE AS new_rows {run}",
-        f"CREATE OR REPLACE TRIGGER log_updated AFTER UPDATE ON {table} "
-        f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows {run}",
-        f"CREATE OR REPLACE TRIGGER log_deleted AFTER DELETE ON {table} "
-        f"REFERENCING OLD TABLE AS old_rows {run}",
-    ]
+    return statement_triggers(table, f"log_{table}_changes", TRIGGERS)
 
 
 def install_change_log(table: str, entity: str, columns: tuple[str, ...]) -> None:
     """Log `table`'s changes as `entity`, keeping `columns` (what filters read)."""
-    with op.get_context().autocommit_block():
-        op.execute(SET_LOCK_TIMEOUT)
-        op.execute(logging_function(table, entity, columns))
-        for trigger in logging_triggers(table):
-            op.execute(trigger)
+    install_triggers(logging_function(table, entity, columns), logging_triggers(table))
 
 
 def remove_change_log(table: str) -> None:
-    with op.get_context().autocommit_block():
-        op.execute(SET_LOCK_TIMEOUT)
-        for trigger in TRIGGERS:
-            op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS log_{table}_changes()")
+    drop_triggers(table, f"log_{table}_changes", TRIGGERS)

@@ -15,12 +15,13 @@ nothing. Every step can run again: a retry after a lock timeout starts the revis
 
 from alembic import op
 from api.db.online_ddl import SET_LOCK_TIMEOUT
+from api.db.triggers import drop_triggers, install_triggers, statement_triggers
 
 COUNTS_TABLE = "row_counts"
 # Writers add to slot pg_backend_pid() % SLOTS; BASE_SLOT holds what existed before counting.
 SLOTS = 16
 BASE_SLOT = -1
-TRIGGERS = ("count_inserted", "count_deleted", "count_truncated")
+TRIGGERS = {"count_inserted": "INSERT", "count_deleted": "DELETE", "count_truncated": "TRUNCATE"}
 
 
 def counting_function(table: str) -> str:
@@ -52,14 +53,7 @@ $$"""  # noqa: S608 - `table` is a revision's own constant
 
 
 def counting_triggers(table: str) -> list[str]:
-    run = f"FOR EACH STATEMENT EXECUTE FUNCTION count_{table}_rows()"
-    return [
-        f"CREATE OR REPLACE TRIGGER count_inserted AFTER INSERT ON {table} "
-        f"REFERENCING NEW TABLE AS new_rows {run}",
-        f"CREATE OR REPLACE TRIGGER count_deleted AFTER DELETE ON {table} "
-        f"REFERENCING OLD TABLE AS old_rows {run}",
-        f"CREATE OR REPLACE TRIGGER count_truncated AFTER TRUNCATE ON {table} {run}",
-    ]
+    return statement_triggers(table, f"count_{table}_rows", TRIGGERS)
 
 
 def base_count(table: str) -> str:
@@ -84,23 +78,14 @@ def install_counting(table: str) -> None:
         op.execute(
             f"ALTER TABLE {COUNTS_TABLE} ADD COLUMN IF NOT EXISTS {table} bigint NOT NULL DEFAULT 0"
         )
-    with context.autocommit_block():
-        op.execute(SET_LOCK_TIMEOUT)
-        op.execute(counting_function(table))
-        for trigger in counting_triggers(table):
-            op.execute(trigger)
+    install_triggers(counting_function(table), counting_triggers(table))
     with context.autocommit_block():
         op.execute(base_count(table))
 
 
 def remove_counting(table: str) -> None:
     """Undo `install_counting`, triggers first: then no writer touches the column it drops."""
-    context = op.get_context()
-    with context.autocommit_block():
-        op.execute(SET_LOCK_TIMEOUT)
-        for trigger in TRIGGERS:
-            op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS count_{table}_rows()")
-    with context.autocommit_block():
+    drop_triggers(table, f"count_{table}_rows", TRIGGERS)
+    with op.get_context().autocommit_block():
         op.execute(SET_LOCK_TIMEOUT)
         op.execute(f"ALTER TABLE {COUNTS_TABLE} DROP COLUMN IF EXISTS {table}")

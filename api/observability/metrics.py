@@ -4,6 +4,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -28,6 +29,52 @@ MAX_CLIENT_LABEL = 64
 OTHER = "other"
 UNKNOWN = "unknown"
 NOT_IN_A_LABEL = re.compile(r"[^A-Za-z0-9 ._:/@+-]")
+
+
+def _lag_seconds(replica: Replica) -> float:
+    return math.nan if replica.lag_seconds is None else replica.lag_seconds
+
+
+def _lag_bytes(replica: Replica) -> float:
+    return math.nan if replica.lag_bytes is None else float(replica.lag_bytes)
+
+
+def _usable(replica: Replica) -> float:
+    return float(replica.usable(time.monotonic()))
+
+
+# Gauges read when /metrics is scraped, one series per admission gate or per read replica:
+# (name, help, what the series reads off its gate or replica).
+GATE_GAUGES: tuple[tuple[str, str, Callable[[Gate], float]], ...] = (
+    (
+        "db_queue_waiting",
+        "Requests waiting for a database connection, per pool's admission gate.",
+        lambda gate: gate.waiting,
+    ),
+    (
+        "db_queue_shed",
+        "Requests shed with SERVER_BUSY since start (queue full or deadline passed).",
+        lambda gate: gate.shed,
+    ),
+)
+REPLICA_GAUGES: tuple[tuple[str, str, Callable[[Replica], float]], ...] = (
+    (
+        "db_replica_lag_seconds",
+        "How long ago the oldest primary WAL position a read replica has not replayed was "
+        "seen (0: caught up; NaN: not read yet).",
+        _lag_seconds,
+    ),
+    (
+        "db_replica_lag_bytes",
+        "WAL bytes a read replica is behind the primary (NaN: not read yet).",
+        _lag_bytes,
+    ),
+    (
+        "db_replica_usable",
+        "1 when reads may go to the replica: up, read lately, within DATABASE_READ_MAX_LAG.",
+        _usable,
+    ),
+)
 
 
 class BoundedLabels:
@@ -100,46 +147,20 @@ class Metrics:
             ["pool"],
             registry=self.registry,
         )
-        self.queue_waiting = Gauge(
-            "db_queue_waiting",
-            "Requests waiting for a database connection, per pool's admission gate.",
-            ["pool"],
-            registry=self.registry,
-        )
-        self.queue_shed = Gauge(
-            "db_queue_shed",
-            "Requests shed with SERVER_BUSY since start (queue full or deadline passed).",
-            ["pool"],
-            registry=self.registry,
-        )
-
-        self.replica_lag_seconds = Gauge(
-            "db_replica_lag_seconds",
-            "How long ago the oldest primary WAL position a read replica has not replayed was "
-            "seen (0: caught up; NaN: not read yet).",
-            ["replica"],
-            registry=self.registry,
-        )
-        self.replica_lag_bytes = Gauge(
-            "db_replica_lag_bytes",
-            "WAL bytes a read replica is behind the primary (NaN: not read yet).",
-            ["replica"],
-            registry=self.registry,
-        )
-        self.replica_usable = Gauge(
-            "db_replica_usable",
-            "1 when reads may go to the replica: up, read lately, within DATABASE_READ_MAX_LAG.",
-            ["replica"],
-            registry=self.registry,
-        )
+        self.gate_gauges = [
+            (Gauge(name, text, ["pool"], registry=self.registry), read)
+            for name, text, read in GATE_GAUGES
+        ]
+        self.replica_gauges = [
+            (Gauge(name, text, ["replica"], registry=self.registry), read)
+            for name, text, read in REPLICA_GAUGES
+        ]
 
     def watch_replicas(self, router: ReadRouter) -> None:
         for replica in router.replicas:
-            name = replica.name
-            self.replica_lag_seconds.labels(replica=name).set_function(_lag_seconds(replica))
-            self.replica_lag_bytes.labels(replica=name).set_function(_lag_bytes(replica))
-            self.replica_usable.labels(replica=name).set_function(_usable(replica))
-            self.pool_in_use.labels(pool=f"replica {name}").set_function(
+            for gauge, read in self.replica_gauges:
+                gauge.labels(replica=replica.name).set_function(partial(read, replica))
+            self.pool_in_use.labels(pool=f"replica {replica.name}").set_function(
                 _in_use(replica.endpoint.pool)
             )
 
@@ -152,8 +173,8 @@ class Metrics:
 
     def watch_gates(self, gates: dict[str, Gate]) -> None:
         for name, gate in gates.items():
-            self.queue_waiting.labels(pool=name).set_function(_reader(gate, "waiting"))
-            self.queue_shed.labels(pool=name).set_function(_reader(gate, "shed"))
+            for gauge, read in self.gate_gauges:
+                gauge.labels(pool=name).set_function(partial(read, gate))
 
     def _label(self, operation: str) -> str:
         return self._operations(operation[:MAX_OPERATION_NAME])
@@ -220,22 +241,6 @@ class Metrics:
             return await self.endpoint(request)
 
         return guarded
-
-
-def _reader(gate: Gate, attribute: str) -> Callable[[], float]:
-    return lambda: float(getattr(gate, attribute))
-
-
-def _lag_seconds(replica: Replica) -> Callable[[], float]:
-    return lambda: math.nan if replica.lag_seconds is None else replica.lag_seconds
-
-
-def _lag_bytes(replica: Replica) -> Callable[[], float]:
-    return lambda: math.nan if replica.lag_bytes is None else float(replica.lag_bytes)
-
-
-def _usable(replica: Replica) -> Callable[[], float]:
-    return lambda: float(replica.usable(time.monotonic()))
 
 
 def _in_use(pool: PlannerPool) -> Callable[[], float]:

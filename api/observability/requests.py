@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from api.db.statements import statement_counter
 from api.observability.clients import client_of
 from api.observability.metrics import Metrics
@@ -54,17 +55,14 @@ def record_rejection(reason: str) -> None:
         record.rejection = reason
 
 
-class RequestLogMiddleware:
+class RequestLogMiddleware(HttpMiddleware):
     """Pure ASGI, so it sees the final status of every request, streaming or not."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         record = OperationRecord()
         token = _record.set(record)
         status = 500

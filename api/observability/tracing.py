@@ -32,6 +32,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from api.observability.shown_documents import shown_document
 from api.settings import Settings
 
@@ -91,21 +92,18 @@ def trace_operation(operation: OperationDefinitionNode) -> None:
         spans.start(operation)
 
 
-class OperationSpanScope:
+class OperationSpanScope(HttpMiddleware):
     """Pure ASGI, innermost: gives each request a place for its operation spans, and ends
     them once the response is sent, inside the HTTP server span."""
 
     def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
         from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-        self.app = app
+        super().__init__(app)
         self.tracer = tracer
         self.untraced = suppress_instrumentation
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not trace.get_current_span().get_span_context().is_valid:
             # No server span: a path excluded by OTEL_PYTHON_EXCLUDED_URLS. Its statements go
             # untraced too, rather than each starting a trace of its own.

@@ -136,11 +136,15 @@ class Step(Protocol):
 
 
 @dataclass(frozen=True)
-class Lookup:
-    """`author(id:)`: the key inside the id."""
+class EntityStep:
+    """A step at a field that reads or writes one entity: the field, and that entity."""
 
     site: Site
     entity: Entity
+
+
+class Lookup(EntityStep):
+    """`author(id:)`: the key inside the id."""
 
     def bind(self, binder: "Binder") -> None:
         key = binder.key(binder.arguments(self.site)["id"], self.entity.name)
@@ -162,23 +166,15 @@ class NodeLookup:
             step.bind(binder)
 
 
-@dataclass(frozen=True)
-class PageOf:
+class PageOf(EntityStep):
     """A connection: its ordering, direction, cursors and filters, and their values."""
-
-    site: Site
-    entity: Entity
 
     def bind(self, binder: "Binder") -> None:
         binder.connection(self.entity, self.site)
 
 
-@dataclass(frozen=True)
-class Create:
+class Create(EntityStep):
     """A create mutation's input: which fields are set (the shape), and their values."""
-
-    site: Site
-    entity: Entity
 
     def bind(self, binder: "Binder") -> None:
         binder.create(self.entity, self.site)
