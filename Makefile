@@ -119,7 +119,7 @@ check: $(INSTALLED) $(BENCH_INSTALLED) test-services bench-tools
 test-fast: $(INSTALLED) test-services
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## Fetch GraphiQL's assets from npm into api/static/graphiql/ with their hashes (needs npm).
+## Fetch GraphiQL's assets from npm into api/vendor/graphiql/ with their hashes (needs npm).
 vendor-graphiql: $(RUN_INSTALLED)
 	$(PY) scripts/vendor_graphiql.py
 

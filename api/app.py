@@ -32,7 +32,7 @@ from api.graphql.seed_mutation import SEED_LIST_CAPS
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.live.listen import listener_for
-from api.live.service import LiveService
+from api.live.service import LiveOptions, LiveService
 from api.observability.metrics import Metrics
 from api.observability.requests import RequestLogMiddleware
 from api.observability.tracing import start_tracing
@@ -207,13 +207,7 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
             "compatibility": Compatibility(),
         }
         live = state["live"] = LiveService(
-            graphql,
-            state,
-            listen=listener_for(settings),
-            max_subscriptions=settings.live_max_subscriptions,
-            queue_size=settings.live_queue_size,
-            retention_hours=settings.live_retention_hours,
-            poll_seconds=settings.live_poll_seconds,
+            graphql, state, settings.options(LiveOptions), listener_for(settings)
         )
         app.state.live = live  # the server ends subscriptions first on SIGTERM
         await live.start()

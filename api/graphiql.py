@@ -1,6 +1,6 @@
 """GraphiQL served from this service alone: no CDN, so it works offline and behind firewalls.
 
-The assets are vendored under api/static/graphiql/ by scripts/vendor_graphiql.py (versions
+The assets are vendored under api/vendor/graphiql/ by scripts/vendor_graphiql.py (versions
 pinned by Strawberry's own page, each with its SRI hash in manifest.json). The page carries
 a Content-Security-Policy that allows nothing from another origin: scripts and styles from
 this origin with a matching integrity hash, plus the page's own inline script and style
@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-ASSETS_DIR = Path(__file__).parent / "static" / "graphiql"
+ASSETS_DIR = Path(__file__).parent / "vendor" / "graphiql"
 ASSETS_PATH = "/graphiql"
 # The URLs carry the package version, so a file under one URL never changes.
 ASSET_CACHE_CONTROL = "public, max-age=31536000, immutable"

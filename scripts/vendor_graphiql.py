@@ -1,4 +1,4 @@
-"""Fetch GraphiQL's assets from the npm registry into api/static/graphiql/, with their hashes.
+"""Fetch GraphiQL's assets from the npm registry into api/vendor/graphiql/, with their hashes.
 
 The versions are the ones Strawberry's own GraphiQL page pins (read from the installed
 strawberry package), so upgrading Strawberry and running this again keeps the two in step;
@@ -27,7 +27,7 @@ from pathlib import Path
 import strawberry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TARGET = PROJECT_ROOT / "api" / "static" / "graphiql"
+TARGET = PROJECT_ROOT / "api" / "vendor" / "graphiql"
 STRAWBERRY_PAGE = Path(strawberry.__file__).parent / "static" / "graphiql.html"
 ALLOWED_LICENCE = "MIT"
 # Strawberry's page loads these from unpkg as https://unpkg.com/<package>@<version>/<path>.
@@ -110,7 +110,7 @@ def licence_text(meta: dict[str, object], contents: dict[str, bytes]) -> bytes |
 
 
 def fetch(scratch: Path) -> dict[str, bytes]:
-    """Relative path under api/static/graphiql/ -> bytes, manifest.json included."""
+    """Relative path under api/vendor/graphiql/ -> bytes, manifest.json included."""
     files: dict[str, bytes] = {}
     licences: dict[str, bytes] = {}
     assets = []

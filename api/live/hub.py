@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -77,30 +78,21 @@ class Subscribers:
         return found
 
 
+@dataclass(eq=False)
 class Hub:
-    def __init__(
-        self,
-        borrow: Borrow,
-        render: Render,
-        *,
-        listen: Connect | None,
-        poll_seconds: float = 1.0,
-        idle_poll_seconds: float = 30.0,
-        page: int = 1000,
-    ) -> None:
-        self.borrow = borrow
-        self.render = render
-        self.listen = listen
-        self.poll_seconds = poll_seconds
-        self.idle_poll_seconds = idle_poll_seconds
-        self.page = page
-        self.position: Snapshot | None = None
-        self.lock = asyncio.Lock()
-        self.by_entity: dict[str, Subscribers] = {}
-        self.listening = False
-        self.wake = asyncio.Event()
-        self.reads = 0  # windows read: work, for the tests
-        self._tasks: list[asyncio.Task[None]] = []
+    borrow: Borrow
+    render: Render
+    listen: Connect | None
+    poll_seconds: float = 1.0
+    idle_poll_seconds: float = 30.0  # a safety read while LISTEN is up
+    page: int = 1000
+    position: Snapshot | None = field(default=None, init=False)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    by_entity: dict[str, Subscribers] = field(default_factory=dict, init=False)
+    listening: bool = field(default=False, init=False)
+    wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    reads: int = field(default=0, init=False)  # windows read: work, for the tests
+    _tasks: list["asyncio.Task[None]"] = field(default_factory=list, init=False)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.by_entity.values())

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -43,6 +44,7 @@ from api.pipeline.budget import TokenBucket
 from api.pipeline.documents import Documents
 from api.pipeline.door import FrontDoor
 from api.pipeline.refusals import Refused, RequestCode
+from api.settings import setting
 
 log = logging.getLogger(__name__)
 MAX_SHAPES = 10_000
@@ -59,27 +61,31 @@ def _bad_input(message: str, code: str = RequestCode.BAD_USER_INPUT.value) -> Re
     )
 
 
+@dataclass(frozen=True)
+class LiveOptions:
+    """`settings.options(LiveOptions)` fills it."""
+
+    max_subscriptions: int = setting("live_max_subscriptions")
+    queue_size: int = setting("live_queue_size")
+    retention_hours: float = setting("live_retention_hours")
+    poll_seconds: float = setting("live_poll_seconds")
+
+
 class LiveService:
     def __init__(
         self,
         door: FrontDoor,
         state: dict[str, Any],
-        *,
+        options: LiveOptions,
         listen: Callable[[], Awaitable[asyncpg.Connection]] | None,
-        max_subscriptions: int,
-        queue_size: int,
-        retention_hours: float,
-        poll_seconds: float = 1.0,
     ) -> None:
         self.door = door
         self.state = state
+        self.options = options
         self.primary_pool = state["primary_pool"]
         # Payloads read the primary: a replica may not have the row yet.
         self.primary_state = {**state, "reads": ReadRouter(state["reads"].primary, [])}
-        self.max_subscriptions = max_subscriptions
-        self.queue_size = queue_size
-        self.retention_hours = retention_hours
-        self.hub = Hub(self._borrow, self.render, listen=listen, poll_seconds=poll_seconds)
+        self.hub = Hub(self._borrow, self.render, listen, poll_seconds=options.poll_seconds)
         self.shapes: dict[tuple[str, str | None, bytes], EventShape] = {}
         # The render queries are the server's own, made from selections the front door
         # already took (limits and cost included): checked by the spec's rules alone, so a
@@ -128,7 +134,7 @@ class LiveService:
                 f"A {operation.operation.value} is answered over HTTP; only subscriptions here",
             )
         door.policy.check_cost(door.cost(parsed, operation, inputs))
-        if len(self.hub) >= self.max_subscriptions:
+        if len(self.hub) >= self.options.max_subscriptions:
             raise Refused(
                 RequestCode.TOO_MANY_SUBSCRIPTIONS,
                 "This server holds as many subscriptions as it may; retry shortly",
@@ -159,7 +165,11 @@ class LiveService:
                         "then subscribe without `after`",
                     )
         subscriber = Subscriber(
-            entity, conditions, shape, since.seen if since else NOTHING_SEEN, self.queue_size
+            entity,
+            conditions,
+            shape,
+            since.seen if since else NOTHING_SEEN,
+            self.options.queue_size,
         )
         subscriber.on_close = self.hub.remove
         start = await self.hub.register(subscriber)
@@ -261,7 +271,7 @@ class LiveService:
         while True:
             try:
                 async with self._borrow() as connection:
-                    await purge(connection, self.retention_hours * 3600, batch)
+                    await purge(connection, self.options.retention_hours * 3600, batch)
             except Exception as error:  # the database away: the next round tries again
                 log.info("purging the change log failed: %r", error)
             await asyncio.sleep(every_seconds)
