@@ -25,6 +25,7 @@ from bench import catalogue as database
 from bench import wrk
 from bench.attacks import TARGET as ATTACK_TARGET
 from bench.attacks import run_attacks
+from bench.live import run_live
 from bench.measure import (
     SINGLE_REQUESTS,
     LoadSettings,
@@ -55,6 +56,7 @@ from bench.servers import (
 from bench.workloads import ALL_WORKLOADS, Catalogue, Workload, workloads
 from tests.postgres import admin_url_or_embedded
 
+LIVE_WORKLOAD = "W8"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
 BUSY_LOAD_PER_CPU = 0.5
 
@@ -87,8 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workloads",
         type=workload_names,
-        default=ALL_WORKLOADS,
-        help=f"comma-separated workloads to run (default {','.join(ALL_WORKLOADS)})",
+        default=(*ALL_WORKLOADS, LIVE_WORKLOAD),
+        help="comma-separated workloads to run "
+        f"(default {','.join((*ALL_WORKLOADS, LIVE_WORKLOAD))}; W8: live updates)",
+    )
+    parser.add_argument(
+        "--live-seconds",
+        type=float,
+        default=20.0,
+        help="W8: seconds of writes per scenario (default 20)",
+    )
+    parser.add_argument(
+        "--live-scale",
+        type=float,
+        default=1.0,
+        help="W8: fraction of the subscribers, filters and writes (default 1: the targets')",
     )
     parser.add_argument(
         "--attacks",
@@ -109,13 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def workload_names(text: str) -> tuple[str, ...]:
     names = tuple(name.strip().upper() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in ALL_WORKLOADS]
+    known = (*ALL_WORKLOADS, LIVE_WORKLOAD)
+    unknown = [name for name in names if name not in known]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown workload {', '.join(unknown) or '(none)'}: choose from "
-            + ", ".join(ALL_WORKLOADS)
+            f"unknown workload {', '.join(unknown) or '(none)'}: choose from " + ", ".join(known)
         )
-    return tuple(name for name in ALL_WORKLOADS if name in names)
+    return tuple(name for name in known if name in names)
 
 
 def _terminate(signum: int, _: FrameType | None) -> None:
@@ -319,6 +334,9 @@ def run(args: argparse.Namespace) -> int:
                 names = ", ".join(w.name for w in chosen if w.name in PROCESSES_WORKLOADS)
                 print(f"{names} on {args.processes} API processes", flush=True)
                 processes = run_processes(api, url, chosen, args.processes, load)
+            live = None
+            if LIVE_WORKLOAD in args.workloads:
+                live = run_live(api, url, args.live_seconds, args.live_scale, catalogue.authors)
             load_after = load_average()
             machine = machine_info(postgres, wrk_path)
             machine["load_average_before"] = load_before
@@ -378,6 +396,7 @@ def run(args: argparse.Namespace) -> int:
                 ],
                 attacks=attacks,
                 processes=processes,
+                live=live,
             )
             paths = report.write(args.output_dir)
             print()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -191,3 +191,79 @@ def measure_live(api: Server, database_url: str, scenario: Scenario, seconds: fl
         connections_after=connections_after,
         failed_connections=tally["failed_connections"],
     )
+
+
+@dataclass
+class LiveResults:
+    """W8's scenarios, for the report."""
+
+    seconds: float
+    results: list[LiveResult]
+
+    def checks(self) -> list[tuple[str, bool, str]]:
+        return [
+            (f"W8 {r.scenario}: every event, p99 ≤ {r.p99_target_ms:g} ms", r.holds, r.line())
+            for r in self.results
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seconds": self.seconds,
+            "rss_per_subscriber_target_bytes": RSS_PER_SUBSCRIBER_TARGET,
+            "scenarios": [r.as_dict() for r in self.results],
+        }
+
+    def markdown(self) -> list[str]:
+        lines = [
+            "",
+            "## W8: live updates",
+            "",
+            "| scenario | load | events | p50 ms | p99 ms (target) | RSS/subscriber | "
+            "DB connections | holds |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in self.results:
+            lines.append(
+                f"| {r.scenario} | {r.description} | {r.delivered:,}/{r.expected:,} | "
+                f"{r.p50_ms:.1f} | {r.p99_ms:.1f} ({r.p99_target_ms:g}) | "
+                f"{r.rss_per_subscriber_bytes / 1024:.1f} KB | "
+                f"{r.connections_before} → {r.connections_after} | "
+                f"{'yes' if r.holds else 'NO'} |"
+            )
+        return lines
+
+    @property
+    def notes(self) -> list[str]:
+        return [
+            f"W8: a subscriber process holds the subscriptions ({SPREAD.per_connection} per "
+            "graphql-transport-ws connection); this process writes books over HTTP at a steady "
+            f"rate for {self.seconds:g} s, each title carrying its send time; an event's delay "
+            "is its receipt time minus that send time (the write's own latency included). RSS "
+            "per subscriber: the API's RSS after subscribing minus before, over subscribers. "
+            "Spread targets ≤ 30 KB RSS per subscriber.",
+        ]
+
+
+def scaled(scenario: Scenario, scale: float, authors: int) -> Scenario:
+    """A smaller run of the same shape (the tests' tiny catalogue); targets unchanged."""
+    if scale == 1.0 and scenario.authors <= authors:
+        return scenario
+    return replace(
+        scenario,
+        subscribers=max(1, round(scenario.subscribers * scale)),
+        authors=max(1, min(authors, round(scenario.authors * scale))),
+        writes_per_second=max(1.0, scenario.writes_per_second * scale),
+    )
+
+
+def run_live(
+    api: Server, database_url: str, seconds: float, scale: float, authors: int
+) -> LiveResults:
+    """Both scenarios; `scale` shrinks subscribers, filters and writes (1: the targets')."""
+    results = []
+    for scenario in (scaled(s, scale, authors) for s in SCENARIOS):
+        print(f"W8 {scenario.name}: {scenario.describe()}", flush=True)
+        result = measure_live(api, database_url, scenario, seconds)
+        print(f"  {result.line()}", flush=True)
+        results.append(result)
+    return LiveResults(seconds, results)

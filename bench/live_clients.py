@@ -60,11 +60,13 @@ async def main(url: str, plan: dict[str, Any]) -> None:
         asyncio.create_task(connection(url, group, delays, ready))
         for group, ready in zip(groups, readies, strict=True)
     ]
-    waiting = asyncio.gather(*(ready.wait() for ready in readies))
+    waiting: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.gather(*(ready.wait() for ready in readies))
+    )
     done, _ = await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
     if waiting not in done:
-        for task in done:
-            task.result()  # raises what ended it
+        for finished in done:
+            finished.result()  # raises what ended it
     # The server registers a subscription when its message arrives: give the last ones a
     # moment, then say so.
     await asyncio.sleep(1.0)

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from bench.attacks import TARGET as ATTACK_TARGET
 from bench.attacks import AttackResults
+from bench.live import LiveResults
 from bench.measure import MB, Constancy, RequestMemory, RunStats
 from bench.processes import ProcessesResults
 from bench.workloads import Workload
@@ -102,6 +103,7 @@ class Results:
     # The optional parts of a run: --attacks and --processes N.
     attacks: AttackResults | None = None
     processes: ProcessesResults | None = None
+    live: LiveResults | None = None
 
     def checks(self) -> list[Check]:
         checks = [
@@ -160,6 +162,8 @@ class Results:
                     f"{self.processes.processes}",
                 )
             )
+        if self.live is not None:
+            checks += [Check(*check) for check in self.live.checks()]
         return checks
 
     def w3(self) -> WorkloadResult | None:
@@ -222,6 +226,7 @@ class Results:
             "notes": self.notes,
             **({"attacks": self.attacks.to_json()} if self.attacks is not None else {}),
             **({"processes": self.processes.to_json()} if self.processes is not None else {}),
+            **({"live": self.live.to_json()} if self.live is not None else {}),
         }
 
     def markdown(self) -> str:
@@ -284,6 +289,8 @@ class Results:
             lines += self.attacks.markdown()
         if self.processes is not None:
             lines += self.processes.markdown()
+        if self.live is not None:
+            lines += self.live.markdown()
         lines += [
             "",
             "API responses: "
@@ -301,6 +308,7 @@ class Results:
             *self.notes,
             *(self.attacks.notes if self.attacks else []),
             *(self.processes.notes if self.processes else []),
+            *(self.live.notes if self.live else []),
         ]
         if notes:
             lines += ["", "Notes:", ""]
