@@ -206,10 +206,14 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
             "probe_engine": probe_engine,
             "compatibility": Compatibility(),
         }
+        log_pool = await create_planner_pool(
+            settings.database, settings.options(EngineOptions, pool_size=2), name="live"
+        )
         live = state["live"] = LiveService(
-            graphql, state, settings.options(LiveOptions), listener_for(settings)
+            graphql, state, settings.options(LiveOptions), listener_for(settings), log_pool.pool
         )
         app.state.live = live  # the server ends subscriptions first on SIGTERM
+        metrics.watch_live(live)
         await live.start()
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's generations, so collections stay short and latency tails stay flat.
@@ -218,6 +222,7 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
             yield state
         finally:
             await live.stop()
+            await log_pool.close()
             expiry.cancel()
             await reads.aclose()
             await primary_pool.close()

@@ -426,3 +426,15 @@ async def test_an_event_is_shaped_by_the_selection(served: Served) -> None:
             }
         }
     }
+
+
+async def test_metrics_count_subscriptions_and_renders(served: Served) -> None:
+    await served.subscribe()
+    author = await served.author("Martha Wells")
+    subscription = await served.subscribe()
+    await served.book("All Systems Red", author)
+    await event(subscription)
+    metrics = (await served.client.http.get("/metrics")).text
+    assert "\nlive_subscriptions 2.0" in metrics
+    assert "\nlive_subscriptions_opened 2.0" in metrics
+    assert "\nlive_renders 1.0" in metrics

@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -78,8 +78,12 @@ class LiveService:
         state: dict[str, Any],
         options: LiveOptions,
         listen: Callable[[], Awaitable[asyncpg.Connection]] | None,
+        log_pool: asyncpg.Pool,
     ) -> None:
+        """`log_pool`: the primary's, for the change log alone (a reader and the purge), so
+        the hub never waits behind requests nor holds their connections."""
         self.door = door
+        self.log_pool = log_pool
         self.state = state
         self.options = options
         self.primary_pool = state["primary_pool"]
@@ -104,10 +108,18 @@ class LiveService:
         self.renders = 0  # render queries sent: work, for the tests and the benchmark
         self._purger: asyncio.Task[None] | None = None
 
+    @property
+    def subscriptions(self) -> int:
+        return len(self.hub)
+
+    @property
+    def listening(self) -> bool:
+        return self.hub.listening
+
     @asynccontextmanager
     async def _borrow(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.primary_pool.pool.acquire() as connection:
-            yield connection
+        async with self.log_pool.acquire() as connection:
+            yield cast(asyncpg.Connection, connection)  # a pool's proxy for one
 
     async def start(self) -> None:
         await self.hub.start()

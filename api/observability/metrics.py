@@ -5,7 +5,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -17,6 +17,20 @@ from api.auth.service_tokens import bearer_token, token_matches
 from api.db.reads import PlannerPool
 from api.db.replicas import ReadRouter, Replica
 from api.pipeline.admission import Gate
+
+
+class LiveService(Protocol):
+    """What the metrics read off the live service (api.live.service)."""
+
+    opened: int
+    renders: int
+
+    @property
+    def subscriptions(self) -> int: ...
+
+    @property
+    def listening(self) -> bool: ...
+
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Operation and client names come from clients: bound the label values so nobody can flood
@@ -55,6 +69,25 @@ GATE_GAUGES: tuple[tuple[str, str, Callable[[Gate], float]], ...] = (
         "db_queue_shed",
         "Requests shed with SERVER_BUSY since start (queue full or deadline passed).",
         lambda gate: gate.shed,
+    ),
+)
+# The live service's state, read when /metrics is scraped.
+LIVE_GAUGES: tuple[tuple[str, str, Callable[[LiveService], float]], ...] = (
+    ("live_subscriptions", "Subscriptions open in this process.", lambda live: live.subscriptions),
+    (
+        "live_subscriptions_opened",
+        "Subscriptions opened since start (each through the front door).",
+        lambda live: live.opened,
+    ),
+    (
+        "live_listening",
+        "1 while the change log's LISTEN connection is up; 0 while it polls.",
+        lambda live: float(live.listening),
+    ),
+    (
+        "live_renders",
+        "Queries sent to render events' nodes since start (one per batch and selection).",
+        lambda live: live.renders,
     ),
 )
 REPLICA_GAUGES: tuple[tuple[str, str, Callable[[Replica], float]], ...] = (
@@ -170,6 +203,10 @@ class Metrics:
             lambda: float(getattr(orm, "checkedout", lambda: 0)())
         )
         self.pool_in_use.labels(pool="planner").set_function(_in_use(planner_pool))
+
+    def watch_live(self, live: LiveService) -> None:
+        for name, text, read in LIVE_GAUGES:
+            Gauge(name, text, registry=self.registry).set_function(partial(read, live))
 
     def watch_gates(self, gates: dict[str, Gate]) -> None:
         for name, gate in gates.items():
