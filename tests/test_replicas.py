@@ -15,6 +15,7 @@ from uuid import uuid4
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.pool import QueuePool
@@ -372,3 +373,23 @@ async def test_a_stopped_replica_sends_reads_to_the_primary(
         assert ready.status_code == 200, ready.text  # the primary alone decides readiness
     finally:
         replica.start()
+
+
+@pytest.mark.slow
+async def test_subscriptions_read_the_change_log_and_their_nodes_from_the_primary(
+    served: Served,
+) -> None:
+    """The replica replays APPLY_DELAY_SECONDS late: an event that read it would come late,
+    or with a null node."""
+    live = served.app.state.live
+    subscription = await live.open(
+        {"query": "subscription { authorChanged { kind id node { name } } }"}, None
+    )
+    async with served.client().http as http:
+        client = GraphQLClient(http)
+        author_id, _ = await create_author(client, "Read from the primary")
+        # Read from the replica, the change would not be there before its delay is over.
+        body = await asyncio.wait_for(subscription.next(), APPLY_DELAY_SECONDS)
+    change = orjson.loads(body or b"")["data"]["authorChanged"]
+    assert change == {"kind": "CREATED", "id": author_id, "node": {"name": "Read from the primary"}}
+    await subscription.close()
