@@ -192,17 +192,26 @@ class EventShape:
         return orjson.dumps({"data": {self.root_key: change}})
 
 
+def selection_variables(root: FieldNode, fragments: dict[str, FragmentDefinitionNode]) -> set[str]:
+    """The variables the root field's selection reads (its own arguments left out): the
+    only inputs two subscriptions' events can differ by, besides the document."""
+    return _uses([root.selection_set], fragments)[1] if root.selection_set else set()
+
+
 def event_shape(
     root: FieldNode,
     change_type: str,
     node_type: str,
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
     inputs: dict[str, Any],
 ) -> EventShape:
+    """`variables`: coerced (defaults applied), for @skip and @include; `inputs`: as sent,
+    for the node queries, which declare the same variables with the same defaults."""
     root_key = root.alias.value if root.alias else root.name.value
     assert root.selection_set is not None  # validation: an object type needs a selection
-    collected = collect(root.selection_set, change_type, fragments, inputs)
+    collected = collect(root.selection_set, change_type, fragments, variables)
     shape = EventShape(root_key, change_type, [])
     for key, nodes in collected.items():
         name = nodes[0].name.value

@@ -37,6 +37,7 @@ from api.live.render import (
     Unsupported,
     collect,
     event_shape,
+    selection_variables,
 )
 from api.live.snapshots import Snapshot
 from api.live.subscriber import Subscriber
@@ -166,7 +167,9 @@ class LiveService:
         entity = LIVE_FIELDS[root.name.value]
         arguments = get_argument_values(subscription_type.fields[root.name.value], root, coerced)
         conditions = self._conditions(entity, arguments.get("filter"))
-        shape = self._shape(parsed.text, operation, parsed.fragments, root, entity, inputs)
+        shape = self._shape(
+            parsed.text, operation, parsed.fragments, root, entity, coerced.coerced, inputs
+        )
         since = self._since(arguments.get("after"))
         if since is not None:
             async with self._borrow() as connection:
@@ -212,15 +215,25 @@ class LiveService:
         fragments: dict[str, Any],
         root: FieldNode,
         entity: Entity,
+        variables: dict[str, Any],
         inputs: dict[str, Any],
     ) -> EventShape:
+        """Shared by every subscription with the same document and selection variables
+        (their filters may differ): their events are rendered and encoded once."""
         name = operation.name.value if operation.name else None
-        key = (text, name, orjson.dumps(inputs, option=orjson.OPT_SORT_KEYS))
+        used = {v: inputs.get(v) for v in sorted(selection_variables(root, fragments))}
+        key = (text, name, orjson.dumps(used))
         shape = self.shapes.get(key)
         if shape is None:
             try:
                 shape = event_shape(
-                    root, f"{entity.name}Change", entity.name, operation, fragments, inputs
+                    root,
+                    f"{entity.name}Change",
+                    entity.name,
+                    operation,
+                    fragments,
+                    variables,
+                    inputs,
                 )
             except Unsupported as unsupported:
                 raise _bad_input(str(unsupported)) from None
