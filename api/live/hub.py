@@ -222,6 +222,17 @@ class Hub:
                 log.warning("reading the change log failed: %r", error)
                 await asyncio.sleep(self.poll_seconds)
 
+    async def _connect(self) -> asyncpg.Connection:
+        """A new LISTEN connection; one cancelled halfway is still closed cleanly."""
+        assert self.listen is not None
+        connecting = asyncio.ensure_future(self.listen())
+        try:
+            return await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await (await connecting).close(timeout=2)
+            raise
+
     async def _listen(self) -> None:
         """Hold the LISTEN connection; on loss, reconnect with backoff (polling meanwhile)."""
         if self.listen is None:
@@ -230,7 +241,7 @@ class Hub:
         while True:
             connection: asyncpg.Connection | None = None
             try:
-                connection = await self.listen()
+                connection = await self._connect()
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _, gone=lost: gone.set())
                 await connection.add_listener(CHANNEL, lambda *_: self.wake.set())
@@ -244,7 +255,8 @@ class Hub:
                         await connection.fetchval("SELECT 1", timeout=5)
             except asyncio.CancelledError:
                 if connection is not None:
-                    connection.terminate()
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(connection.close(timeout=2))
                 raise
             except Exception as error:
                 log.warning("the LISTEN connection is down (%r); polling until it is back", error)
