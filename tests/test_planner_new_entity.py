@@ -42,9 +42,13 @@ async def test_a_two_word_entity_is_planned_as_one_statement(engine: AsyncEngine
     assert isinstance(operation, OperationDefinitionNode)
 
     tree, _ = operation_tree(operation, {}, surface)
-    page = ConnectionShape("NAME_ASC", True, False, False, ())
-    volumes = ConnectionShape("ID_ASC", True, False, False, ())
+    page = ConnectionShape("NAME_ASC", True)
+    volumes = ConnectionShape("ID_ASC", True)
     plan = compile_query(tree, [page, volumes], surface)
+    # Per page: each filter (series have one, volumes none), both cursors' (key, id), the size;
+    # NULL for what is not given. Then the id of `bookSeries`.
+    no_cursors = [None] * 4
+    values = [None, *no_cursors, 2, *no_cursors, 3, 2]
 
     assert set(tree) == {"allBookSeries", "bookSeries"}
     assert "book_series" in plan.sql
@@ -60,7 +64,7 @@ async def test_a_two_word_entity_is_planned_as_one_statement(engine: AsyncEngine
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        body = await driver.fetchval(plan.sql, *plan.parameters([2, 3, 2]))
+        body = await driver.fetchval(plan.sql, *plan.parameters(values))
         await transaction.rollback()
 
     data = orjson.loads(body)["data"]

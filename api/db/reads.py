@@ -12,6 +12,15 @@ server closed is replaced on acquire) and by the planner, which retries a read o
 A read gets the read budget: asyncpg stops waiting when it runs out and sends Postgres a
 cancel request, so the statement stops too. Being per call, it needs no session setting, which
 a transaction-mode pooler could not keep between statements.
+
+Every statement is planned with its values (a custom plan). The planner binds every filter and
+cursor, NULL when not given, behind `$n IS NULL OR …` guards that only planning with the values
+folds away; a generic plan keeps them and walks a whole table. asyncpg prepares each statement
+once per connection, and after five runs Postgres may switch it to a generic plan, so a direct
+connection starts with `plan_cache_mode = force_custom_plan`. Behind a transaction-mode pooler
+that startup setting cannot pass (PgBouncer refuses unknown startup parameters), and none is
+needed: with no statement cache asyncpg sends every statement as a new unnamed one, which
+Postgres always plans with its values the first time it is bound.
 """
 
 import asyncio
@@ -22,6 +31,10 @@ import asyncpg
 from api.db.engine import EngineOptions, retrying_connect
 from api.db.urls import DatabaseTarget
 from api.pipeline.admission import Gate
+
+
+CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
+"""The setting a direct connection starts with: plans made with the values, every time."""
 
 
 class ReadTimedOut(Exception):
@@ -96,7 +109,9 @@ async def create_planner_pool(
     """Opens no connection yet: the service starts even while the database is away."""
     args: dict[str, Any] = dict(target.connect_args)
     if target.pooled:  # behind PgBouncer in transaction mode: unnamed statements only
-        args["statement_cache_size"] = 0
+        args["statement_cache_size"] = 0  # each planned with its values: no setting needed
+    else:
+        args["server_settings"] = {**args.get("server_settings", {}), **CUSTOM_PLANS}
     args.setdefault("timeout", options.connect_timeout)
     if options.statement_timeout is not None:
         args["command_timeout"] = options.statement_timeout

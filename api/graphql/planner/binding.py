@@ -1,9 +1,11 @@
 """Each request's argument values, read off a planned document's tree.
 
-A planned document is compiled to SQL once per *shape*: which ordering each connection uses,
-which way it travels, which cursors and filters are given, which entity `node(id:)` names,
-which input fields a write sets. Everything else (page sizes, cursors, filter values, ids,
-written values) is a bind parameter. `Walk` goes through the tree once per operation, in the
+A planned document is compiled to SQL once per *shape*: which ordering each connection uses
+and which way it travels, which entity `node(id:)` names, which input fields a write sets.
+Everything else is a bind parameter: page sizes, ids, written values, and every filter and
+cursor, given or not. A filter or cursor left out binds NULL, which its null-guarded
+condition reads as "no condition" (`compiler.Builder.connection`), so the few orderings and
+two directions bound a connection's shapes, not the 2^n combinations of its arguments. `Walk` goes through the tree once per operation, in the
 order the compiler builds the SQL, and lists the fields that take arguments (the steps); each
 request's `Binder` runs those steps over its variables and returns the shape and the values in
 that order, parameter i being the compiler's `v{i}`.
@@ -44,6 +46,7 @@ from api.graphql.planner.document import NotPlannable, Selection, has_variable
 from api.graphql.surface import SURFACE, Role
 
 PAGE_ARGUMENTS = frozenset({"first", "after", "last", "before", "orderBy", "filter"})
+NO_CURSOR = (None, None)  # a cursor's (key, id) when it is not given
 
 
 class Rejected(Exception):
@@ -51,13 +54,14 @@ class Rejected(Exception):
 
 
 class ConnectionShape(NamedTuple):
-    """Whatever changes a connection's SQL; a named tuple, as one is made per request."""
+    """Whatever changes a connection's SQL; a named tuple, as one is made per request.
+
+    Only the ordering (its key's type and index) and the direction of travel: filters and
+    cursors are bound, NULL when left out.
+    """
 
     ordering: str
     forward: bool
-    after: bool
-    before: bool
-    filters: tuple[str, ...]
 
 
 class Binding(NamedTuple):
@@ -339,39 +343,37 @@ class Binder:
         except InvalidPageRequest as error:
             raise Rejected(str(error)) from None
         given = {k: v for k, v in (args.get("filter") or {}).items() if v is not None}
-        filters = tuple(sorted(given))
-        values = []
-        for name in filters:
-            described = entity.filter(name)
-            if described is None:
+        values: list[Any] = []
+        for name in given:
+            if entity.filter(name) is None:
                 raise NotPlannable(f"filter {name}")
+        for described in entity.filters:  # every filter, in the compiler's order; NULL: not given
+            if described.name not in given:
+                values.append(None)
+                continue
             try:
-                values.append(described.value(given[name]))
+                values.append(described.value(given[described.name]))
             except InvalidFilter as error:
                 raise Rejected(str(error)) from None
         for cursor in (window.after, window.before):
-            if cursor is not None:
-                values.extend(cursor)
+            values.extend(cursor if cursor is not None else NO_CURSOR)
         values.append(window.size)
-        shape = ConnectionShape(
-            ordering.name,
-            window.forward,
-            window.after is not None,
-            window.before is not None,
-            filters,
-        )
-        return shape, values
+        return ConnectionShape(ordering.name, window.forward), values
 
     def create(self, entity: Entity, site: Site) -> None:
         args = self.arguments(site)
         if set(args) != {"input"}:
             raise NotPlannable("create takes one input")
         given: dict[str, Any] = args["input"]
-        keys = tuple(given)
-        for key in keys:
+        for key in given:
             described = entity.field(key)
             if described is None or not described.creatable:
                 raise NotPlannable(f"input {key}")
+        # In the entity's order, whatever order the client sent them in: one shape per set.
+        keys = tuple(f.name for f in entity.fields if f.name in given)
+        for key in keys:
+            described = entity.field(key)
+            assert described is not None
             try:
                 self.bound.values.append(described.clean(given[key], (key,)))
             except InvalidValue as error:

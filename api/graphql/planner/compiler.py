@@ -24,12 +24,14 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    and_,
     bindparam,
     case,
     cast,
     false,
     func,
     literal_column,
+    or_,
     select,
     true,
 )
@@ -166,25 +168,33 @@ class Builder:
         shape = next(self.shape)
         assert isinstance(shape, ConnectionShape)
         ordering = entity.orderings[shape.ordering]
+        # Every filter and both cursors are parameters, NULL when not given, each condition
+        # guarded by `$n IS NULL OR …`: Postgres folds the guards away when it plans with the
+        # values (the planner's connections force custom plans, `api.db.reads`), so each
+        # request is planned as if only its own conditions were written.
         filters = [
-            (entity.filters_by_name[name], self.param(self.filter_type(entity, name)))
-            for name in shape.filters
+            (described, self.param(self.filter_type(entity, described.name)))
+            for described in entity.filters
         ]
         key_type = BIND_TYPES[ordering.key.field.kind]
-        after = (self.param(key_type), self.param(Integer())) if shape.after else None
-        before = (self.param(key_type), self.param(Integer())) if shape.before else None
+        after = (self.param(key_type), self.param(Integer()))
+        before = (self.param(key_type), self.param(Integer()))
         size = self.param(Integer())
 
         def scope(alias: FromClause) -> list[ColumnElement[bool]]:
             adapt = ClauseAdapter(alias).traverse
-            clauses = [adapt(described.clause(value)) for described, value in filters]
+            clauses = [
+                or_(value.is_(None), adapt(described.clause(value)))
+                for described, value in filters
+            ]
             return clauses + ([parent.condition(alias)] if parent else [])
 
         table = entity.table.alias()
         adapt = ClauseAdapter(table).traverse
-        bounds = [adapt(ordering.beyond(*after, forward=True))] if after else []
-        if before:
-            bounds.append(adapt(ordering.beyond(*before, forward=False)))
+        bounds = [
+            or_(after[1].is_(None), adapt(ordering.beyond(*after, forward=True))),
+            or_(before[1].is_(None), adapt(ordering.beyond(*before, forward=False))),
+        ]
         travel = [adapt(c) for c in ordering.order_by(reverse=not shape.forward)]
         page_select = (
             select(*(table.c[c.expression.name] for c in entity.columns))
@@ -211,8 +221,6 @@ class Builder:
         cursor = ordering.cursor_sql(sort_key, page.c.id)
 
         def behind() -> ColumnElement[str]:
-            if came_from is None:
-                return sql_text("false")
             back = entity.table.alias()
             adapt_back = ClauseAdapter(back).traverse
             before_page = adapt_back(ordering.not_beyond(*came_from, forward=shape.forward))
@@ -225,7 +233,8 @@ class Builder:
                 .limit(1)
             )
             found = (nearest.correlate(parent.row) if parent else nearest).scalar_subquery()
-            return bool_text(func.coalesce(found, false()))
+            # No cursor behind: false, and the subquery is folded away before it is planned.
+            return bool_text(and_(came_from[1].is_not(None), func.coalesce(found, false())))
 
         def page_info(info: Selection) -> ColumnElement[str]:
             pairs = []
@@ -270,13 +279,15 @@ class Builder:
             elif item.name == "totalCount":
                 counted = entity.table.alias()
                 conditions = scope(counted)
-                if not conditions:  # the whole table: its exact count, kept by triggers
-                    total = select(exact_row_count(entity.model))
-                else:
-                    total = select(func.count()).select_from(counted).where(*conditions)
+                total = select(func.count()).select_from(counted).where(*conditions)
                 if parent:
                     total = total.correlate(parent.row)
-                pairs.append((key, cast(total.scalar_subquery(), Text)))
+                count: ColumnElement[Any] = total.scalar_subquery()
+                if not parent:  # no filter given: the whole table's exact count, kept by triggers
+                    whole = select(exact_row_count(entity.model)).scalar_subquery()
+                    unfiltered = [value.is_(None) for _, value in filters]
+                    count = case((and_(*unfiltered), whole), else_=count) if unfiltered else whole
+                pairs.append((key, cast(count, Text)))
             else:
                 raise NotPlannable(f"{entity.connection_type}.{item.name}")
         # GROUP BY (): one row even when nothing aggregates (only totalCount is asked).
