@@ -18,9 +18,9 @@ cursor, NULL when not given, behind `$n IS NULL OR …` guards that only plannin
 folds away; a generic plan keeps them and walks a whole table. asyncpg prepares each statement
 once per connection, and after five runs Postgres may switch it to a generic plan, so a direct
 connection starts with `plan_cache_mode = force_custom_plan`. Behind a transaction-mode pooler
-that startup setting cannot pass (PgBouncer refuses unknown startup parameters), and none is
-needed: with no statement cache asyncpg sends every statement as a new unnamed one, which
-Postgres always plans with its values the first time it is bound.
+that startup setting cannot pass (PgBouncer refuses startup parameters it does not track), and
+none is needed: with no statement cache asyncpg sends every statement as a new unnamed one,
+which Postgres always plans with its values the first time it is bound.
 """
 
 import asyncio
@@ -31,7 +31,6 @@ import asyncpg
 from api.db.engine import EngineOptions, retrying_connect
 from api.db.urls import DatabaseTarget
 from api.pipeline.admission import Gate
-
 
 CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
 """The setting a direct connection starts with: plans made with the values, every time."""

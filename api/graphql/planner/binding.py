@@ -5,10 +5,12 @@ and which way it travels, which entity `node(id:)` names, which input fields a w
 Everything else is a bind parameter: page sizes, ids, written values, and every filter and
 cursor, given or not. A filter or cursor left out binds NULL, which its null-guarded
 condition reads as "no condition" (`compiler.Builder.connection`), so the few orderings and
-two directions bound a connection's shapes, not the 2^n combinations of its arguments. `Walk` goes through the tree once per operation, in the
-order the compiler builds the SQL, and lists the fields that take arguments (the steps); each
-request's `Binder` runs those steps over its variables and returns the shape and the values in
-that order, parameter i being the compiler's `v{i}`.
+two directions bound a connection's shapes, not the 2^n combinations of its arguments.
+
+`Walk` goes through the tree once per operation, in the order the compiler builds the SQL, and
+lists the fields that take arguments (the steps); each request's `Binder` runs those steps over
+its variables and returns the shape and the values in that order, parameter i being the
+compiler's `v{i}`.
 
 Argument values the ordinary path would refuse raise `Rejected`, so that path answers with its
 own error; an input key the planner does not know raises `NotPlannable`.

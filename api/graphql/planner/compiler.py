@@ -184,8 +184,7 @@ class Builder:
         def scope(alias: FromClause) -> list[ColumnElement[bool]]:
             adapt = ClauseAdapter(alias).traverse
             clauses = [
-                or_(value.is_(None), adapt(described.clause(value)))
-                for described, value in filters
+                or_(value.is_(None), adapt(described.clause(value))) for described, value in filters
             ]
             return clauses + ([parent.condition(alias)] if parent else [])
 

@@ -48,7 +48,7 @@ from api.pipeline.caches import ByteBoundedCache
 from api.pipeline.documents import ParsedDocument
 
 log = logging.getLogger(__name__)
-MAX_SHAPES = 64  # per operation: orderings x directions x cursors x filters actually seen
+MAX_SHAPES = 64  # per operation: the orderings and directions of its connections actually seen
 MAX_REPEATED_BODY = 4096
 # What a compiled shape holds beyond its SQL text (the plan object, its parameter slots).
 BYTES_PER_PLAN = 4096

@@ -1,0 +1,208 @@
+"""Shapes stay few: a connection's filters and cursors, given or not, share one plan.
+
+A connection field compiles once per ordering and direction of travel. Every filter and both
+cursors are bind parameters, NULL when not given, behind `$n IS NULL OR …` guards (issue 15,
+compile amplification: `books` had 1,024 present/absent shapes, 64 kept per operation). The
+guards cost no index only while Postgres plans each statement with its values; the planner's
+connections see to that, directly and behind a transaction-mode pooler.
+"""
+
+import asyncio
+import dataclasses
+import itertools
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.app import front_door_for
+from api.catalog.entities import ENTITIES
+from api.catalog.ids import encode_id
+from api.db.engine import EngineOptions
+from api.db.reads import create_planner_pool
+from api.db.statements import statement_counter
+from api.settings import Settings
+from tests.factories import author_gid, insert_authors
+from tests.graphql_client import GraphQLClient
+from tests.plans import AUTO_EXPLAIN
+from tests.test_planner_differential import comparable
+
+BOOKS = """
+query Books($first: Int, $last: Int, $after: String, $before: String, $order: BookOrderBy,
+            $author: ID, $title: String, $from: Int, $to: Int, $publisher: ID) {
+  books(first: $first, last: $last, after: $after, before: $before, orderBy: $order,
+        filter: {authorId: $author, titleContains: $title, publishedYearFrom: $from,
+                 publishedYearTo: $to, publisherId: $publisher}) {
+    totalCount
+    edges { cursor node { title publishedYear } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+FILTERS = {
+    "author": author_gid(1),
+    "title": "Book",
+    "from": 1995,
+    "to": 2010,
+    "publisher": encode_id("Publisher", 1),
+}
+BOOK_ORDERINGS = list(ENTITIES["Book"].orderings)
+DIRECTIONS = ("first", "last")
+RUNS = 8  # of one prepared statement: five planned with the values, then maybe generic
+
+
+async def catalogue(engine: AsyncEngine) -> None:
+    """Books by three authors, some with a year or a publisher, so every filter narrows."""
+    await insert_authors(engine, 3, books_each=6)
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO publishers (name) VALUES ('Harvill')"))
+        await connection.execute(
+            text(
+                "UPDATE books SET published_year = CASE WHEN id % 4 = 0 THEN NULL "
+                "ELSE 1980 + id * 2 END, publisher_id = CASE WHEN id % 3 = 0 THEN 1 END"
+            )
+        )
+
+
+async def cursors(client: GraphQLClient, order: str) -> tuple[str, str]:
+    """An `after` and a `before` cursor of `order`, four rows apart."""
+    query = "query($o: BookOrderBy) { books(first: 6, orderBy: $o) { edges { cursor } } }"
+    data = await client.execute(query, {"o": order})
+    edges = data["books"]["edges"]
+    return edges[1]["cursor"], edges[5]["cursor"]
+
+
+def combinations(order: str, after: str, before: str) -> Iterator[dict[str, Any]]:
+    """Each direction, each subset of the filters, with and without each cursor."""
+    for direction in DIRECTIONS:
+        for given in itertools.product((False, True), repeat=len(FILTERS) + 2):
+            *filters, with_after, with_before = given
+            variables: dict[str, Any] = {direction: 3, "order": order}
+            variables.update({k: FILTERS[k] for k, on in zip(FILTERS, filters, strict=True) if on})
+            if with_after:
+                variables["after"] = after
+            if with_before:
+                variables["before"] = before
+            yield variables
+
+
+def body(variables: dict[str, Any]) -> bytes:
+    return orjson.dumps({"query": BOOKS, "variables": variables})
+
+
+async def test_present_and_absent_arguments_compile_one_plan_per_ordering_and_direction(
+    settings: Settings, engine: AsyncEngine, resolver_client: GraphQLClient
+) -> None:
+    await catalogue(engine)
+    door = front_door_for(settings)
+    assert door is not None
+    assert door.plans is not None
+    prepared = 0
+    for order in BOOK_ORDERINGS:
+        after, before = await cursors(resolver_client, order)
+        for variables in combinations(order, after, before):
+            assert await door.prepare(body(variables)) is not None, variables
+            prepared += 1
+    assert prepared == len(BOOK_ORDERINGS) * len(DIRECTIONS) * 2 ** (len(FILTERS) + 2)  # 2,048
+    # Before, each subset of filters and cursors was a shape of its own: 128 per ordering and
+    # direction, 64 kept per operation, so cycling them compiled on every request.
+    assert door.plans.compiled == len(BOOK_ORDERINGS) * len(DIRECTIONS)
+
+
+@pytest.mark.parametrize("order", ["ID_ASC", "PUBLISHED_YEAR_DESC", "TITLE_ASC"])
+async def test_every_combination_answers_as_the_resolvers_do(
+    order: str, client: GraphQLClient, resolver_client: GraphQLClient, engine: AsyncEngine
+) -> None:
+    """NULL for "not given" changes no answer: byte for byte, with one planned statement."""
+    await catalogue(engine)
+    after, before = await cursors(resolver_client, order)
+    nonempty = 0
+    for variables in combinations(order, after, before):
+        expected = comparable(await resolver_client.post(BOOKS, variables))
+        with statement_counter() as statements:
+            answer = comparable(await client.post(BOOKS, variables))
+        assert answer == expected, variables
+        assert statements.count == 1, variables  # the planner answered, alone
+        nonempty += b'"edges":[{' in answer[1]
+    assert nonempty > 50  # the filters and cursors leave rows to compare in many of them
+
+
+async def plans_of(connection: asyncpg.Connection, sql: str, params: list[Any]) -> list[str]:
+    """The plans of RUNS runs of `sql` on `connection`, as auto_explain reports them."""
+    reported: list[str] = []
+
+    def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
+        _, found, plan = message.message.partition("plan:")
+        explained = json.loads(plan) if found else {}
+        if explained.get("Query Text") == sql:
+            reported.append(json.dumps(explained["Plan"]))
+
+    connection.add_log_listener(listen)
+    try:
+        for setting in AUTO_EXPLAIN:
+            await connection.execute(setting)
+        for _ in range(RUNS):
+            await connection.fetchval(sql, *params)
+        for _ in range(200):  # listeners hear of notices a few loop iterations later
+            if len(reported) >= RUNS:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        connection.remove_log_listener(listen)
+    return reported
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["direct", "transaction pooler"])
+async def test_the_planners_connections_plan_every_run_with_its_values(
+    settings: Settings, engine: AsyncEngine, pooled: bool
+) -> None:
+    """Past five runs Postgres may plan a prepared statement once for any values (a generic
+    plan), which keeps every `$n IS NULL` guard and cannot pick an index by them. The planner's
+    pool forces plans made with the values; behind a pooler (no statement cache) each run is a
+    new unnamed statement, planned with its values all the same."""
+    await catalogue(engine)
+    door = front_door_for(settings)
+    assert door is not None
+    prepared = await door.prepare(body({"first": 3, "title": "Book", "from": 1995}))
+    assert prepared is not None
+    assert "IS NULL" in prepared.sql
+    target = dataclasses.replace(settings.database, pooled=pooled)
+    pool = await create_planner_pool(target, EngineOptions())
+    try:
+        async with pool.pool.acquire() as connection:
+            mode = await connection.fetchval("SHOW plan_cache_mode")
+            plans = await plans_of(connection, prepared.sql, prepared.parameters)
+    finally:
+        await pool.close()
+    # Direct: set as the connection starts. Behind a pooler no startup setting can pass, and the
+    # unnamed statements need none.
+    assert mode == ("auto" if pooled else "force_custom_plan")
+    assert len(plans) == RUNS
+    assert not [plan for plan in plans if "IS NULL" in plan], plans[-1]
+
+
+async def test_a_generic_plan_would_keep_the_guards(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    """The control for the test above: its check sees a plan made for any values."""
+    await catalogue(engine)
+    door = front_door_for(settings)
+    assert door is not None
+    prepared = await door.prepare(body({"first": 3, "title": "Book", "from": 1995}))
+    assert prepared is not None
+    url = settings.database.url.set(drivername="postgresql").render_as_string(False)
+    connection = await asyncpg.connect(url, server_settings={"plan_cache_mode": "auto"})
+    try:
+        plans = await plans_of(connection, prepared.sql, prepared.parameters)
+        await connection.execute("SET plan_cache_mode = force_generic_plan")
+        generic = await plans_of(connection, prepared.sql, prepared.parameters)
+    finally:
+        await connection.close()
+    assert "IS NULL" not in plans[0]  # the first runs are planned with the values
+    assert len(generic) == RUNS
+    assert all("IS NULL" in plan for plan in generic), generic[-1]
