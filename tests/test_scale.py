@@ -25,6 +25,7 @@ from alembic import command
 from api.app import front_door_for
 from api.catalog.entities import ENTITIES
 from api.db.migrations import alembic_config, upgrade_to_head
+from api.db.reads import CUSTOM_PLANS
 from api.db.statements import statement_counter
 from api.settings import Settings
 from bench.scale_data import RARE_TITLE_WORD, ScaleCatalogue, load
@@ -130,7 +131,8 @@ async def sent_by_resolvers(
 
 
 async def sent_by_planner(client: GraphQLClient, shape: Shape, scale: Scale) -> list[SentStatement]:
-    """The planner's one statement for the request, as `serve_planned` sends it to asyncpg.
+    """The planner's one statement for the request, as `serve_planned` sends it to asyncpg,
+    after the settings the planner's connections start with.
 
     The request also goes through HTTP, which must answer it with that single statement.
     """
@@ -145,7 +147,12 @@ async def sent_by_planner(client: GraphQLClient, shape: Shape, scale: Scale) -> 
         data = await client.execute(shape.query, shape.variables_for(scale.deep_cursors))
     assert data, shape
     assert (counter.count, ordinary) == (1, []), "answered by the resolvers, not the planner"
-    return [SentStatement(prepared.sql, tuple(prepared.parameters))]
+    # Replayed on a connection set as the planner's are (`api.db.reads.CUSTOM_PLANS`).
+    settings = [
+        SentStatement("SELECT set_config($1, $2, true)", (name, value))
+        for name, value in CUSTOM_PLANS.items()
+    ]
+    return [*settings, SentStatement(prepared.sql, tuple(prepared.parameters))]
 
 
 # Each path that answers GraphQL, with the statements it sent for one request.

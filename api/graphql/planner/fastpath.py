@@ -91,8 +91,11 @@ class PlannedOperation:
     def name(self) -> str | None:
         return self.operation.name.value if self.operation.name else None
 
-    def plan(self, shape: tuple[Hashable, ...], budget: TokenBucket) -> tuple[CompiledPlan, int]:
-        """The shape's SQL, and the bytes it added when it was compiled just now (else 0).
+    def plan(
+        self, shape: tuple[Hashable, ...], budget: TokenBucket
+    ) -> tuple[CompiledPlan, int | None]:
+        """The shape's SQL, and the bytes it added when it was compiled just now (None when it
+        was not compiled; 0 when it was, but not kept).
 
         A shape not seen before is compiled only while the budget allows, and at most
         MAX_SHAPES are kept per operation: one compiled past that answers once and is not
@@ -100,7 +103,7 @@ class PlannedOperation:
         """
         plan = self.plans.get(shape)
         if plan is not None:
-            return plan, 0
+            return plan, None
         if not budget.take():
             raise OverBudget("compile budget spent")
         compile_shape = compile_write if self.writes else compile_query
@@ -173,7 +176,7 @@ class QueryPlans:
     compile_budget: TokenBucket
     repeated_cache_bytes: int
     charge: Callable[[ParsedDocument, int], None]
-    compiled: int = field(default=0, init=False)  # shapes compiled since start, for tests
+    compiled: int = field(default=0, init=False)  # shapes compiled since start, kept or not
 
     def __post_init__(self) -> None:
         self._repeated: ByteBoundedCache[bytes, Prepared] = ByteBoundedCache(
@@ -220,8 +223,9 @@ class QueryPlans:
             return None
         binding = self.bind(planned, coerced)
         plan, added = planned.plan(tuple(binding.shape), self.compile_budget)
-        if added:
+        if added is not None:
             self.compiled += 1
+        if added:
             self.charge(parsed, added)
         return Prepared(
             operation, plan.sql, plan.parameters(binding.values), planned.writes, planned.tree
