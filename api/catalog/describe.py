@@ -79,6 +79,15 @@ class Field:
             return None
         return f"uq_{self.column.class_.__tablename__}_lower_{self.column.expression.name}"
 
+    @cached_property
+    def defaulted(self) -> bool:
+        """Whether the column has a default: leaving the field out of a create is then not the
+        same as giving it null."""
+        column = self.column.expression
+        return getattr(column, "default", None) is not None or bool(
+            getattr(column, "server_default", None)
+        )
+
     @cached_property  # read for every value written: looked up on the column type once
     def text_limit(self) -> int:
         """`max_length`, or the length of the column's type (`String(100)`)."""

@@ -1,11 +1,12 @@
 """Each request's argument values, read off a planned document's tree.
 
 A planned document is compiled to SQL once per *shape*: which ordering each connection uses
-and which way it travels, which entity `node(id:)` names, which input fields a write sets.
-Everything else is a bind parameter: page sizes, ids, written values, and every filter and
-cursor, given or not. A filter or cursor left out binds NULL, which its null-guarded
-condition reads as "no condition" (`compiler.Builder.connection`), so the few orderings and
-two directions bound a connection's shapes, not the 2^n combinations of its arguments.
+and which way it travels, which entity `node(id:)` names, which input fields with a column
+default a create sets. Everything else is a bind parameter: page sizes, ids, written values
+(null for a field left out), and every filter and cursor, given or not. A filter or cursor
+left out binds NULL, which its null-guarded condition reads as "no condition"
+(`compiler.Builder.connection`), so the few orderings and two directions bound a connection's
+shapes, not the 2^n combinations of its arguments.
 
 `Walk` goes through the tree once per operation, in the order the compiler builds the SQL, and
 lists the fields that take arguments (the steps); each request's `Binder` runs those steps over
@@ -371,18 +372,22 @@ class Binder:
             described = entity.field(key)
             if described is None or not described.creatable:
                 raise NotPlannable(f"input {key}")
-        # In the entity's order, whatever order the client sent them in: one shape per set.
-        keys = tuple(f.name for f in entity.fields if f.name in given)
-        for key in keys:
-            described = entity.field(key)
-            assert described is not None
-            try:
-                self.bound.values.append(described.clean(given[key], (key,)))
-            except InvalidValue as error:
-                raise Rejected(error.problem.message) from None
         missing = [
             f.name for f in entity.fields if f.creatable and f.required and f.name not in given
         ]
         if missing:
             raise NotPlannable(f"missing {missing}")
+        # Every field a create may set, in the entity's order whatever order the client sent
+        # them in; one left out is null, as its column would store, unless the column has a
+        # default of its own: only those fork the shape.
+        keys = tuple(
+            f.name for f in entity.fields if f.creatable and (f.name in given or not f.defaulted)
+        )
+        for key in keys:
+            described = entity.field(key)
+            assert described is not None
+            try:
+                self.bound.values.append(described.clean(given.get(key), (key,)))
+            except InvalidValue as error:
+                raise Rejected(error.problem.message) from None
         self.bound.shape.append(keys)
