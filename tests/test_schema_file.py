@@ -9,6 +9,7 @@ from api.cli import SCHEMA_FILE, build_parser
 from api.db.migrations import PROJECT_ROOT
 from api.graphql.queries import Query
 from api.graphql.schema import Mutation, schema
+from api.graphql.subscriptions import Subscription
 
 
 def printed() -> str:
@@ -40,7 +41,12 @@ def test_a_changed_schema_prints_differently(tmp_path: Path) -> None:
     class QueryWithExtraField(Query):
         extra_field: str = "drift"
 
-    changed = strawberry.Schema(query=QueryWithExtraField, mutation=Mutation).as_str() + "\n"
+    changed = (
+        strawberry.Schema(
+            query=QueryWithExtraField, mutation=Mutation, subscription=Subscription
+        ).as_str()
+        + "\n"
+    )
     assert changed != printed()
     diff = list(difflib.ndiff(printed().splitlines(), changed.splitlines()))
     assert [line for line in diff if line.startswith("- ")] == []

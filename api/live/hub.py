@@ -230,7 +230,7 @@ class Hub:
             return await asyncio.shield(connecting)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await (await connecting).close(timeout=2)
+                (await connecting).terminate()
             raise
 
     async def _listen(self) -> None:
@@ -255,8 +255,7 @@ class Hub:
                         await connection.fetchval("SELECT 1", timeout=5)
             except asyncio.CancelledError:
                 if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(connection.close(timeout=2))
+                    connection.terminate()  # nothing in flight worth a goodbye
                 raise
             except Exception as error:
                 log.warning("the LISTEN connection is down (%r); polling until it is back", error)
