@@ -1,0 +1,12 @@
+"""What the live transports read from the settings."""
+
+from dataclasses import dataclass
+
+from api.settings import setting
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    heartbeat_seconds: float = setting("live_heartbeat_seconds")
+    init_timeout_seconds: float = setting("live_init_timeout_seconds")
+    max_subscriptions_per_connection: int = setting("live_max_subscriptions_per_connection")
