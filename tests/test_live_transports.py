@@ -6,6 +6,10 @@ tested here is the protocol on the wire, not the change feed behind it.
 """
 
 import asyncio
+import os
+import re
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +19,6 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -26,86 +29,12 @@ from api.pipeline.refusals import Refused, RequestCode
 from api.serving.listen import Server, address, bind_listener
 from api.serving.protocol import BoundedHttpToolsProtocol, HttpLimits
 from tests.conftest import make_settings
+from tests.fake_live import PATIENCE, FakeLive, with_live
+from tests.served import PROJECT_ROOT
 
 SUBSCRIPTION = "subscription { bookChanged { cursor kind id node { title } } }"
 TOKEN = "live-transports-token-0123456789abcdef"
-PATIENCE = 10.0  # seconds any one awaited frame may take before the test fails
-
-
-class FakeSubscription:
-    def __init__(self, request: dict[str, Any], authorization: str | None) -> None:
-        self.request = request
-        self.authorization = authorization
-        self.ended: Ended | None = None
-        self.closed = asyncio.Event()
-        self._queue: asyncio.Queue[bytes | Ended] = asyncio.Queue()
-
-    async def next(self) -> bytes | None:
-        if self.ended is not None:
-            return None
-        item = await self._queue.get()
-        if isinstance(item, Ended):
-            self.ended = item
-            return None
-        return item
-
-    async def close(self) -> None:
-        self.closed.set()
-
-    def push(self, title: str) -> None:
-        change = {"cursor": title, "kind": "CREATED", "id": "1", "node": {"title": title}}
-        self._queue.put_nowait(orjson.dumps({"data": {"bookChanged": change}}))
-
-    def end(self, why: Ended) -> None:
-        self._queue.put_nowait(why)
-
-
-class FakeLive:
-    """Opens subscriptions only, refuses as told, and ends them all on shutdown."""
-
-    def __init__(self) -> None:
-        self.opened: asyncio.Queue[FakeSubscription] = asyncio.Queue()
-        self.subscriptions: list[FakeSubscription] = []
-        self.refusal: Refused | None = None
-        self.shutdowns = 0
-
-    async def open(self, request: dict[str, Any], authorization: str | None) -> FakeSubscription:
-        if self.refusal is not None:
-            raise self.refusal
-        if not str(request.get("query", "")).lstrip().startswith("subscription"):
-            raise Refused(RequestCode.BAD_REQUEST, "Only subscriptions are served here")
-        subscription = FakeSubscription(request, authorization)
-        self.subscriptions.append(subscription)
-        self.opened.put_nowait(subscription)
-        return subscription
-
-    async def shutdown(self) -> None:
-        self.shutdowns += 1
-        for subscription in self.subscriptions:
-            subscription.end(Ended.SHUTDOWN)
-
-    async def next_opened(self) -> FakeSubscription:
-        return await asyncio.wait_for(self.opened.get(), PATIENCE)
-
-
-def with_live(app: ASGIApp, live: FakeLive | None) -> ASGIApp:
-    """`app` with `live` in its lifespan state, as the real lifespan will put its own."""
-
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            if live is not None:
-                scope["state"]["live"] = live
-            await app(scope, receive, send)
-            return
-
-        async def sent(message: Message) -> None:
-            if message["type"] == "lifespan.startup.complete" and live is not None:
-                scope["state"]["live"] = live  # where the server's shutdown finds it
-            await send(message)
-
-        await app(scope, receive, sent)
-
-    return wrapped
+RUNNING = re.compile(rb"Uvicorn running on http://(127\.0\.0\.1:\d+)")
 
 
 @dataclass
@@ -578,3 +507,41 @@ async def test_sigterm_ends_live_connections_before_uvicorn_closes_them(
         assert [e async for e in stream_events(stream)] == [("complete", b"")]
     assert live.shutdowns == 1
     assert all(s.closed.is_set() for s in live.subscriptions)
+
+
+@pytest.mark.slow  # a process of its own
+async def test_a_real_sigterm_ends_live_connections_with_1001_and_complete(
+    database_url: str,
+) -> None:
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.fake_live_server", database_url,
+        cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None
+        line = await asyncio.wait_for(server.stderr.readline(), PATIENCE * 3)
+        found = RUNNING.search(line)
+        assert found, line
+        base = found.group(1).decode()
+        async with (
+            socket(f"ws://{base}/graphql") as ws,
+            httpx.AsyncClient(timeout=PATIENCE) as http,
+            http.stream(
+                "POST", f"http://{base}/graphql", json={"query": SUBSCRIPTION}, headers=EVENTS
+            ) as stream,
+        ):
+            await initialised(ws)
+            await subscribe(ws, "1")
+            await send(ws, {"type": "ping"})  # answered once the frames before it were handled
+            assert await receive(ws) == {"type": "pong"}
+            assert stream.status_code == 200
+            server.send_signal(signal.SIGTERM)
+            assert await closed_with(ws) == (1001, "Server shutting down")
+            assert [e async for e in stream_events(stream)] == [("complete", b"")]
+        code = await asyncio.wait_for(server.wait(), PATIENCE * 3)
+        assert code in (0, -signal.SIGTERM)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
