@@ -19,12 +19,14 @@ class FakeSubscription:
         self.authorization = authorization
         self.ended: Ended | None = None
         self.closed = asyncio.Event()
-        self._queue: asyncio.Queue[bytes | Ended] = asyncio.Queue()
+        self._queue: asyncio.Queue[bytes | Ended | Exception] = asyncio.Queue()
 
     async def next(self) -> bytes | None:
         if self.ended is not None:
             return None
         item = await self._queue.get()
+        if isinstance(item, Exception):
+            raise item
         if isinstance(item, Ended):
             self.ended = item
             return None
@@ -39,6 +41,10 @@ class FakeSubscription:
 
     def end(self, why: Ended) -> None:
         self._queue.put_nowait(why)
+
+    def fail(self, fault: Exception) -> None:
+        """A bug behind the contract: `next` raises it."""
+        self._queue.put_nowait(fault)
 
 
 class FakeLive:

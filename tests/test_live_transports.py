@@ -328,6 +328,16 @@ async def test_how_a_subscription_ended_decides_the_close(
         await asyncio.wait_for(other.closed.wait(), PATIENCE)  # the connection's others too
 
 
+async def test_a_fault_in_a_subscription_closes_4500(served: Running, live: FakeLive) -> None:
+    async with socket(served.ws_url) as ws:
+        await initialised(ws)
+        await subscribe(ws, "1")
+        subscription = await live.next_opened()
+        subscription.fail(RuntimeError("a bug"))
+        assert await closed_with(ws) == (4500, "Internal server error")
+        await asyncio.wait_for(subscription.closed.wait(), PATIENCE)
+
+
 async def test_a_socket_without_a_live_service_is_refused_politely(database_url: str) -> None:
     async with running(database_url, None) as app, socket(app.ws_url) as ws:
         await initialised(ws)
@@ -425,6 +435,24 @@ async def test_sse_ends_with_complete_however_it_ended(
         (name, orjson.loads(data)["errors"][0]["extensions"]["code"]) for name, data in events[:-1]
     ]
     assert ended == last
+
+
+async def test_a_fault_in_an_sse_subscription_is_a_masked_error_then_complete(
+    served: Running, live: FakeLive
+) -> None:
+    async with httpx.AsyncClient(timeout=PATIENCE) as http:
+        request = {"query": SUBSCRIPTION}
+        async with http.stream("POST", served.http_url, json=request, headers=EVENTS) as response:
+            subscription = await live.next_opened()
+            subscription.fail(RuntimeError("a bug"))
+            events = [(name, data) async for name, data in stream_events(response)]
+    assert [name for name, _ in events] == ["next", "complete"]
+    error = orjson.loads(events[0][1])["errors"][0]
+    assert (error["message"], error["extensions"]["code"]) == (
+        "Internal server error",
+        "INTERNAL_SERVER_ERROR",
+    )
+    assert subscription.closed.is_set()
 
 
 async def test_sse_refusals_are_the_front_doors_json_answers(

@@ -7,6 +7,7 @@ client tells "refused" from "stream ended". Comments keep idle streams open thro
 """
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,9 @@ from api.live.streams import live_of, not_served, streams_of
 from api.pipeline.media import Media
 from api.pipeline.refusals import Refused, not_an_operation, not_json
 from api.pipeline.respond import Reply, send_reply
+from api.unhandled import internal_error_body
 
+log = logging.getLogger(__name__)
 EVENT_STREAM = "text/event-stream"
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -124,7 +127,12 @@ async def _stream(
             if gone in done:
                 return  # nobody to write to
             if coming in done:
-                payload = coming.result()
+                try:
+                    payload = coming.result()
+                except Exception:  # a fault: said as a masked error, then the end
+                    log.exception("Subscription failed")
+                    await _write(send, event(b"next", internal_error_body()))
+                    break
                 if payload is None:
                     break
                 await _write(send, event(b"next", payload))

@@ -227,6 +227,13 @@ class Connection:
             del self.running[id]
 
     async def _pump(self, id: str, request: dict[str, Any]) -> None:
+        try:
+            await self._forward(id, request)
+        except Exception:  # a fault, not a refusal: graphql-ws closes with 4500
+            log.exception("Subscription %s failed", id[:60])
+            await self.close(Close.INTERNAL_SERVER_ERROR, "Internal server error")
+
+    async def _forward(self, id: str, request: dict[str, Any]) -> None:
         """Open one subscription and forward its payloads until it ends."""
         try:
             if self.live is None:
