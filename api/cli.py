@@ -88,6 +88,8 @@ def _serve(settings: Settings, listener: socket.socket, *, stop_on_hangup: bool)
             # uvicorn's own answers them in plain text, and has no deadline for a head.
             http=BoundedHttpToolsProtocol.with_limits(limits),
             timeout_graceful_shutdown=30,
+            # A WebSocket message is a request too: no larger than a request body may be.
+            ws_max_size=settings.max_body_bytes,
             proxy_headers=True,
             log_config=None,
         )

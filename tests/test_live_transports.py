@@ -31,6 +31,7 @@ from api.serving.protocol import BoundedHttpToolsProtocol, HttpLimits
 from tests.conftest import make_settings
 from tests.fake_live import PATIENCE, FakeLive, with_live
 from tests.served import PROJECT_ROOT
+from tests.served import served as served_process
 
 SUBSCRIPTION = "subscription { bookChanged { cursor kind id node { title } } }"
 TOKEN = "live-transports-token-0123456789abcdef"
@@ -573,3 +574,16 @@ async def test_a_real_sigterm_ends_live_connections_with_1001_and_complete(
         if server.returncode is None:
             server.kill()
             await server.wait()
+
+
+@pytest.mark.slow  # a process of its own
+async def test_the_served_app_speaks_graphql_ws_and_bounds_its_messages(database_url: str) -> None:
+    async with served_process(DATABASE_URL=database_url, MAX_BODY_BYTES="16384") as app:
+        base = app.http.base_url
+        async with socket(f"ws://{base.host}:{base.port}/graphql") as ws:
+            await initialised(ws)
+            await send(ws, {"type": "ping"})
+            assert await receive(ws) == {"type": "pong"}
+            await send(ws, {"type": "ping", "payload": {"padding": "x" * 20_000}})
+            code, _ = await closed_with(ws)
+            assert code == 1009  # message too big: no larger than a request body
