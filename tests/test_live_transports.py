@@ -6,6 +6,7 @@ tested here is the protocol on the wire, not the change feed behind it.
 """
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -19,12 +20,16 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from starlette.types import Message
+from uvicorn.protocols.utils import ClientDisconnected
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
 from api.live.contract import Ended
+from api.live.options import LiveOptions
 from api.live.sse import wants_events
+from api.live.websocket import Close, Connection
 from api.pipeline.refusals import Refused, RequestCode
 from api.serving.listen import Server, address, bind_listener
 from api.serving.protocol import BoundedHttpToolsProtocol, HttpLimits
@@ -327,6 +332,37 @@ async def test_how_a_subscription_ended_decides_the_close(
         assert await receive(ws) == {"id": "1", "type": "next", "payload": book("last")}
         assert await closed_with(ws) == closed
         await asyncio.wait_for(other.closed.wait(), PATIENCE)  # the connection's others too
+
+
+async def test_a_client_vanishing_mid_stream_ends_its_subscriptions_quietly(
+    served: Running, live: FakeLive, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with socket(served.ws_url) as ws:
+        await initialised(ws)
+        await subscribe(ws, "1")
+        subscription = await live.next_opened()
+        subscription.push("seen")
+        assert (await receive(ws))["type"] == "next"
+        ws.transport.abort()  # no close frame: the TCP connection is simply gone
+        for n in range(50):
+            subscription.push(f"unseen {n}")
+        await asyncio.wait_for(subscription.closed.wait(), PATIENCE)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_send_to_a_vanished_client_ends_the_connection_without_raising() -> None:
+    async def gone(message: Message) -> None:
+        raise ClientDisconnected
+
+    async def nothing() -> Message:
+        return {"type": "websocket.receive", "text": "{}"}
+
+    scope = {"type": "websocket", "headers": [], "state": {}}
+    connection = Connection(LiveOptions(), scope, nothing, gone)
+    await connection.send({"type": "ping"})
+    assert connection.finished
+    assert connection.closed.is_set()
+    await connection.close(Close.GOING_AWAY, "too late")  # nothing more is tried
 
 
 async def test_a_fault_in_a_subscription_closes_4500(served: Running, live: FakeLive) -> None:

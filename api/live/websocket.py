@@ -128,10 +128,11 @@ class Connection:
                     log.error("WebSocket connection failed", exc_info=failure)
                     await self.close(Close.INTERNAL_SERVER_ERROR, "Internal server error")
         finally:
-            for task in (reading, closed, beating, *self.running.values()):
+            tasks = (reading, closed, beating, *self.running.values())
+            for task in tasks:
                 task.cancel()
             # Each subscription's task closes its subscription as it ends.
-            await asyncio.gather(*self.running.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _read(self) -> None:
         try:
@@ -275,7 +276,7 @@ class Connection:
     async def send_text(self, text: bytes) -> None:
         async with self.lock:
             if not self.finished:
-                await self._send({"type": "websocket.send", "text": text.decode()})
+                await self._deliver({"type": "websocket.send", "text": text.decode()})
 
     async def close(self, code: Close, reason: str) -> None:
         """Close once; later frames, and later closes, are dropped."""
@@ -283,8 +284,15 @@ class Connection:
             if self.finished:
                 return
             self.finished = True
-            reason = reason.encode()[:MAX_REASON_BYTES].decode(errors="ignore")
+            short = reason.encode()[:MAX_REASON_BYTES].decode(errors="ignore")
             try:
-                await self._send({"type": "websocket.close", "code": int(code), "reason": reason})
+                await self._deliver({"type": "websocket.close", "code": int(code), "reason": short})
             finally:
                 self.closed.set()
+
+    async def _deliver(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except OSError:  # the client vanished mid-send (uvicorn's ClientDisconnected)
+            self.finished = True
+            self.closed.set()
