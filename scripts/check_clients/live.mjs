@@ -15,6 +15,10 @@ import WebSocket from "ws";
 
 import { CheckFailed, expectEqual, nonce } from "./wire.mjs";
 
+// Node before 22 has no global WebSocket; graphql-ws is given `ws`, but Apollo's link reads
+// `WebSocket.CLOSED` itself when it reports an error.
+globalThis.WebSocket ??= WebSocket;
+
 const BOOK_CHANGED = "subscription { bookChanged { cursor kind id node { title } } }";
 const CREATE_AUTHOR = `mutation LiveCheckAuthor($input: CreateAuthorInput!) {
   createAuthor(input: $input) { author { id } userErrors { code message } }
