@@ -535,7 +535,15 @@ async def test_sse_without_a_live_service_is_refused_politely(database_url: str)
     ("accept", "wanted"),
     [
         ("text/event-stream", True),
-        ("application/json, text/event-stream;q=0.5", True),
+        ("text/event-stream, application/json", True),
+        ("application/json;q=0.5, text/event-stream", True),
+        ("application/json, text/event-stream;q=0.5", False),
+        # urql's fetchExchange, for every query: JSON first, so JSON it gets.
+        (
+            "application/graphql-response+json, application/graphql+json, application/json, "
+            "text/event-stream, multipart/mixed",
+            False,
+        ),
         ("text/event-stream;q=0", False),
         ("application/graphql-response+json", False),
         ("*/*", False),

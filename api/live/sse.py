@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from api.live.contract import Ended, Subscription
 from api.live.options import LiveOptions
 from api.live.streams import live_of, not_served, streams_of
-from api.pipeline.media import Media
+from api.pipeline.media import Media, negotiate
 from api.pipeline.refusals import Refused, not_an_operation, not_json
 from api.pipeline.respond import Reply, send_reply
 from api.unhandled import internal_error_body
@@ -35,19 +35,27 @@ Refuse = Callable[[Refused, Media], Reply]
 
 
 def wants_events(accept: str | None) -> bool:
-    """Whether the client asks for an event stream (graphql-sse sends just that type)."""
+    """Whether the client prefers an event stream to a JSON answer: graphql-sse sends just
+    `text/event-stream`, while urql lists it after the JSON types for every query (so its
+    queries stay JSON). Highest quality wins; on a tie, the earlier entry."""
     if not accept or EVENT_STREAM not in accept.lower():
         return False
-    for item in accept.split(","):
-        kind, *parameters = (part.strip() for part in item.split(";"))
-        if kind.lower() != EVENT_STREAM:
-            continue
+    best: tuple[float, int, bool] | None = None
+    for position, item in enumerate(accept.split(",")):
+        kind, *parameters = (part.strip().lower() for part in item.split(";"))
+        if kind != EVENT_STREAM and negotiate(kind) is None:
+            continue  # a type neither answer has
+        quality = 1.0
         for parameter in parameters:
             name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q" and value.strip() in ("0", "0.0", "0.00", "0.000"):
-                return False
-        return True
-    return False
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0 and (best is None or (quality, -position) > best[:2]):
+            best = (quality, -position, kind == EVENT_STREAM)
+    return best is not None and best[2]
 
 
 def event(name: bytes, data: bytes) -> bytes:
