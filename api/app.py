@@ -32,7 +32,7 @@ from api.graphql.seed_mutation import SEED_LIST_CAPS
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.live.listen import listener_for
-from api.live.options import LiveOptions as TransportOptions
+from api.live.options import TransportOptions
 from api.live.service import LiveOptions, LiveService
 from api.live.websocket import GraphQLWebSocket
 from api.observability.metrics import Metrics
@@ -147,7 +147,7 @@ def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> F
         sources=Sources(None, settings.trusted_documents),
         cache_max_age=settings.cache_max_age,
         anonymous_max_body_bytes=settings.anonymous_max_body_bytes,
-        live=settings.options(TransportOptions),
+        events=settings.options(TransportOptions),
     )
 
 

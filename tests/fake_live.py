@@ -76,18 +76,23 @@ class FakeLive:
 
 
 def with_live(app: ASGIApp, live: FakeLive | None) -> ASGIApp:
-    """`app` with `live` in its lifespan state, as the real lifespan will put its own."""
+    """`app` with `live` in its lifespan state in place of its own (None: with none at all)."""
+
+    def replace(state: dict[str, Any]) -> None:
+        if live is None:
+            state.pop("live", None)
+        else:
+            state["live"] = live
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
-            if live is not None:
-                scope["state"]["live"] = live
+            replace(scope["state"])
             await app(scope, receive, send)
             return
 
         async def sent(message: Message) -> None:
-            if message["type"] == "lifespan.startup.complete" and live is not None:
-                scope["state"]["live"] = live  # where the server's shutdown finds it
+            if message["type"] == "lifespan.startup.complete":
+                replace(scope["state"])  # where the server's shutdown finds it
             await send(message)
 
         await app(scope, receive, sent)

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
 from api.live.contract import Ended
-from api.live.options import LiveOptions
+from api.live.options import TransportOptions
 from api.live.sse import wants_events
 from api.live.websocket import Close, Connection
 from api.pipeline.refusals import Refused, RequestCode
@@ -358,7 +358,7 @@ async def test_a_send_to_a_vanished_client_ends_the_connection_without_raising()
         return {"type": "websocket.receive", "text": "{}"}
 
     scope = {"type": "websocket", "headers": [], "state": {}}
-    connection = Connection(LiveOptions(), scope, nothing, gone)
+    connection = Connection(TransportOptions(), scope, nothing, gone)
     await connection.send({"type": "ping"})
     assert connection.finished
     assert connection.closed.is_set()

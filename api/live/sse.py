@@ -15,7 +15,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from api.live.contract import Ended, Subscription
-from api.live.options import LiveOptions
+from api.live.options import TransportOptions
 from api.live.streams import live_of, not_served, streams_of
 from api.pipeline.media import Media, negotiate
 from api.pipeline.refusals import Refused, not_an_operation, not_json
@@ -75,7 +75,7 @@ def slow_consumer() -> bytes:
 
 
 async def serve_events(
-    options: LiveOptions,
+    options: TransportOptions,
     scope: Scope,
     receive: Receive,
     send: Send,
@@ -114,7 +114,7 @@ async def serve_events(
 
 
 async def _stream(
-    options: LiveOptions,
+    options: TransportOptions,
     subscription: Subscription,
     receive: Receive,
     send: Send,

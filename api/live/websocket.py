@@ -17,7 +17,7 @@ import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from api.live.contract import Ended, Subscription
-from api.live.options import LiveOptions
+from api.live.options import TransportOptions
 from api.live.streams import live_of, not_served, streams_of
 from api.pipeline.refusals import Refused
 
@@ -66,7 +66,7 @@ def authorization_of(payload: dict[str, Any], upgrade: str | None) -> str | None
 class GraphQLWebSocket:
     """The ASGI app for the WebSocket route at /graphql."""
 
-    options: LiveOptions
+    options: TransportOptions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await Connection(self.options, scope, receive, send).run()
@@ -75,7 +75,9 @@ class GraphQLWebSocket:
 class Connection:
     """One client's socket, from its upgrade to its close."""
 
-    def __init__(self, options: LiveOptions, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self, options: TransportOptions, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         self.options = options
         self.scope = scope
         self.receive = receive

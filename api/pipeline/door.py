@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.graphql.planner.fastpath import Answer, Prepared, QueryPlans
 from api.graphql.schema import CatalogSchema
-from api.live.options import LiveOptions
+from api.live.options import TransportOptions
 from api.live.sse import serve_events, wants_events
 from api.observability.requests import record_operation, record_rejection
 from api.observability.tracing import trace_operation
@@ -115,7 +115,7 @@ class FrontDoor:
     sources: Sources
     cache_max_age: int = 0
     anonymous_max_body_bytes: int = 128 * 1024
-    live: LiveOptions = field(default_factory=LiveOptions)  # heartbeats of SSE streams
+    events: TransportOptions = field(default_factory=TransportOptions)  # SSE heartbeats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")
@@ -177,7 +177,7 @@ class FrontDoor:
         media = Media.GRAPHQL_RESPONSE_JSON
         body = b"" if request is not None else await self._body_of(headers, receive, send, media)
         if body is not None:  # else already answered
-            await serve_events(self.live, scope, receive, send, request, body, self._refused)
+            await serve_events(self.events, scope, receive, send, request, body, self._refused)
 
     async def _body_of(
         self, headers: dict[bytes, bytes], receive: Receive, send: Send, media: Media
