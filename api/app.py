@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.schema.schema import validate_document
 
@@ -32,7 +32,9 @@ from api.graphql.seed_mutation import SEED_LIST_CAPS
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
 from api.live.listen import listener_for
+from api.live.options import TransportOptions
 from api.live.service import LiveOptions, LiveService
+from api.live.websocket import GraphQLWebSocket
 from api.observability.metrics import Metrics
 from api.observability.requests import RequestLogMiddleware
 from api.observability.tracing import start_tracing
@@ -145,6 +147,7 @@ def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> F
         sources=Sources(None, settings.trusted_documents),
         cache_max_age=settings.cache_max_age,
         anonymous_max_body_bytes=settings.anonymous_max_body_bytes,
+        events=settings.options(TransportOptions),
     )
 
 
@@ -260,6 +263,7 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
     return Starlette(
         routes=[
             Route("/graphql", graphql),  # first: nearly every request is for it
+            WebSocketRoute("/graphql", GraphQLWebSocket(settings.options(TransportOptions))),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route(

@@ -232,6 +232,19 @@ class Settings(BaseSettings):
     live_poll_seconds: float = seconds(
         1.0, "How often the change log is read while the LISTEN connection is down."
     )
+    live_heartbeat_seconds: float = seconds(
+        15.0,
+        "Seconds between heartbeats on a live connection (a WebSocket ping, an SSE comment); "
+        "a WebSocket that has not answered by the next one is closed.",
+    )
+    live_init_timeout_seconds: float = seconds(
+        10.0, "Seconds a WebSocket has to send connection_init (then closed with 4408)."
+    )
+    live_max_subscriptions_per_connection: int = Field(
+        default=100,
+        ge=1,
+        description="Subscriptions one WebSocket may hold open; the next one gets an error.",
+    )
     idempotency_wait: float = seconds(
         5.0, "Seconds a retry waits for the first request with its key to finish."
     )

@@ -47,7 +47,7 @@ def test_each_script_parses(script: str) -> None:
 
 def test_every_client_has_a_module_and_a_check() -> None:
     main = (CLIENTS / "check_clients.mjs").read_text()
-    for module in ("apollo", "urql", "relay", "codegen"):
+    for module in ("apollo", "urql", "relay", "codegen", "live"):
         assert (CLIENTS / f"{module}.mjs").is_file()
         assert f'from "./{module}.mjs"' in main
 
@@ -57,6 +57,7 @@ def test_packages_are_pinned_exactly_and_locked_at_those_versions() -> None:
     lock = json.loads((CLIENTS / "package-lock.json").read_text())["packages"]
     assert {"@apollo/client", "@urql/core", "relay-runtime", "relay-compiler"} <= wanted.keys()
     assert {"@graphql-codegen/cli", "@graphql-codegen/client-preset"} <= wanted.keys()
+    assert {"graphql-ws", "graphql-sse", "ws"} <= wanted.keys()
     for name, version in wanted.items():
         assert EXACT_VERSION.fullmatch(version), f"{name} is not pinned exactly: {version}"
         assert lock[f"node_modules/{name}"]["version"] == version, name

@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.graphql.planner.fastpath import Answer, Prepared, QueryPlans
 from api.graphql.schema import CatalogSchema
+from api.live.options import TransportOptions
+from api.live.sse import serve_events, wants_events
 from api.observability.requests import record_operation, record_rejection
 from api.observability.tracing import trace_operation
 from api.pipeline.admission import ServerBusy
@@ -27,7 +29,14 @@ from api.pipeline.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.pipeline.idempotency import REPLAYED_HEADER, IdempotencyKey, fingerprint, key_value
 from api.pipeline.media import Media, negotiate
 from api.pipeline.policy import Policy
-from api.pipeline.refusals import ALWAYS_STATUS, STATUS, Refused, RequestCode
+from api.pipeline.refusals import (
+    ALWAYS_STATUS,
+    STATUS,
+    Refused,
+    RequestCode,
+    not_an_operation,
+    not_json,
+)
 from api.pipeline.resolvers import Resolvers
 from api.pipeline.respond import Reply, send_reply
 from api.pipeline.sources import Sources
@@ -106,6 +115,7 @@ class FrontDoor:
     sources: Sources
     cache_max_age: int = 0
     anonymous_max_body_bytes: int = 128 * 1024
+    events: TransportOptions = field(default_factory=TransportOptions)  # SSE heartbeats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")
@@ -123,6 +133,9 @@ class FrontDoor:
                 await self.page_view(scope, receive, send)
                 return
         headers = dict(scope["headers"])
+        if wants_events(_header(headers, b"accept")):  # graphql-sse: a subscription's stream
+            await self._events(scope, receive, send, headers, get_request)
+            return
         media = negotiate(_header(headers, b"accept"))
         if media is None:
             record_rejection("not_acceptable")
@@ -140,17 +153,47 @@ class FrontDoor:
                 ),
             )
             return
+        body = await self._body_of(headers, receive, send, media)
+        if body is None:
+            return
+        try:
+            key = key_value(_header(headers, IDEMPOTENCY_HEADER))
+        except Refused as refused:
+            await send_reply(send, self._refused(refused, media))
+            return
+        reply = await self.answer(body, authorization, media, state, key, consistency)
+        reply.headers.update(consistency.response_headers())  # a write's position, if any
+        await send_reply(send, reply)
+
+    async def _events(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        request: dict[str, Any] | None,
+    ) -> None:
+        """A subscription as an event stream (`api.live.sse`), its body read as any other."""
+        media = Media.GRAPHQL_RESPONSE_JSON
+        body = b"" if request is not None else await self._body_of(headers, receive, send, media)
+        if body is not None:  # else already answered
+            await serve_events(self.events, scope, receive, send, request, body, self._refused)
+
+    async def _body_of(
+        self, headers: dict[bytes, bytes], receive: Receive, send: Send, media: Media
+    ) -> bytes | None:
+        """The request's whole body, within its limits; None once it has been answered."""
         # Without credentials, where writes need them, a body is a read: a document and its
         # variables. A larger one is refused before it is read, let alone decoded.
         most = None
-        if authorization is None and self.policy.authenticator.enforcing:
+        if _header(headers, b"authorization") is None and self.policy.authenticator.enforcing:
             most = self.anonymous_max_body_bytes
             length = _header(headers, b"content-length")
             if length is not None and length.isdigit() and int(length) > most:
                 await send_reply(send, self._refused(anonymous_too_large(most), media))
-                return
+                return None
         try:
-            body = await read_body(receive, self.body_timeout, most)
+            return await read_body(receive, self.body_timeout, most)
         except BodyNotReceived as gone:  # nothing runs
             if gone.reason == "anonymous_body_too_large" and most is not None:
                 await send_reply(send, self._refused(anonymous_too_large(most), media))
@@ -164,15 +207,7 @@ class FrontDoor:
                 await send_reply(send, self._refused(late, media))
             else:  # the client went away: nobody to answer
                 record_rejection(gone.reason)
-            return
-        try:
-            key = key_value(_header(headers, IDEMPOTENCY_HEADER))
-        except Refused as refused:
-            await send_reply(send, self._refused(refused, media))
-            return
-        reply = await self.answer(body, authorization, media, state, key, consistency)
-        reply.headers.update(consistency.response_headers())  # a write's position, if any
-        await send_reply(send, reply)
+            return None
 
     async def answer_get(
         self,
@@ -216,14 +251,7 @@ class FrontDoor:
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return self._refused(
-                Refused(
-                    RequestCode.BAD_REQUEST,
-                    "The request body is not valid JSON (or holds invalid unicode)",
-                ),
-                media,
-                reason="invalid_json",
-            )
+            return self._refused(not_json(), media)
         if isinstance(request, list):
             if idempotency_key is not None:
                 return self._refused(
@@ -235,11 +263,7 @@ class FrontDoor:
                 )
             return await self._batch(request, authorization, media, state, consistency)
         if not isinstance(request, dict):
-            return self._refused(
-                Refused(RequestCode.BAD_REQUEST, "The body must be a GraphQL request object"),
-                media,
-                reason="not_an_operation",
-            )
+            return self._refused(not_an_operation(), media)
         outcome = await self.run(
             request,
             authorization,

@@ -117,3 +117,19 @@ class Refused(Exception):
     @property
     def outcome(self) -> str:
         return OUTCOME.get(self.code, "refused")
+
+
+def not_json() -> Refused:
+    return Refused(
+        RequestCode.BAD_REQUEST,
+        "The request body is not valid JSON (or holds invalid unicode)",
+        reason="invalid_json",
+    )
+
+
+def not_an_operation() -> Refused:
+    return Refused(
+        RequestCode.BAD_REQUEST,
+        "The body must be a GraphQL request object",
+        reason="not_an_operation",
+    )

@@ -12,11 +12,13 @@ import socket
 import uvicorn
 
 from api.cli_errors import CommandFailed
+from api.live.streams import shut_down
 
 log = logging.getLogger("uvicorn.error")
 
 
 BACKLOG = 2048  # uvicorn's default
+LIVE_GOODBYE_SECONDS = 5.0  # how long live connections get to close before uvicorn's shutdown
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -59,3 +61,14 @@ class Server(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.started and sockets:
             log.info("Uvicorn running on http://%s (Press CTRL+C to quit)", address(sockets[0]))
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Live subscriptions end first, each closed the way its client resumes from (1001,
+        or an SSE stream's end): uvicorn's own shutdown would close WebSockets with 1012
+        and wait out every open event stream."""
+        for server in self.servers:
+            server.close()  # no new connections meanwhile (uvicorn's shutdown does it too)
+        state = getattr(self.lifespan, "state", None) or {}
+        if not await shut_down(state, LIVE_GOODBYE_SECONDS):
+            log.warning("Live connections still open after %s s", LIVE_GOODBYE_SECONDS)
+        await super().shutdown(sockets)

@@ -20,6 +20,7 @@ import process from "node:process";
 
 import { apolloGet, apolloPost } from "./apollo.mjs";
 import { codegenTrusted } from "./codegen.mjs";
+import { apolloWebSocket, graphqlSse, urqlWebSocket } from "./live.mjs";
 import { relayPersisted } from "./relay.mjs";
 import { embeddedDatabaseUrl, startDev, stopDev } from "./server.mjs";
 import { urqlDefaults } from "./urql.mjs";
@@ -31,8 +32,9 @@ const CHECKS = [
   ["urql 6, defaults (GET for queries)", urqlDefaults],
   ["Relay, persisted queries by doc_id", relayPersisted],
   ["graphql-codegen client preset, persisted documents, TRUSTED_DOCUMENTS=require", codegenTrusted],
-  // Subscriptions (graphql-ws, graphql-sse clients) go here: a [name, async (ctx) => detail]
-  // pair each, in a module of their own beside these.
+  ["Apollo Client 4, subscription over graphql-ws (GraphQLWsLink)", apolloWebSocket],
+  ["urql 6, subscription over graphql-ws (subscriptionExchange)", urqlWebSocket],
+  ["graphql-sse, subscription over an event stream", graphqlSse],
 ];
 
 const CHECK_MS = 240_000; // a check that starts a server waits for it too
