@@ -99,7 +99,7 @@ async def serving(settings: Settings) -> AsyncIterator[GraphQLClient]:
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield GraphQLClient(http)
+            yield GraphQLClient(http, app)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ INTERNALS = ("Traceback", "sqlalchemy", "asyncpg", "SELECT ", "INSERT ", 'File "
 @dataclass
 class GraphQLClient:
     http: httpx.AsyncClient
+    app: Any = None  # the app it talks to in process, when the test needs its state
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
         body: dict[str, Any] = {"query": query}

@@ -5,7 +5,8 @@ Conventions the README follows (and states): every ```graphql block is run in or
 variables stands for the first FIELD found in the latest answer of the example whose root
 field is ROOT; a comment "# Expected answer: userErrors with code CODE" marks the one
 refusal an example is meant to show. Anything else must answer without `errors` and with
-empty `userErrors`.
+empty `userErrors`. A subscription is opened through the live service (its events are
+tests/test_live.py's to check) and must be accepted.
 """
 
 import json
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.demo import seed_demo_catalog
+from api.live.service import LiveService
 from api.settings import Settings
 from tests.graphql_client import GraphQLClient
 
@@ -121,9 +123,19 @@ def either_path(
     return client if request.param == "planner" else resolver_client
 
 
+async def opens(example: Example, live: LiveService) -> None:
+    subscription = await live.open(
+        {"query": example.document, "variables": example.variables}, None
+    )
+    assert subscription.ended is None
+    await subscription.close()
+
+
 async def test_readme_examples_run_in_order_twice(
     either_path: GraphQLClient, settings: Settings, engine: AsyncEngine
 ) -> None:
+    # The client's app: the session's, whose lifespan state holds its live service.
+    live: LiveService = either_path.app.state.live
     client = either_path
     await seed_demo_catalog(settings, engine)  # what `make run` does on an empty database
     answers: dict[str, Any] = {}
@@ -131,6 +143,9 @@ async def test_readme_examples_run_in_order_twice(
     for run in range(1, RUNS + 1):
         for example in examples(README.read_text()):
             where = f"README.md line {example.line}, run {run}"
+            if example.document.lstrip().startswith("subscription"):
+                await opens(example, live)
+                continue
             response = await client.post(example.document, resolve(example.variables, answers))
             payload = response.json()
             assert response.status_code == 200, (where, payload)

@@ -41,6 +41,7 @@ from api.live.render import (
 )
 from api.live.snapshots import Snapshot
 from api.live.subscriber import Subscriber
+from api.observability.tracing import untraced
 from api.pipeline.budget import TokenBucket
 from api.pipeline.documents import Documents
 from api.pipeline.door import FrontDoor
@@ -123,8 +124,9 @@ class LiveService:
             yield cast(asyncpg.Connection, connection)  # a pool's proxy for one
 
     async def start(self) -> None:
-        await self.hub.start()
-        self._purger = asyncio.create_task(self._purge_periodically())
+        with untraced():  # the tasks it starts inherit it
+            await self.hub.start()
+            self._purger = asyncio.create_task(self._purge_periodically())
 
     async def stop(self) -> None:
         await self.shutdown()

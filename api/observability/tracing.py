@@ -20,13 +20,15 @@ one context-variable read.
 
 import asyncio
 import os
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from graphql import OperationDefinitionNode
 from opentelemetry import context, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.middleware import Middleware
 from starlette.routing import Match
@@ -83,6 +85,17 @@ class OperationSpans:
 
 
 _current: ContextVar[OperationSpans | None] = ContextVar("operation_spans", default=None)
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Background work (the live service's reads, renders and purges) sends no spans: no
+    request asked for it, and a trace of its own per wake-up would be noise."""
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def trace_operation(operation: OperationDefinitionNode) -> None:
