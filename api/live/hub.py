@@ -211,8 +211,11 @@ class Hub:
         """Read on every wake-up, and at an interval: short while LISTEN is down."""
         while True:
             timeout = self.idle_poll_seconds if self.listening else self.poll_seconds
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # comes as the event is set, and the loop would go on after stop().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
             self.wake.clear()
             try:
                 await self.advance()
@@ -250,7 +253,8 @@ class Hub:
                 self.wake.set()  # catch up on what came while it was away
                 while not lost.is_set() and not connection.is_closed():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), 10)
+                        async with asyncio.timeout(10):
+                            await lost.wait()
                     if not lost.is_set():  # a dead socket tells nobody: ask
                         await connection.fetchval("SELECT 1", timeout=5)
             except asyncio.CancelledError:
