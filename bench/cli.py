@@ -416,6 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
+    if not 0 < args.live_scale <= 1 or args.live_seconds <= 0:
+        print("error: --live-scale must be in (0, 1] and --live-seconds above 0", file=sys.stderr)
+        return 2
     if args.processes < 1:
         print("error: --processes must be at least 1", file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "bench",
         *("--authors", "20", "--books", "3", "--duration", "1", "--warmup", "0", "--rounds", "2"),
         *("--connections", "4", "--seed-calls", str(SEED_CALLS), "--output-dir", str(tmp_path)),
+        *("--live-scale", "0.01", "--live-seconds", "2"),
     ]
     completed = subprocess.run(
         command,
@@ -71,6 +72,7 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert results["workloads"]["W4"]["reference_workload"] == "W1"
     assert results["workloads"]["W5"]["ratio"] is None
     assert_seeding_against_copy(results["workloads"]["W7"])
+    assert_live_updates(results["live"])
     assert results["data_equality"] == {"passed": True, "compared": list(REFERENCE_RUNS)}
     assert {"cpu_count", "python", "postgres", "date"} <= set(results["machine"])
     assert_single_request_memory(results)
@@ -241,3 +243,16 @@ def test_bench_scale_measures_every_shape_and_reuses_its_catalogue(tmp_path: Pat
     for row in first["shapes"]:
         assert row["small"]["requests"] == row["large"]["requests"] == 2, row
         assert 0 < row["large"]["p50_ms"] <= row["large"]["p99_ms"], row
+
+
+def assert_live_updates(live: dict[str, Any]) -> None:
+    """W8 at a hundredth of its size: every event written reached its subscribers."""
+    scenarios = {s["scenario"]: s for s in live["scenarios"]}
+    assert sorted(scenarios) == ["broadcast", "spread"]
+    for scenario in scenarios.values():
+        assert scenario["writes"] > 0, scenario
+        assert scenario["expected"] > 0, scenario
+        assert scenario["delivered"] == scenario["expected"], scenario
+        assert scenario["failed_connections"] == 0, scenario
+        assert scenario["p50_ms"] > 0, scenario
+        assert scenario["connections_after"] <= scenario["connections_before"], scenario
