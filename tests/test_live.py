@@ -332,9 +332,9 @@ async def test_a_lost_listen_connection_polls_then_listens_again(
         killed = await connection.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name = :name"
+                "WHERE pid = :pid AND application_name = :name"
             ),
-            {"name": APPLICATION},
+            {"pid": hub.listen_pid, "name": APPLICATION},
         )
         assert killed.scalars().all() == [True]
     await served.book("Written while it was down", author)

@@ -90,6 +90,7 @@ class Hub:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     by_entity: dict[str, Subscribers] = field(default_factory=dict, init=False)
     listening: bool = field(default=False, init=False)
+    listen_pid: int | None = field(default=None, init=False)  # its backend, for operators
     wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     reads: int = field(default=0, init=False)  # windows read: work, for the tests
     _tasks: list["asyncio.Task[None]"] = field(default_factory=list, init=False)
@@ -249,6 +250,7 @@ class Hub:
                 connection.add_termination_listener(lambda _, gone=lost: gone.set())
                 await connection.add_listener(CHANNEL, lambda *_: self.wake.set())
                 self.listening = True
+                self.listen_pid = connection.get_server_pid()
                 delay = 0.5
                 self.wake.set()  # catch up on what came while it was away
                 while not lost.is_set() and not connection.is_closed():
