@@ -26,6 +26,7 @@ from bench.sampling import rss_bytes
 from bench.servers import PROJECT_ROOT, BenchError, Server
 
 CREATE = "mutation W8($input: CreateBookInput!) { createBook(input: $input) { book { id } } }"
+OPEN_GAUGE = "live_subscriptions "  # the API's /metrics line
 CONNECTIONS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
 
 
@@ -139,6 +140,24 @@ async def _write(api: Server, authors: list[str], rate: float, seconds: float) -
     return written
 
 
+def _wait_until_subscribed(api: Server, subscribers: int, patience: float = 120.0) -> None:
+    """Until the API holds every subscription: the client has sent them all, but the server
+    may still be opening them (each through the front door), and a write sent meanwhile
+    would wait behind that work and count it as delivery delay."""
+    deadline = time.monotonic() + patience
+    metrics = api.graphql_url.replace("/graphql", "/metrics")
+    while time.monotonic() < deadline:
+        text = httpx.get(metrics, timeout=10).text
+        held = next(
+            (float(line.split()[1]) for line in text.splitlines() if line.startswith(OPEN_GAUGE)),
+            0.0,
+        )
+        if held >= subscribers:
+            return
+        time.sleep(0.2)
+    raise BenchError(f"the API did not hold {subscribers} subscriptions within {patience:g} s")
+
+
 def measure_live(api: Server, database_url: str, scenario: Scenario, seconds: float) -> LiveResult:
     """One scenario against a running API whose catalogue has at least `authors` authors."""
     followed = [encode_id("Author", n + 1) for n in range(scenario.authors)]
@@ -163,6 +182,7 @@ def measure_live(api: Server, database_url: str, scenario: Scenario, seconds: fl
         line = clients.stdout.readline().strip()
         if line != "ready":
             raise BenchError(f"W8's subscribers did not start: {line!r}")
+        _wait_until_subscribed(api, scenario.subscribers)
         rss_after = rss_bytes(api.pid)
         connections_after = asyncio.run(_connections(database_url))
         written = asyncio.run(_write(api, followed, scenario.writes_per_second, seconds))

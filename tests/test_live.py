@@ -2,6 +2,7 @@
 events for every write path, filters, resume by cursor, commit order, two processes."""
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from api.catalog.ids import decode_id
 from api.live.contract import Ended
 from api.live.listen import APPLICATION
 from api.live.log import purge
+from api.live import service as live_service
 from api.live.service import LiveService
 from api.pipeline.refusals import Refused
 from api.settings import Settings
@@ -445,3 +447,16 @@ async def test_subscriptions_differing_only_by_filter_share_their_shape(served: 
     first = await served.subscribe(filter={"titleContains": "abc"})
     second = await served.subscribe(filter={"titleContains": "xyz"})
     assert first.shape is second.shape
+
+
+async def test_many_subscriptions_are_moved_out_of_the_collectors_way(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_service, "SETTLE_EVERY", 10)
+    gc.unfreeze()
+    frozen = gc.get_freeze_count()
+    for _ in range(9):
+        await served.subscribe()
+    assert gc.get_freeze_count() == frozen
+    await served.subscribe()
+    assert gc.get_freeze_count() > frozen
