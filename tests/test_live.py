@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.catalog.ids import decode_id
+from api.live import service as live_service
 from api.live.contract import Ended
 from api.live.listen import APPLICATION
 from api.live.log import purge
-from api.live import service as live_service
 from api.live.service import LiveService
 from api.pipeline.refusals import Refused
 from api.settings import Settings
