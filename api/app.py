@@ -31,7 +31,7 @@ from api.graphql.schema import CatalogSchema, SchemaOptions, build_schema, valid
 from api.graphql.seed_mutation import SEED_LIST_CAPS
 from api.guards import GraphQLRequestGuard
 from api.health import healthz, readyz
-from api.live.listen import listener_for
+from api.live.listen import LOG_READER, listener_for
 from api.live.options import TransportOptions
 from api.live.service import LiveOptions, LiveService
 from api.live.websocket import GraphQLWebSocket
@@ -210,7 +210,10 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
             "compatibility": Compatibility(),
         }
         log_pool = await create_planner_pool(
-            settings.database, settings.options(EngineOptions, pool_size=2), name="live"
+            settings.database,
+            settings.options(EngineOptions, pool_size=2),
+            name="live",
+            application_name=LOG_READER,
         )
         live = state["live"] = LiveService(
             graphql, state, settings.options(LiveOptions), listener_for(settings), log_pool.pool

@@ -103,10 +103,20 @@ class PlannerPool:
 
 
 async def create_planner_pool(
-    target: DatabaseTarget, options: EngineOptions, *, name: str = "planner"
+    target: DatabaseTarget,
+    options: EngineOptions,
+    *,
+    name: str = "planner",
+    application_name: str | None = None,
 ) -> PlannerPool:
-    """Opens no connection yet: the service starts even while the database is away."""
+    """Opens no connection yet: the service starts even while the database is away.
+    `application_name`: what pg_stat_activity shows for its connections, if not the URL's."""
     args: dict[str, Any] = dict(target.connect_args)
+    if application_name is not None:
+        args["server_settings"] = {
+            **args.get("server_settings", {}),
+            "application_name": application_name,
+        }
     if target.pooled:  # behind PgBouncer in transaction mode: unnamed statements only
         args["statement_cache_size"] = 0  # each planned with its values: no setting needed
     else:

@@ -8,7 +8,9 @@ import asyncpg
 from api.settings import PooledMigrationTarget, Settings
 
 log = logging.getLogger(__name__)
-APPLICATION = "catalog-live-listen"  # how operators (and tests) find it in pg_stat_activity
+# How operators (and tests) tell the live service's connections apart in pg_stat_activity.
+APPLICATION = "catalog-live-listen"
+LOG_READER = "catalog-live-log"
 
 
 def listener_for(settings: Settings) -> Callable[[], Awaitable[asyncpg.Connection]] | None:
