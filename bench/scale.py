@@ -186,6 +186,14 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def answered_as_expected(shape: Shape, status: int, payload: dict[str, Any]) -> bool:
+    """Data without errors; or, for a shape that must be refused, its one error code."""
+    if status != 200:
+        return False
+    codes = [error.get("extensions", {}).get("code") for error in payload.get("errors", ())]
+    return codes == ([shape.refused] if shape.refused else [])
+
+
 def time_shape(server: Server, shape: Shape, cursors: DeepCursors, requests: int) -> Timing:
     """WARMUP_REQUESTS, then up to `requests` timed ones, one at a time over one connection."""
     body = json.dumps({"query": shape.query, "variables": shape.variables_for(cursors)}).encode()
@@ -200,8 +208,7 @@ def time_shape(server: Server, shape: Shape, cursors: DeepCursors, requests: int
             response = connection.getresponse()
             answer = response.read()
             elapsed = time.perf_counter() - started
-            payload = json.loads(answer)
-            if response.status != 200 or payload.get("errors"):
+            if not answered_as_expected(shape, response.status, json.loads(answer)):
                 raise BenchError(f"{shape.name} answered {response.status}: {answer[:500]!r}")
             if sent < WARMUP_REQUESTS:
                 continue

@@ -23,6 +23,7 @@ import pytest
 
 from alembic import command
 from api.app import front_door_for
+from api.catalog.describe import Op
 from api.catalog.entities import ENTITIES
 from api.db.migrations import alembic_config, upgrade_to_head
 from api.db.reads import CUSTOM_PLANS
@@ -168,6 +169,10 @@ async def scale_clients(scale: Scale) -> AsyncIterator[dict[str, GraphQLClient]]
         yield {"resolvers": resolvers, "planner": planner}
 
 
+ANSWERED = [shape for shape in SHAPES if shape.refused is None]
+REFUSED = [shape for shape in SHAPES if shape.refused is not None]
+
+
 def test_the_shapes_cover_every_ordering_and_filter() -> None:
     names = {shape.name for shape in SHAPES}
     for type_name, orderings in ORDERINGS.items():
@@ -177,8 +182,47 @@ def test_the_shapes_cover_every_ordering_and_filter() -> None:
     assert {"authors totalCount", "books totalCount", "authors.books TITLE_DESC"} <= names
 
 
+def test_every_filter_is_measured_rare_and_empty_in_every_ordering() -> None:
+    """From the descriptions: each filter, with a rare value and a value no row holds, in each
+    ordering of its connection; each contains filter also with a two-letter pattern there."""
+    by_name = {shape.name: shape for shape in SHAPES}
+    for entity in ENTITIES.values():
+        for described in entity.filters:
+            prefix = f"{entity.plural} filter {described.name}"
+            assert f"{prefix} empty totalCount" in by_name
+            for order in entity.orderings:
+                for kind in ("rare", "empty"):
+                    shape = by_name[f"{prefix} {kind} {order}"]
+                    assert f"orderBy: {order}" in shape.query
+                    assert shape.refused is None
+                short = by_name.get(f"{prefix} two letters {order}")
+                assert (short is not None) == (described.op is Op.CONTAINS), (prefix, order)
+                if short is not None:
+                    assert short.refused == "PATTERN_TOO_SHORT"
+                    assert short.variables == {"filter": {described.name: "ab"}}
+    rare = by_name["books filter publishedYearFrom rare ID_ASC"].variables
+    empty = by_name["books filter publishedYearFrom empty ID_ASC"].variables
+    assert (rare, empty) == (
+        {"filter": {"publishedYearFrom": 2100}},
+        {"filter": {"publishedYearFrom": 2101}},
+    )
+
+
 @pytest.mark.parametrize("path", sorted(PATHS))
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda shape: shape.name)
+@pytest.mark.parametrize("shape", REFUSED, ids=lambda shape: shape.name)
+async def test_a_two_letter_pattern_is_refused_in_every_ordering_before_any_sql(
+    scale: Scale, scale_clients: dict[str, GraphQLClient], shape: Shape, path: str
+) -> None:
+    with statement_counter() as counter, statements_sent() as ordinary:
+        response = await scale_clients[path].post(shape.query, shape.variables)
+    assert (counter.count, ordinary) == (0, [])
+    payload = response.json()
+    assert payload["data"] is None, payload
+    assert [error["extensions"]["code"] for error in payload["errors"]] == [shape.refused]
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("shape", ANSWERED, ids=lambda shape: shape.name)
 async def test_every_shape_reads_a_bounded_part_of_the_tables(
     scale: Scale, scale_clients: dict[str, GraphQLClient], shape: Shape, path: str
 ) -> None:
