@@ -299,6 +299,14 @@ def _named(shape: str) -> Callable[[str], bool]:
     return lambda name: name == shape
 
 
+def _filtered(kind: str, *, ordered: bool) -> Callable[[str], bool]:
+    """Filter shapes with a `kind` value ("rare", "empty", "two letters"): the pages in each
+    ordering, or the others (the page in the default order and the count)."""
+    return lambda name: (
+        " filter " in name and f" {kind}" in name and name.endswith(("_ASC", "_DESC")) == ordered
+    )
+
+
 # The issue's table: a label, and which shapes it sums up (their worst p50 and p99).
 SUMMARY: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("authors: every ordering, both ways, first / last / deep cursor", _page_of("authors")),
@@ -314,6 +322,19 @@ SUMMARY: tuple[tuple[str, Callable[[str], bool]], ...] = (
     (
         "books(filter: {titleContains}) { totalCount }",
         _named("books filter titleContains totalCount"),
+    ),
+    ("every filter, a rare value, a page in every ordering", _filtered("rare", ordered=True)),
+    (
+        "every filter, a value no row holds, a page in every ordering",
+        _filtered("empty", ordered=True),
+    ),
+    (
+        "every filter, a value no row holds, with its count (page, totalCount)",
+        _filtered("empty", ordered=False),
+    ),
+    (
+        "every contains filter, two letters, every ordering: refused, no SQL",
+        _filtered("two letters", ordered=True),
     ),
 )
 
