@@ -21,6 +21,7 @@ import pytest
 from api.app import front_door_for
 from api.catalog.entities import ENTITIES
 from api.db.migrations import upgrade_to_head
+from api.db.reads import CUSTOM_PLANS
 from api.db.statements import statement_counter
 from api.settings import Settings
 from tests.conftest import make_settings, serving
@@ -102,7 +103,12 @@ async def sent_by(
     with statement_counter() as counter, statements_sent() as ordinary:
         data = await client.execute(PAGE, variables)
     assert (counter.count, ordinary) == (1, []), "answered by the resolvers, not the planner"
-    return [SentStatement(prepared.sql, tuple(prepared.parameters))], data
+    # Replayed on a connection set as the planner's are (`api.db.reads.CUSTOM_PLANS`).
+    settings = [
+        SentStatement("SELECT set_config($1, $2, true)", (name, value))
+        for name, value in CUSTOM_PLANS.items()
+    ]
+    return [*settings, SentStatement(prepared.sql, tuple(prepared.parameters))], data
 
 
 def passing(name: str, value: int) -> int:
