@@ -278,22 +278,28 @@ class Filter:
         return [key >= value if self.op is Op.AT_LEAST else key <= value]
 
 
+# Lengths of a text, none of them 0 when it matches a pattern; Postgres keeps no statistics
+# on them and counts each `> 0` a third. See `rare_match`.
+LENGTHS = (func.char_length, func.octet_length, func.bit_length)
+
+
 def rare_match(column: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
-    """A substring match, with a condition it implies that lets Postgres believe it rare.
+    """A substring match, with conditions it implies that let Postgres believe it rare.
 
     Postgres cannot count a substring. One its sample of the column does not show, it takes
     for one row in 10,000 (1,000 of 10M books): ordered by another index, it then expects a
     page within a short walk of that index and takes the walk, filtering row by row; when the
     pattern matches nothing, the walk reads the whole table (3.3 s at 10M books) instead of
-    one look-up in the trigram index. A matching text is never empty, so
-    `char_length(column) > 0` changes no answer; Postgres has no statistics on it and counts
-    it a third, enough to send such a pattern to the trigram index (its rows then sorted) for
-    pages of about ten rows or more, while a pattern the sample shows (one row in a hundred
-    or more) still walks the ordering's index, which soon fills its page. (Stating the match
-    twice would square the guess instead: then a pattern in 4% of the rows read all of them.)
-    `tests/test_scale.py` checks the rows each plan reads.
+    one look-up in the trigram index. A matching text is never empty, so its three lengths
+    being above 0 changes no answer; Postgres counts each a third, 1/27 in all. That sends a
+    pattern the sample does not show to the trigram index (its rows then sorted) for pages
+    of any size, while one the sample shows (one row in a hundred or more) still walks the
+    ordering's index, which soon fills its page. (One condition, a third, was not enough for
+    pages of one to five rows; stating the match twice squared the guess, and then a pattern
+    in 4% of the rows read all of them.) `tests/test_scale.py` checks the rows plans read;
+    `make bench-scale` measures them at 10M books.
     """
-    return and_(column.ilike(pattern, escape="\\"), func.char_length(column) > 0)
+    return and_(column.ilike(pattern, escape="\\"), *(length(column) > 0 for length in LENGTHS))
 
 
 @dataclass(frozen=True)
