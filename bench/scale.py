@@ -186,6 +186,14 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def answered_as_expected(shape: Shape, status: int, payload: dict[str, Any]) -> bool:
+    """Data without errors; or, for a shape that must be refused, its one error code."""
+    if status != 200:
+        return False
+    codes = [error.get("extensions", {}).get("code") for error in payload.get("errors", ())]
+    return codes == ([shape.refused] if shape.refused else [])
+
+
 def time_shape(server: Server, shape: Shape, cursors: DeepCursors, requests: int) -> Timing:
     """WARMUP_REQUESTS, then up to `requests` timed ones, one at a time over one connection."""
     body = json.dumps({"query": shape.query, "variables": shape.variables_for(cursors)}).encode()
@@ -200,8 +208,7 @@ def time_shape(server: Server, shape: Shape, cursors: DeepCursors, requests: int
             response = connection.getresponse()
             answer = response.read()
             elapsed = time.perf_counter() - started
-            payload = json.loads(answer)
-            if response.status != 200 or payload.get("errors"):
+            if not answered_as_expected(shape, response.status, json.loads(answer)):
                 raise BenchError(f"{shape.name} answered {response.status}: {answer[:500]!r}")
             if sent < WARMUP_REQUESTS:
                 continue
@@ -292,6 +299,14 @@ def _named(shape: str) -> Callable[[str], bool]:
     return lambda name: name == shape
 
 
+def _filtered(kind: str, *, ordered: bool) -> Callable[[str], bool]:
+    """Filter shapes with a `kind` value ("rare", "empty", "two letters"): the pages in each
+    ordering, or the others (the page in the default order and the count)."""
+    return lambda name: (
+        " filter " in name and f" {kind}" in name and name.endswith(("_ASC", "_DESC")) == ordered
+    )
+
+
 # The issue's table: a label, and which shapes it sums up (their worst p50 and p99).
 SUMMARY: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("authors: every ordering, both ways, first / last / deep cursor", _page_of("authors")),
@@ -307,6 +322,19 @@ SUMMARY: tuple[tuple[str, Callable[[str], bool]], ...] = (
     (
         "books(filter: {titleContains}) { totalCount }",
         _named("books filter titleContains totalCount"),
+    ),
+    ("every filter, a rare value, a page in every ordering", _filtered("rare", ordered=True)),
+    (
+        "every filter, a value no row holds, a page in every ordering",
+        _filtered("empty", ordered=True),
+    ),
+    (
+        "every filter, a value no row holds, with its count (page, totalCount)",
+        _filtered("empty", ordered=False),
+    ),
+    (
+        "every contains filter, two letters, every ordering: refused, no SQL",
+        _filtered("two letters", ordered=True),
     ),
 )
 

@@ -3,8 +3,10 @@
 Built from schema.graphql, so a new ordering, filter or nested connection is measured (by
 `make bench-scale`) and checked (by tests/test_scale.py) without being listed here: both
 directions of each ordering from the start, from the end (`last:`) and from a cursor in the
-middle of the table; each filter with a rare value, with its page and on its own as a count;
-each unfiltered totalCount; each connection nested in a page.
+middle of the table; each filter with a rare value and with a value no row holds, each in
+every ordering (a page with its count) and on its own as a count; each contains filter with a
+two-letter pattern in every ordering, which must be refused before any SQL; each unfiltered
+totalCount; each connection nested in a page.
 """
 
 from dataclasses import dataclass, field
@@ -14,8 +16,9 @@ from typing import Any
 import graphql
 from sqlalchemy import func, select
 
-from api.catalog.describe import Filter, Kind, Op, Ordering
+from api.catalog.describe import PATTERN_TOO_SHORT, Filter, Kind, Op, Ordering
 from api.catalog.entities import ENTITIES
+from api.catalog.keys import INT4_MAX
 from api.db.engine import create_engine
 from api.db.migrations import PROJECT_ROOT
 from api.db.urls import parse_database_url
@@ -42,6 +45,8 @@ PLANTED = {
     ("authors", "country"): rare_country(),
 }
 NOWHERE = "nowhere-in-the-catalogue"
+NO_SUCH_ID = 2_000_000_000  # an int4 id no catalogue reaches
+TWO_LETTERS = "ab"
 
 
 def rare_value(described: Filter, authors: int) -> object:
@@ -55,6 +60,19 @@ def rare_value(described: Filter, authors: int) -> object:
     return PLANTED.get(column, NOWHERE)
 
 
+def empty_value(described: Filter) -> object:
+    """A value no row matches, read from the filter's description: an id past every row, a
+    year beyond the allowed range, or text nobody wrote."""
+    field = described.field
+    if field.kind is Kind.REFERENCE:
+        return global_id(field.references or "", NO_SUCH_ID)
+    if field.kind is Kind.INT:
+        if described.op is Op.AT_LEAST:
+            return INT4_MAX if field.maximum is None else field.maximum + 1
+        return -INT4_MAX - 1 if field.minimum is None else field.minimum - 1
+    return NOWHERE
+
+
 def rare_values(authors: int) -> dict[str, object]:
     """A rare value for every filter the descriptions give, by filter name."""
     values: dict[str, object] = {}
@@ -64,6 +82,25 @@ def rare_values(authors: int) -> dict[str, object]:
     return values
 
 
+def empty_values() -> dict[str, object]:
+    """A value matching nothing for every filter the descriptions give, by filter name."""
+    values: dict[str, object] = {}
+    for entity in ENTITIES.values():
+        for described in entity.filters:
+            values.setdefault(described.name, empty_value(described))
+    return values
+
+
+def short_patterns() -> dict[str, str]:
+    """Each contains filter's two-letter pattern: one letter fewer than its minimum, by name."""
+    return {
+        described.name: TWO_LETTERS
+        for entity in ENTITIES.values()
+        for described in entity.filters
+        if described.op is Op.CONTAINS
+    }
+
+
 @dataclass(frozen=True)
 class Shape:
     name: str
@@ -71,6 +108,8 @@ class Shape:
     variables: dict[str, Any] = field(default_factory=dict)
     # (connection type, ordering) whose deep cursor goes into the `cursor` variable.
     deep_cursor: tuple[str, str] | None = None
+    # The error code the shape must be answered with, before any SQL; None: answered with data.
+    refused: str | None = None
 
     @property
     def counts_only(self) -> bool:
@@ -162,31 +201,92 @@ def _ordering_shapes(name: str, connection: graphql.GraphQLField) -> list[Shape]
 
 
 def _filter_shapes(
-    name: str, connection: graphql.GraphQLField, rare: dict[str, object]
+    name: str, connection: graphql.GraphQLField, values: "FilterValues"
 ) -> list[Shape]:
-    """Each filter with a rare value: its first page with the count, and the count alone."""
+    """Each filter with a rare value and with one no row holds: its first page with the count
+    (default ordering), the count alone, and its first page alone in every ordering. Contains
+    filters also get a two-letter pattern in every ordering, which must be refused."""
     inputs = _argument_type(connection, "filter")
     assert isinstance(inputs, graphql.GraphQLInputObjectType), inputs
-    missing = set(inputs.fields) - set(rare)
-    assert not missing, f"add a rare value to rare_values() for the filters {missing}"
+    for kind, given in (("rare", values.rare), ("empty", values.empty)):
+        missing = set(inputs.fields) - set(given)
+        assert not missing, f"add a {kind} value (bench/shapes.py) for the filters {missing}"
+    declared = f"query($filter: {inputs.name})"
+    orders = _orderings(connection)
     found = []
     for filter_name in inputs.fields:
-        declared = f"query($filter: {inputs.name})"
-        variables = {"filter": {filter_name: rare[filter_name]}}
-        found += [
-            Shape(
-                f"{name} filter {filter_name}",
-                f"{declared} {{ {name}(first: {PAGE}, filter: $filter) "
-                f"{{ totalCount {PAGE_SELECTION} }} }}",
-                variables,
-            ),
-            Shape(
-                f"{name} filter {filter_name} totalCount",
-                f"{declared} {{ {name}(filter: $filter) {{ totalCount }} }}",
-                variables,
-            ),
-        ]
+        for kind, given in (("rare", values.rare), ("empty", values.empty)):
+            variables = {"filter": {filter_name: given[filter_name]}}
+            label = f"{name} filter {filter_name}" + ("" if kind == "rare" else f" {kind}")
+            found.append(_filtered_page(label, name, declared, variables))
+            found.append(
+                Shape(
+                    f"{label} totalCount",
+                    f"{declared} {{ {name}(filter: $filter) {{ totalCount }} }}",
+                    variables,
+                )
+            )
+            found += [
+                _filtered_page(
+                    f"{name} filter {filter_name} {kind} {order}",
+                    name,
+                    declared,
+                    variables,
+                    order,
+                    counted=False,
+                )
+                for order in orders
+            ]
+        if filter_name in values.short:
+            variables = {"filter": {filter_name: values.short[filter_name]}}
+            found += [
+                _filtered_page(
+                    f"{name} filter {filter_name} two letters {order}",
+                    name,
+                    declared,
+                    variables,
+                    order,
+                    refused=PATTERN_TOO_SHORT,
+                )
+                for order in orders
+            ]
     return found
+
+
+def _filtered_page(
+    label: str,
+    name: str,
+    declared: str,
+    variables: dict[str, Any],
+    order: str | None = None,
+    refused: str | None = None,
+    *,
+    counted: bool = True,
+) -> Shape:
+    """The first page; `counted` with totalCount too (a page alone is planned differently:
+    nothing else in the statement hides a walk of a whole index)."""
+    ordered = f", orderBy: {order}" if order else ""
+    count = "totalCount " if counted else ""
+    return Shape(
+        label,
+        f"{declared} {{ {name}(first: {PAGE}, filter: $filter{ordered}) "
+        f"{{ {count}{PAGE_SELECTION} }} }}",
+        variables,
+        refused=refused,
+    )
+
+
+@dataclass(frozen=True)
+class FilterValues:
+    """The values each filter is measured with, by filter name."""
+
+    rare: dict[str, object]
+    empty: dict[str, object]
+    short: dict[str, str]
+
+    @classmethod
+    def for_catalogue(cls, authors: int) -> "FilterValues":
+        return cls(rare_values(authors), empty_values(), short_patterns())
 
 
 def _nested_shapes(name: str, connection: graphql.GraphQLField) -> list[Shape]:
@@ -212,6 +312,6 @@ def shapes(authors: int) -> list[Shape]:
     for name, connection in _connections(query).items():
         found += _ordering_shapes(name, connection)
         found.append(Shape(f"{name} totalCount", f"{{ {name} {{ totalCount }} }}"))
-        found += _filter_shapes(name, connection, rare_values(authors))
+        found += _filter_shapes(name, connection, FilterValues.for_catalogue(authors))
         found += _nested_shapes(name, connection)
     return found

@@ -199,3 +199,21 @@ async def running_pgbouncer(admin_url: str, *, pool_size: int = 3) -> AsyncItera
                     yield bouncer
                     return
         raise RuntimeError(f"pgbouncer did not start:\n{bouncer.log()}")
+
+
+def kill(bouncer: PgBouncer) -> None:
+    """SIGKILL, as a crashed or OOM-killed pooler: every connection through it drops at once."""
+    bouncer.process.kill()
+    bouncer.process.wait(timeout=5)
+
+
+@asynccontextmanager
+async def restarted(bouncer: PgBouncer, admin_url: str) -> AsyncIterator[PgBouncer]:
+    """`bouncer` started again after it died: same configuration, same port, so clients that
+    held its URL reach it again; ready when entered, stopped on exit."""
+    binary = require_pgbouncer()
+    with _process(binary, bouncer.directory / "pgbouncer.ini") as process:
+        again = PgBouncer(process, bouncer.directory, bouncer.port, bouncer.pool_size)
+        if not await _ready(again, admin_url):
+            raise RuntimeError(f"pgbouncer did not start again:\n{again.log()}")
+        yield again

@@ -31,8 +31,10 @@ from api.db.urls import parse_database_url
 from api.graphql.errors import is_database_unavailable, is_query_timeout
 from api.settings import Settings
 from tests.conftest import make_settings
+from tests.factories import author_gid
 from tests.graphql_client import GraphQLClient
-from tests.postgres import create_database
+from tests.pgbouncer import kill, restarted, running_pgbouncer
+from tests.postgres import create_database, drop_database
 from tests.throwaway_postgres import ThrowawayPostgres, throwaway_postgres
 
 # `make test-fast` leaves these out: restarts and kills throwaway Postgres clusters.
@@ -630,3 +632,118 @@ async def test_count_of_an_empty_connection_is_zero_every_time(faults_url: str) 
     async with serve(make_settings(faults_url)) as client:
         answers = [await client.execute(query) for _ in range(3)]
     assert answers == [{"books": {"totalCount": 0}}] * 3, answers
+
+
+# ---------------------------------------------------------------------------------------------
+# d. The pooler dies between a keyed write's commit and its answer
+
+CREATE_BOOK = (
+    "mutation CreateBook($input: CreateBookInput!) { createBook(input: $input) "
+    "{ book { id title } userErrors { field code } } }"
+)
+HELD_TITLE = "Held at commit"
+# A deferred trigger runs inside COMMIT: the server is finishing the commit while the pooler
+# dies. Postgres does not look at the lost client until it answers, so the commit lands and
+# only its answer is lost, which is the window the issue names.
+HOLD_AT_COMMIT = (
+    "CREATE FUNCTION hold_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN IF NEW.title = '{HELD_TITLE}' THEN PERFORM pg_sleep(1); END IF; RETURN NULL; "
+    "END $$",
+    "CREATE CONSTRAINT TRIGGER hold_at_commit AFTER INSERT ON books "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_at_commit()",
+)
+
+
+async def admin_fetch(url: str, sql: str) -> Any:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()
+
+
+async def commits_held(url: str) -> int:
+    """Backends sleeping in the trigger, inside COMMIT."""
+    return int(
+        await admin_fetch(
+            url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event = 'PgSleep' AND query ILIKE 'COMMIT%'",
+        )
+    )
+
+
+async def books_held(url: str) -> int:
+    return int(await admin_fetch(url, f"SELECT count(*) FROM books WHERE title = '{HELD_TITLE}'"))
+
+
+@pytest.mark.parametrize("planner", [True, False], ids=["planner", "resolvers"])
+async def test_create_book_retried_with_its_key_after_a_pooler_kill_writes_one_book(
+    postgres_admin_url: str, planner: bool
+) -> None:
+    """createBook with an Idempotency-Key through PgBouncer: COMMIT is sent, PgBouncer is
+    killed (SIGKILL) while the server finishes it, so the commit lands and its answer never
+    comes back. The client is told WRITE_OUTCOME_UNKNOWN (not DATABASE_UNAVAILABLE, which
+    means nothing was written); its retry with the same key, once the pooler is back, gets
+    the stored answer, and the catalogue holds exactly one book. A keyed write is served by
+    the resolvers whatever QUERY_PLANNER says; both settings are run to show it."""
+    url = await create_database(postgres_admin_url, prefix="catalog_pooler_kill")
+    try:
+        await asyncio.to_thread(
+            upgrade_to_head,
+            Settings(_env_file=None, database_url=url).migration_database,
+            quiet=True,
+        )
+        connection = await asyncpg.connect(url)
+        try:
+            for statement in HOLD_AT_COMMIT:
+                await connection.execute(statement)
+            author = await connection.fetchval(
+                "INSERT INTO authors (name) VALUES ('Pooled Author') RETURNING id"
+            )
+        finally:
+            await connection.close()
+        request = {
+            "query": CREATE_BOOK,
+            "variables": {"input": {"authorId": author_gid(author), "title": HELD_TITLE}},
+        }
+        headers = {"Accept": "application/graphql-response+json", "Idempotency-Key": "book-1"}
+        async with running_pgbouncer(postgres_admin_url) as bouncer:
+            settings = make_settings(
+                bouncer.url_for(url), database_pooled=True, query_planner=planner, **FAST_FAILING
+            )
+            async with serve(settings) as client:
+                first = asyncio.create_task(
+                    client.http.post("/graphql", json=request, headers=headers)
+                )
+
+                async def held() -> bool:
+                    return await commits_held(url) == 1
+
+                await until(held, within=10, what="the write to reach its COMMIT")
+                kill(bouncer)
+                lost = await first
+                await until(
+                    lambda: _none_held(url), within=10, what="the server to finish the commit"
+                )
+                assert await books_held(url) == 1  # committed, though nobody was told
+                async with restarted(bouncer, postgres_admin_url):
+                    retry = await client.http.post("/graphql", json=request, headers=headers)
+        books = await books_held(url)
+    finally:
+        await drop_database(postgres_admin_url, url)
+    assert lost.status_code == 503, lost.text
+    (error,) = lost.json()["errors"]
+    assert error["extensions"]["code"] == "WRITE_OUTCOME_UNKNOWN", error
+    assert "Idempotency-Key" in error["message"]
+    assert lost.headers["retry-after"] == "1"
+    assert retry.status_code == 200, retry.text
+    assert retry.headers["idempotent-replayed"] == "true"
+    created = retry.json()["data"]["createBook"]
+    assert created["book"]["title"] == HELD_TITLE
+    assert created["userErrors"] == []
+    assert books == 1
+
+
+async def _none_held(url: str) -> bool:
+    return await commits_held(url) == 0

@@ -6,12 +6,12 @@ cursors, and the query planner's SQL. A new column is one `Field` there (and the
 migration), not an edit in each of those places.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Text, cast, func, literal, tuple_
+from sqlalchemy import ColumnElement, Integer, Text, and_, cast, func, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from api.catalog.filters import ilike_pattern, like_fragment, searchable_characters
@@ -189,6 +189,9 @@ class Filter:
     op: Op
     description: str = ""  # by default, what the operator says about the field
     min_length: int | None = None
+    # A range filter on an order key that sorts nulls as a value: that key's expression, set
+    # by the entity (see `order_key_bound`).
+    order_key: "OrderKey | None" = None
 
     def __post_init__(self) -> None:
         if not self.description:
@@ -250,12 +253,53 @@ class Filter:
         elif self.op is Op.EQUALS_IGNORING_CASE:
             condition = func.lower(column) == value
         elif self.op is Op.CONTAINS:  # `value` is an ILIKE pattern from `value()`
-            condition = column.ilike(value, escape="\\")
+            condition = rare_match(column, value)
         elif self.op is Op.AT_LEAST:
-            condition = column >= value
+            condition = and_(column >= value, *self.order_key_bound(value))
         else:
-            condition = column <= value
+            condition = and_(column <= value, *self.order_key_bound(value))
         return condition
+
+    def order_key_bound(self, value: Any) -> list[ColumnElement[bool]]:
+        """The same bound on the order key's expression, when this field is one that sorts its
+        nulls as a value (`coalesce(published_year, 2147483647)`): implied, so no answer
+        changes (a row within the bound has a value, which is its key).
+
+        Postgres plans a filter on the column apart from a sort on the expression. Ordered by
+        that key, the page then walked the key's whole index, filtering row by row, when few
+        rows lay beyond the bound; with the bound on the key it starts where they begin. In
+        any other order, the two bounds' estimates multiply, so a bound few rows pass is
+        served by the column's index and its rows sorted, rather than by a walk of another
+        index that hopes to meet them early (and walks the table when they sit at its end).
+        """
+        if self.order_key is None:
+            return []
+        key = self.order_key.expression()
+        return [key >= value if self.op is Op.AT_LEAST else key <= value]
+
+
+# Lengths of a text, none of them 0 when it matches a pattern; Postgres keeps no statistics
+# on them and counts each `> 0` a third. See `rare_match`.
+LENGTHS = (func.char_length, func.octet_length, func.bit_length)
+
+
+def rare_match(column: ColumnElement[Any], pattern: Any) -> ColumnElement[bool]:
+    """A substring match, with conditions it implies that let Postgres believe it rare.
+
+    Postgres cannot count a substring. One its sample of the column does not show, it takes
+    for one row in 10,000 (1,000 of 10M books): ordered by another index, it then expects a
+    page within a short walk of that index and takes the walk, filtering row by row; when the
+    pattern matches nothing, the walk reads the whole table (3.3 s at 10M books) instead of
+    one look-up in the trigram index. A matching text is never empty, so its three lengths
+    being above 0 changes no answer; Postgres counts each a third, 1/27 in all. That sends a
+    pattern the sample does not show to the trigram index (its rows then sorted) for pages
+    of any size, while one the sample shows (one row in a hundred or more) still walks the
+    ordering's index, which soon fills its page. (One condition, a third, was not enough for
+    pages of one to five rows; stating the match twice squared the guess, and then a pattern
+    in 4% of the rows read all of them.) `tests/test_scale.py` checks the rows plans read;
+    `make bench-scale` measures them at 10M books.
+    """
+    return and_(column.ilike(pattern, escape="\\"), *(length(column) > 0 for length in LENGTHS))
 
 
 @dataclass(frozen=True)
@@ -425,6 +469,17 @@ class Entity:
             for direction in ("ASC", "DESC")
         }
         object.__setattr__(self, "orderings", built)
+        object.__setattr__(self, "filters", tuple(self._with_order_keys(self.filters)))
+
+    def _with_order_keys(self, filters: tuple[Filter, ...]) -> list[Filter]:
+        """Range filters on a key that sorts its nulls as a value learn that key."""
+        keys = {key.field.name: key for key in self.order_keys if key.nulls_as is not None}
+        return [
+            replace(f, order_key=keys.get(f.field.name))
+            if f.op in (Op.AT_LEAST, Op.AT_MOST) and f.order_key is None
+            else f
+            for f in filters
+        ]
 
     @property
     def table(self) -> Any:
