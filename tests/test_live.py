@@ -20,7 +20,7 @@ from api.db.counting import SLOTS
 from api.live import service as live_service
 from api.live.contract import Ended
 from api.live.listen import APPLICATION
-from api.live.log import purge
+from api.live.log import WINDOW, current, purge
 from api.live.service import LiveService
 from api.pipeline.refusals import Refused
 from api.settings import Settings
@@ -475,3 +475,40 @@ async def test_many_subscriptions_are_moved_out_of_the_collectors_way(
     assert gc.get_freeze_count() == frozen
     await served.subscribe()
     assert gc.get_freeze_count() > frozen
+
+
+async def test_a_wake_up_reads_only_what_is_new_however_long_the_log(
+    served: Served, engine: AsyncEngine
+) -> None:
+    """Ordered by id with a LIMIT, the window would walk the primary key from the oldest
+    change and filter all of them: it goes through the xid index instead."""
+    author_id = decode_id(await served.author("Long Log"), type_name="Author", field=("id",))
+    for _ in range(10):  # ten transactions: ten xids in the log's statistics
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO books (title, author_id) "
+                    "SELECT 'old ' || g, :a FROM generate_series(1, 10000) g"
+                ),
+                {"a": author_id},
+            )
+    async with served.live._borrow() as connection:
+        seen = await current(connection)
+        await connection.execute(
+            f"INSERT INTO books (title, author_id) VALUES ('new', {author_id})"
+        )
+        await connection.execute("SET plan_cache_mode = force_custom_plan")
+        plan = await connection.fetchval(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {WINDOW}", str(seen), None, 0, 1000, ["Book"]
+        )
+        await connection.execute("RESET plan_cache_mode")
+    scans = list(scans_of(orjson.loads(plan)[0]["Plan"]))
+    read = sum(s.get("Actual Rows", 0) + s.get("Rows Removed by Filter", 0) for s in scans)
+    assert read < 100, scans
+
+
+def scans_of(node: dict[str, Any]) -> Any:
+    if node["Node Type"].endswith("Scan") and node.get("Relation Name") == "change_log":
+        yield node
+    for child in node.get("Plans", ()):
+        yield from scans_of(child)

@@ -45,8 +45,10 @@ class Subscribers:
     def __init__(self) -> None:
         self.exact: dict[Filter, dict[Any, set[Subscriber]]] = {}
         self.others: set[Subscriber] = set()
+        self.count = 0
 
     def add(self, subscriber: Subscriber) -> None:
+        self.count += 1
         for condition, value in subscriber.conditions:
             if condition.op in EXACT:
                 bucket = self.exact.setdefault(condition, {})
@@ -55,18 +57,20 @@ class Subscribers:
         self.others.add(subscriber)
 
     def remove(self, subscriber: Subscriber) -> None:
-        self.others.discard(subscriber)
+        if subscriber in self.others:
+            self.others.discard(subscriber)
+            self.count -= 1
+            return
         for condition, value in subscriber.conditions:
             if condition.op in EXACT:
-                self.exact.get(condition, {}).get(_exact_key(condition, value), set()).discard(
-                    subscriber
-                )
+                bucket = self.exact.get(condition, {}).get(_exact_key(condition, value))
+                if bucket is not None and subscriber in bucket:
+                    bucket.discard(subscriber)
+                    self.count -= 1
                 return
 
     def __len__(self) -> int:
-        return len(self.others) + sum(
-            len(s) for buckets in self.exact.values() for s in buckets.values()
-        )
+        return self.count
 
     def candidates(self, change: Change) -> set[Subscriber]:
         found = set(self.others)
@@ -139,10 +143,15 @@ class Hub:
                 async with self.borrow() as connection:
                     self.position = await current(connection)
                 return
+            entities = [name for name, subscribers in self.by_entity.items() if subscribers]
+            if not entities:  # nobody to tell: move on without reading what changed
+                async with self.borrow() as connection:
+                    self.position = await current(connection)
+                return
             position = Position(self.position)
             while True:
                 async with self.borrow() as connection:
-                    window = await read_window(connection, position, self.page)
+                    window = await read_window(connection, position, self.page, entities)
                 self.reads += 1
                 await self.dispatch(window)
                 if window.complete:
@@ -196,7 +205,9 @@ class Hub:
         for position in steps:
             while True:
                 async with self.borrow() as connection:
-                    window = await read_window(connection, position, self.page)
+                    window = await read_window(
+                        connection, position, self.page, [subscriber.entity.name]
+                    )
                 matched = [
                     (subscriber, change, kind)
                     for change in window.changes

@@ -15,19 +15,22 @@ import orjson
 from api.live.cursors import Position
 from api.live.snapshots import Snapshot
 
+# The transactions not yet seen are found through the xid index (a MATERIALIZED step):
+# ordered by id with a LIMIT, Postgres would rather walk the primary key from the oldest
+# change and filter, reading the whole log each time (27 ms at 250,000 changes).
 WINDOW = """
-WITH now AS (SELECT pg_current_snapshot() AS snapshot)
-SELECT now.snapshot::text AS snapshot, c.id, c.xid::text AS xid, c.entity, c.row_id, c.kind,
-       c.old_values::text AS old_values, c.new_values::text AS new_values
-FROM now LEFT JOIN LATERAL (
+WITH now AS (SELECT pg_current_snapshot() AS snapshot),
+unseen AS MATERIALIZED (
     SELECT * FROM change_log c
     WHERE c.xid >= pg_snapshot_xmin($1::text::pg_snapshot)
       AND NOT pg_visible_in_snapshot(c.xid, $1::text::pg_snapshot)
       AND ($2::text IS NULL OR pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot))
       AND c.id > $3
-    ORDER BY c.id
-    LIMIT $4
-) c ON true
+      AND c.entity = ANY($5::text[])
+)
+SELECT now.snapshot::text AS snapshot, c.id, c.xid::text AS xid, c.entity, c.row_id, c.kind,
+       c.old_values::text AS old_values, c.new_values::text AS new_values
+FROM now LEFT JOIN LATERAL (SELECT * FROM unseen ORDER BY id LIMIT $4) c ON true
 """
 CURRENT = "SELECT pg_current_snapshot()::text"
 PURGED_MARK = "SELECT snapshot FROM change_log_marks WHERE purged ORDER BY taken_at DESC LIMIT 1"
@@ -86,10 +89,13 @@ async def current(connection: asyncpg.Connection) -> Snapshot:
     return Snapshot.parse(await connection.fetchval(CURRENT))
 
 
-async def read_window(connection: asyncpg.Connection, position: Position, limit: int) -> Window:
-    """The changes after `position`, up to its `upto` (or now), at most `limit` of them."""
+async def read_window(
+    connection: asyncpg.Connection, position: Position, limit: int, entities: list[str]
+) -> Window:
+    """The changes to `entities` after `position`, up to its `upto` (or now), at most
+    `limit` of them."""
     upto = str(position.upto) if position.upto else None
-    rows = await connection.fetch(WINDOW, str(position.seen), upto, position.after, limit)
+    rows = await connection.fetch(WINDOW, str(position.seen), upto, position.after, limit, entities)
     end = position.upto or Snapshot.parse(rows[0]["snapshot"])
     changes = [
         Change(
