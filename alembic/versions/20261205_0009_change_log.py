@@ -1,6 +1,8 @@
 """The change log: every committed change to authors, books and publishers, for live updates.
 
-The table is new and empty, so creating it and its indexes takes no lock anyone waits for.
+The tables are new and empty, so creating them and their indexes takes no lock anyone waits
+for; every step can run again (IF NOT EXISTS, CREATE OR REPLACE), so a retry after a lock
+timeout on a busy table's trigger starts the revision over safely.
 The triggers then go on each live table one at a time (`install_change_log`), each committed
 on its own under the lock timeout.
 
@@ -63,16 +65,18 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{TABLE}")),
+        if_not_exists=True,  # a retry after a trigger's lock timeout starts over
     )
-    op.create_index(op.f(f"ix_{TABLE}_xid"), TABLE, ["xid"])
+    op.create_index(op.f(f"ix_{TABLE}_xid"), TABLE, ["xid"], if_not_exists=True)
     op.create_table(
         MARKS,
         sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("snapshot", sa.Text(), nullable=False),
         sa.Column("purged", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("taken_at", name=op.f(f"pk_{MARKS}")),
+        if_not_exists=True,
     )
-    op.create_index(op.f(f"ix_{TABLE}_created_at"), TABLE, ["created_at"])
+    op.create_index(op.f(f"ix_{TABLE}_created_at"), TABLE, ["created_at"], if_not_exists=True)
     for table, (entity, columns) in LOGGED.items():
         install_change_log(table, entity, columns)
 
