@@ -456,6 +456,10 @@ async def test_metrics_count_subscriptions_and_renders(served: Served) -> None:
     assert "\nlive_subscriptions 2.0" in metrics
     assert "\nlive_subscriptions_opened 2.0" in metrics
     assert "\nlive_renders 1.0" in metrics
+    with pytest.raises(Refused):
+        await served.subscribe(after="not-a-cursor")
+    metrics = (await served.client.http.get("/metrics")).text
+    assert 'live_subscriptions_refused_total{code="BAD_USER_INPUT"} 1.0' in metrics
 
 
 async def test_subscriptions_differing_only_by_filter_share_their_shape(served: Served) -> None:

@@ -109,6 +109,8 @@ class LiveService:
             parse_budget=TokenBucket(float(RENDER_CACHE_BYTES), float(RENDER_CACHE_BYTES)),
         )
         self.opened = 0
+        # Set by the metrics (api.observability.metrics.watch_live); a code each refusal.
+        self.count_refusal: Callable[[str], None] = lambda code: None
         self._settled_at = 0  # subscriptions open when the collector last settled them
         self.renders = 0  # render queries sent: work, for the tests and the benchmark
         self._purger: asyncio.Task[None] | None = None
@@ -157,6 +159,15 @@ class LiveService:
             subscriber.stop(Ended.SHUTDOWN)
 
     async def open(self, request: dict[str, Any], authorization: str | None) -> Subscriber:
+        """A subscription, or Refused; refusals are counted here, whichever transport asked
+        (a WebSocket has no HTTP request for the request metrics to count)."""
+        try:
+            return await self._open(request, authorization)
+        except Refused as refused:
+            self.count_refusal(refused.code.value)
+            raise
+
+    async def _open(self, request: dict[str, Any], authorization: str | None) -> Subscriber:
         door = self.door
         parsed, operation, inputs, _ = await door.admit(request, authorization, "SUBSCRIBE")
         if operation.operation is not OperationType.SUBSCRIPTION:

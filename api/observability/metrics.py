@@ -24,6 +24,7 @@ class LiveService(Protocol):
 
     opened: int
     renders: int
+    count_refusal: Callable[[str], None]
 
     @property
     def subscriptions(self) -> int: ...
@@ -207,6 +208,13 @@ class Metrics:
     def watch_live(self, live: LiveService) -> None:
         for name, text, read in LIVE_GAUGES:
             Gauge(name, text, registry=self.registry).set_function(partial(read, live))
+        refused = Counter(
+            "live_subscriptions_refused",
+            "Subscriptions refused as they opened (WebSocket or SSE), by error code.",
+            ["code"],
+            registry=self.registry,
+        )
+        live.count_refusal = lambda code: refused.labels(code=code).inc()
 
     def watch_gates(self, gates: dict[str, Gate]) -> None:
         for name, gate in gates.items():
