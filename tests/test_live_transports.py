@@ -12,29 +12,24 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from starlette.types import Message
 from uvicorn.protocols.utils import ClientDisconnected
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from api.app import create_app
 from api.live.contract import Ended
 from api.live.options import TransportOptions
 from api.live.sse import wants_events
 from api.live.websocket import Close, Connection
 from api.pipeline.refusals import Refused, RequestCode
-from api.serving.listen import Server, address, bind_listener
-from api.serving.protocol import BoundedHttpToolsProtocol, HttpLimits
-from tests.conftest import make_settings
-from tests.fake_live import PATIENCE, FakeLive, with_live
+from tests.fake_live import PATIENCE, FakeLive
+from tests.live_server import Running, served_app
 from tests.served import PROJECT_ROOT
 from tests.served import served as served_process
 
@@ -43,56 +38,16 @@ TOKEN = "live-transports-token-0123456789abcdef"
 RUNNING = re.compile(rb"Uvicorn running on http://(127\.0\.0\.1:\d+)")
 
 
-@dataclass
-class Running:
-    server: Server
-    base: str  # host:port
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.base}/graphql"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{self.base}/graphql"
-
-
 @pytest.fixture
 def live() -> FakeLive:
     return FakeLive()
 
 
-@asynccontextmanager
-async def running(
+def running(
     database_url: str, live: FakeLive | None, **overrides: Any
-) -> AsyncIterator[Running]:
-    settings = make_settings(
-        database_url,
-        api_token=TOKEN,
-        **{
-            "live_heartbeat_seconds": 60.0,
-            "live_init_timeout_seconds": 60.0,
-            **overrides,
-        },
-    )
-    server = Server(
-        uvicorn.Config(
-            with_live(create_app(settings), live),
-            http=BoundedHttpToolsProtocol.with_limits(settings.options(HttpLimits)),
-            log_config=None,
-            lifespan="on",
-        )
-    )
-    listener = bind_listener("127.0.0.1", 0)
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        while not server.started:
-            assert not serving.done(), "the server did not start"
-            await asyncio.sleep(0.01)
-        yield Running(server, address(listener))
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, PATIENCE * 3)
+) -> AbstractAsyncContextManager[Running]:
+    """The app on a real socket with `live` for its live service, writes needing TOKEN."""
+    return served_app(database_url, live, **{"api_token": TOKEN, **overrides})
 
 
 @pytest.fixture

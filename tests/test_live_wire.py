@@ -10,13 +10,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from api.app import create_app
-from api.serving.listen import Server, address, bind_listener
-from api.serving.protocol import BoundedHttpToolsProtocol, HttpLimits
-from tests.conftest import make_settings
+from tests.live_server import served_app
 
 PATIENCE = 10.0
 BOOKS = (
@@ -33,26 +29,9 @@ pytestmark = pytest.mark.usefixtures("empty_catalog")
 
 @asynccontextmanager
 async def served(database_url: str) -> AsyncIterator[str]:
-    """The real app (its own live service) on a real socket; yields host:port."""
-    settings = make_settings(database_url)
-    server = Server(
-        uvicorn.Config(
-            create_app(settings),
-            http=BoundedHttpToolsProtocol.with_limits(settings.options(HttpLimits)),
-            log_config=None,
-            lifespan="on",
-        )
-    )
-    listener = bind_listener("127.0.0.1", 0)
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        while not server.started:
-            assert not serving.done(), "the server did not start"
-            await asyncio.sleep(0.01)
-        yield address(listener)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, PATIENCE * 3)
+    """The real app, its own live service included, on a real socket; yields host:port."""
+    async with served_app(database_url) as running:
+        yield running.base
 
 
 async def post(http: httpx.AsyncClient, base: str, query: str, **variables: Any) -> Any:
