@@ -42,13 +42,14 @@ async def test_a_two_word_entity_is_planned_as_one_statement(engine: AsyncEngine
     assert isinstance(operation, OperationDefinitionNode)
 
     tree, _ = operation_tree(operation, {}, surface)
-    page = ConnectionShape("NAME_ASC", True)
+    page = ConnectionShape("NAME_ASC", True, guarded=True)
     volumes = ConnectionShape("ID_ASC", True)
     plan = compile_query(tree, [page, volumes], surface)
-    # Per page: each filter (series have one, volumes none), both cursors' (key, id), the size;
-    # NULL for what is not given. Then the id of `bookSeries`.
+    # The guarded page: each filter (series have one), both cursors' (key, id), the size; NULL
+    # for what is not given. The lean one: its size alone. Then the id of `bookSeries`.
     no_cursors = [None] * 4
-    values = [None, *no_cursors, 2, *no_cursors, 3, 2]
+    values = [None, *no_cursors, 2, 3, 2]
+    assert plan.custom
 
     assert set(tree) == {"allBookSeries", "bookSeries"}
     assert "book_series" in plan.sql

@@ -59,10 +59,16 @@ async def test_one_compilation_per_shape_whatever_the_values(
         assert first in prepared.parameters
         assert f"country {first}" in prepared.parameters
     assert len(compiled) == 1
-    for order in ENTITIES["Author"].orderings:  # a new ordering is a new shape
-        assert await plans.prepare(body(PAGE, {"first": 2, "order": order})) is not None
-    # Leaving the country out is not: the default ordering's plan serves it.
-    assert len(compiled) == len(ENTITIES["Author"].orderings)
+    orderings = ENTITIES["Author"].orderings
+    for order in orderings:  # a new ordering is a new shape
+        given = {"first": 2, "order": order, "country": "Chile"}
+        assert await plans.prepare(body(PAGE, given)) is not None
+    assert len(compiled) == len(orderings)
+    # Leaving every filter out is a lean shape: one per ordering, whatever the sizes.
+    for order in orderings:
+        for first in (2, 3):
+            assert await plans.prepare(body(PAGE, {"first": first, "order": order}))
+    assert len(compiled) == 2 * len(orderings)
 
 
 VARIED = """

@@ -1,10 +1,14 @@
-"""Shapes stay few: a connection's filters and cursors, given or not, share one plan.
+"""Shapes stay few: a connection's filters and cursors, given or not, share a few plans.
 
-A connection field compiles once per ordering and direction of travel. Every filter and both
-cursors are bind parameters, NULL when not given, behind `$n IS NULL OR …` guards (issue 15,
-compile amplification: `books` had 1,024 present/absent shapes, 64 kept per operation). The
-guards cost no index only while Postgres plans each statement with its values; the planner's
-connections see to that, directly and behind a transaction-mode pooler.
+A connection field compiles three times per ordering and direction of travel: once for any
+filters (guarded), and twice when no filter is given (lean), with and without the cursor it
+travels from.
+In a guarded shape every filter and both cursors are bind parameters, NULL when not given,
+behind `$n IS NULL OR …` guards (issue 15, compile amplification: `books` had 1,024
+present/absent shapes, 64 kept per operation). The guards cost no index only while Postgres
+plans each statement with its values; the planner sees to that for guarded statements,
+directly and behind a transaction-mode pooler. Lean statements hold no guard, so a plan made
+once for any values (which Postgres may settle on) keeps nothing they did not ask for.
 """
 
 import asyncio
@@ -110,8 +114,9 @@ async def test_present_and_absent_arguments_compile_one_plan_per_ordering_and_di
             prepared += 1
     assert prepared == len(BOOK_ORDERINGS) * len(DIRECTIONS) * 2 ** (len(FILTERS) + 2)  # 2,048
     # Before, each subset of filters and cursors was a shape of its own: 128 per ordering and
-    # direction, 64 kept per operation, so cycling them compiled on every request.
-    assert door.plans.compiled == len(BOOK_ORDERINGS) * len(DIRECTIONS)
+    # direction, 64 kept per operation, so cycling them compiled on every request. Now: one
+    # guarded shape for any filters, and two lean ones (no filter), with and without a cursor.
+    assert door.plans.compiled == len(BOOK_ORDERINGS) * len(DIRECTIONS) * 3
 
 
 @pytest.mark.parametrize("order", ["ID_ASC", "PUBLISHED_YEAR_DESC", "TITLE_ASC"])
@@ -130,6 +135,38 @@ async def test_every_combination_answers_as_the_resolvers_do(
         assert statements.count == 1, variables  # the planner answered, alone
         nonempty += b'"edges":[{' in answer[1]
     assert nonempty > 50  # the filters and cursors leave rows to compare in many of them
+
+
+async def pool_plans(
+    pool: Any, sql: str, params: list[Any], *, custom: bool, generic: bool = False
+) -> list[str]:
+    """The plans of RUNS runs of `sql` on one of the planner's connections, as the pool runs
+    it. `generic`: Postgres is pushed to a plan for any values wherever it may use one."""
+    reported: list[str] = []
+
+    def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
+        _, found, plan = message.message.partition("plan:")
+        explained = json.loads(plan) if found else {}
+        if explained.get("Query Text") == sql:
+            reported.append(json.dumps(explained["Plan"]))
+
+    async with pool.pool.acquire() as connection:
+        assert await connection.fetchval("SHOW plan_cache_mode") == "auto"
+        for setting in AUTO_EXPLAIN:
+            await connection.execute(setting)
+        if generic:
+            await connection.execute("SET plan_cache_mode = force_generic_plan")
+        connection.add_log_listener(listen)
+        try:
+            for _ in range(RUNS):
+                await pool.run(connection, sql, params, custom, None)
+            for _ in range(200):  # listeners hear of notices a few loop iterations later
+                if len(reported) >= RUNS:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            connection.remove_log_listener(listen)
+    return reported
 
 
 async def plans_of(connection: Any, sql: str, params: list[Any]) -> list[str]:
@@ -158,32 +195,76 @@ async def plans_of(connection: Any, sql: str, params: list[Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["direct", "transaction pooler"])
-async def test_the_planners_connections_plan_every_run_with_its_values(
+async def test_a_guarded_statement_is_planned_with_its_values_every_run(
     settings: Settings, engine: AsyncEngine, pooled: bool
 ) -> None:
     """Past five runs Postgres may plan a prepared statement once for any values (a generic
     plan), which keeps every `$n IS NULL` guard and cannot pick an index by them. The planner's
-    pool forces plans made with the values; behind a pooler (no statement cache) each run is a
-    new unnamed statement, planned with its values all the same."""
+    pool prepares a guarded statement afresh for each run; behind a pooler (no statement cache)
+    each run is a new unnamed statement, planned with its values all the same."""
     await catalogue(engine)
     door = front_door_for(settings)
     assert door is not None
     prepared = await door.prepare(body({"first": 3, "title": "Book", "from": 1995}))
     assert prepared is not None
+    assert prepared.custom
     assert "IS NULL" in prepared.sql
     target = dataclasses.replace(settings.database, pooled=pooled)
     pool = await create_planner_pool(target, EngineOptions())
     try:
-        async with pool.pool.acquire() as connection:
-            mode = await connection.fetchval("SHOW plan_cache_mode")
-            plans = await plans_of(connection, prepared.sql, prepared.parameters)
+        plans = await pool_plans(pool, prepared.sql, prepared.parameters, custom=True)
     finally:
         await pool.close()
-    # Direct: set as the connection starts. Behind a pooler no startup setting can pass, and the
-    # unnamed statements need none.
-    assert mode == ("auto" if pooled else "force_custom_plan")
     assert len(plans) == RUNS
     assert not [plan for plan in plans if "IS NULL" in plan], plans[-1]
+
+
+async def test_without_custom_the_pool_would_settle_on_a_generic_plan(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    """The control for the test above: run as a lean statement is (prepared once and cached),
+    the same guarded statement gets a generic plan, guards and all, once Postgres is pushed
+    to one, as `auto` may do after five runs."""
+    await catalogue(engine)
+    door = front_door_for(settings)
+    assert door is not None
+    prepared = await door.prepare(body({"first": 3, "title": "Book", "from": 1995}))
+    assert prepared is not None
+    pool = await create_planner_pool(settings.database, EngineOptions())
+    try:
+        plans = await pool_plans(
+            pool, prepared.sql, prepared.parameters, custom=False, generic=True
+        )
+    finally:
+        await pool.close()
+    assert len(plans) == RUNS
+    assert all("IS NULL" in plan for plan in plans), plans[-1]
+
+
+async def test_a_plain_page_is_a_lean_statement_without_guards(
+    settings: Settings, engine: AsyncEngine, resolver_client: GraphQLClient
+) -> None:
+    """No filter given: the statement holds only the conditions asked for, so Postgres may
+    keep one plan for it (W2 and W6 are such pages), and that plan keeps nothing extra."""
+    await catalogue(engine)
+    door = front_door_for(settings)
+    assert door is not None
+    after, before = await cursors(resolver_client, "ID_ASC")
+    for variables in ({"first": 3}, {"first": 3, "after": after}, {"last": 2, "before": before}):
+        prepared = await door.prepare(body(variables))
+        assert prepared is not None, variables
+        assert not prepared.custom, variables
+        assert "IS NULL" not in prepared.sql, variables
+    assert prepared is not None
+    pool = await create_planner_pool(settings.database, EngineOptions())
+    try:
+        generic = await pool_plans(
+            pool, prepared.sql, prepared.parameters, custom=False, generic=True
+        )
+    finally:
+        await pool.close()
+    assert generic
+    assert not [plan for plan in generic if "IS NULL" in plan]
 
 
 async def test_a_generic_plan_would_keep_the_guards(

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import orjson
@@ -24,6 +24,7 @@ from strawberry.schema.schema import validate_document
 from api.catalog.describe import Entity, Filter, InvalidFilter
 from api.catalog.ids import encode_id
 from api.db.replicas import ReadRouter
+from api.db.stock import ConnectionStock
 from api.graphql.planner.fastpath import serve_planned
 from api.graphql.subscriptions import LIVE_FIELDS
 from api.live.contract import Ended
@@ -82,7 +83,7 @@ class LiveService:
         state: dict[str, Any],
         options: LiveOptions,
         listen: Callable[[], Awaitable[asyncpg.Connection]] | None,
-        log_pool: asyncpg.Pool,
+        log_pool: ConnectionStock,
     ) -> None:
         """`log_pool`: the primary's, for the change log alone (a reader and the purge), so
         the hub never waits behind requests nor holds their connections."""
@@ -139,7 +140,7 @@ class LiveService:
     @asynccontextmanager
     async def _borrow(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.log_pool.acquire() as connection:
-            yield cast(asyncpg.Connection, connection)  # a pool's proxy for one
+            yield connection
 
     async def start(self) -> None:
         with untraced():  # the tasks it starts inherit it

@@ -9,8 +9,7 @@ the statement that follows, so a request's whole database time has one bound.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 
 
 class ServerBusy(Exception):
@@ -34,10 +33,19 @@ class Gate:
         self.inside = 0
         self.shed = 0  # requests shed since start, for the metrics and the tests
 
-    @asynccontextmanager
-    async def slot(self, patience: float | None) -> AsyncIterator[None]:
+    def slot(self, patience: float | None) -> "Slot":
         """Hold one of the pool's places for the block; ServerBusy when none comes in time."""
-        if self._semaphore.locked() and self.waiting >= self.queue_limit:
+        return Slot(self, patience)
+
+    async def enter(self, patience: float | None) -> None:
+        if not self._semaphore.locked():  # a place is free: taken at once, no timer to set
+            await self._semaphore.acquire()
+        else:
+            await self._wait(patience)
+        self.inside += 1
+
+    async def _wait(self, patience: float | None) -> None:
+        if self.waiting >= self.queue_limit:
             self.shed += 1
             raise ServerBusy(self.name, "queue full")
         self.waiting += 1
@@ -49,13 +57,32 @@ class Gate:
             raise ServerBusy(self.name, "no connection before the deadline") from None
         finally:
             self.waiting -= 1
-        self.inside += 1
-        try:
-            yield
-        finally:
-            self.inside -= 1
-            self._semaphore.release()
+
+    def leave(self) -> None:
+        self.inside -= 1
+        self._semaphore.release()
 
     @property
     def saturated(self) -> bool:
         return self._semaphore.locked()
+
+
+class Slot:
+    """`async with gate.slot(patience)`: a class, not a generator, as one is made per request."""
+
+    __slots__ = ("gate", "patience")
+
+    def __init__(self, gate: Gate, patience: float | None) -> None:
+        self.gate = gate
+        self.patience = patience
+
+    async def __aenter__(self) -> None:
+        await self.gate.enter(self.patience)
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.gate.leave()

@@ -1,12 +1,14 @@
 """Each request's argument values, read off a planned document's tree.
 
 A planned document is compiled to SQL once per *shape*: which ordering each connection uses
-and which way it travels, which entity `node(id:)` names, which input fields with a column
-default a create sets. Everything else is a bind parameter: page sizes, ids, written values
-(null for a field left out), and every filter and cursor, given or not. A filter or cursor
-left out binds NULL, which its null-guarded condition reads as "no condition"
-(`compiler.Builder.connection`), so the few orderings and two directions bound a connection's
-shapes, not the 2^n combinations of its arguments.
+and which way it travels, whether any filter is given (and if none, which cursors), which
+entity `node(id:)` names, which input fields with a column default a create sets. Everything
+else is a bind parameter: page sizes, ids, written values (null for a field left out), and,
+once some filter is given, every filter and cursor, given or not. A filter or cursor left
+out then binds NULL, which its null-guarded condition reads as "no condition"
+(`compiler.Builder.connection`), so a connection has three shapes per ordering and direction
+(lean with and without a cursor to travel from, and guarded), not the 2^n combinations of
+its arguments.
 
 `Walk` goes through the tree once per operation, in the order the compiler builds the SQL, and
 lists the fields that take arguments (the steps); each request's `Binder` runs those steps over
@@ -59,12 +61,17 @@ class Rejected(Exception):
 class ConnectionShape(NamedTuple):
     """Whatever changes a connection's SQL; a named tuple, as one is made per request.
 
-    Only the ordering (its key's type and index) and the direction of travel: filters and
-    cursors are bound, NULL when left out.
+    The ordering (its key's type and index) and the direction of travel. `guarded`: some
+    filter is given, or a cursor against the direction of travel (`first` with `before`), so
+    every filter and both cursors are bound, NULL when left out, and the statement is planned
+    with its values each run. Otherwise (lean: the plain pages clients ask for) no filter is
+    written, and `cursor` says whether the page starts from one (`after` going forward).
     """
 
     ordering: str
     forward: bool
+    guarded: bool = False
+    cursor: bool = False
 
 
 class Binding(NamedTuple):
@@ -350,6 +357,14 @@ class Binder:
         for name in given:
             if entity.filter(name) is None:
                 raise NotPlannable(f"filter {name}")
+        start, against = (
+            (window.after, window.before) if window.forward else (window.before, window.after)
+        )
+        if not given and against is None:  # lean: the cursor travelled from, and the size
+            if start is not None:
+                values.extend(start)
+            values.append(window.size)
+            return ConnectionShape(ordering.name, window.forward, cursor=start is not None), values
         for described in entity.filters:  # every filter, in the compiler's order; NULL: not given
             if described.name not in given:
                 values.append(None)
@@ -361,7 +376,7 @@ class Binder:
         for cursor in (window.after, window.before):
             values.extend(cursor if cursor is not None else NO_CURSOR)
         values.append(window.size)
-        return ConnectionShape(ordering.name, window.forward), values
+        return ConnectionShape(ordering.name, window.forward, guarded=True), values
 
     def create(self, entity: Entity, site: Site) -> None:
         args = self.arguments(site)

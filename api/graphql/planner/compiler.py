@@ -71,23 +71,29 @@ class Parent:
 
 @dataclass(frozen=True)
 class CompiledPlan:
-    """SQL text, and where each of its `$n` takes its value: `v{i}` or a constant."""
+    """SQL text, and where each of its `$n` takes its value: `v{i}` or a constant.
+
+    `custom`: the statement holds `$n IS NULL OR …` guards, so it must be planned with its
+    values on every run (`api.db.reads.PlannerPool.fetch_value`); a generic plan would keep
+    the guards and could not choose an index by them.
+    """
 
     sql: str
     # Per `$n`: the index of the request's value it takes, or None for a constant's.
     slots: tuple[tuple[int | None, Any], ...]
+    custom: bool = False
 
     def parameters(self, values: list[Any]) -> list[Any]:
         return [constant if index is None else values[index] for index, constant in self.slots]
 
 
-def compile_plan(statement: Select[Any]) -> CompiledPlan:
+def compile_plan(statement: Select[Any], *, custom: bool = False) -> CompiledPlan:
     compiled = statement.compile(dialect=DIALECT)
     slots = []
     for name in compiled.positiontup or ():
         value = VALUE.fullmatch(name)
         slots.append((int(name[1:]), None) if value else (None, compiled.params[name]))
-    return CompiledPlan(str(compiled), tuple(slots))
+    return CompiledPlan(str(compiled), tuple(slots), custom)
 
 
 def column_name(described: Field) -> str:
@@ -99,6 +105,7 @@ class Builder:
     shape: Iterator[Hashable]
     parameters: int = 0
     writing: bool = False  # a statement that inserts cannot read its new row elsewhere
+    guarded: bool = False  # a connection's conditions are null-guarded: plan with the values
     surface: Surface = SURFACE
     params: list[BindParameter[Any]] = field(default_factory=list)
 
@@ -168,17 +175,25 @@ class Builder:
         shape = next(self.shape)
         assert isinstance(shape, ConnectionShape)
         ordering = entity.orderings[shape.ordering]
-        # Every filter and both cursors are parameters, NULL when not given, each condition
-        # guarded by `$n IS NULL OR …`: Postgres folds the guards away when it plans with the
-        # values (the planner's connections force custom plans, `api.db.reads`), so each
-        # request is planned as if only its own conditions were written.
+        # A guarded shape (`binding.ConnectionShape`) binds every filter and both cursors,
+        # NULL when not given, each condition behind `$n IS NULL OR …`: Postgres folds the
+        # guards away when it plans with the values, which such a statement always is
+        # (`CompiledPlan.custom`), so each request is planned as if only its own conditions
+        # were written. A lean shape writes only the cursor it travels from, if any,
+        # unguarded: a plan made once for any values serves it as well, so Postgres may keep
+        # one.
+        guarded = shape.guarded
+        self.guarded |= guarded
         filters = [
             (described, self.param(self.filter_type(entity, described.name)))
-            for described in entity.filters
+            for described in (entity.filters if guarded else ())
         ]
         key_type = BIND_TYPES[ordering.key.field.kind]
-        after = (self.param(key_type), self.param(Integer()))
-        before = (self.param(key_type), self.param(Integer()))
+        after = before = None
+        if guarded or (shape.cursor and shape.forward):
+            after = (self.param(key_type), self.param(Integer()))
+        if guarded or (shape.cursor and not shape.forward):
+            before = (self.param(key_type), self.param(Integer()))
         size = self.param(Integer())
 
         def scope(alias: FromClause) -> list[ColumnElement[bool]]:
@@ -190,10 +205,11 @@ class Builder:
 
         table = entity.table.alias()
         adapt = ClauseAdapter(table).traverse
-        bounds = [
-            or_(after[1].is_(None), adapt(ordering.beyond(*after, forward=True))),
-            or_(before[1].is_(None), adapt(ordering.beyond(*before, forward=False))),
-        ]
+        bounds = []
+        for given, forward in ((after, True), (before, False)):
+            if given is not None:
+                beyond = adapt(ordering.beyond(*given, forward=forward))
+                bounds.append(or_(given[1].is_(None), beyond) if guarded else beyond)
         travel = [adapt(c) for c in ordering.order_by(reverse=not shape.forward)]
         page_select = (
             select(*(table.c[c.expression.name] for c in entity.columns))
@@ -220,6 +236,8 @@ class Builder:
         cursor = ordering.cursor_sql(sort_key, page.c.id)
 
         def behind() -> ColumnElement[str]:
+            if came_from is None:  # no cursor behind the page, so no row behind it
+                return bool_text(false())
             back = entity.table.alias()
             adapt_back = ClauseAdapter(back).traverse
             before_page = adapt_back(ordering.not_beyond(*came_from, forward=shape.forward))
@@ -232,8 +250,11 @@ class Builder:
                 .limit(1)
             )
             found = (nearest.correlate(parent.row) if parent else nearest).scalar_subquery()
+            any_row = func.coalesce(found, false())
+            if not guarded:
+                return bool_text(any_row)
             # No cursor behind: false, and the subquery is folded away before it is planned.
-            return bool_text(and_(came_from[1].is_not(None), func.coalesce(found, false())))
+            return bool_text(and_(came_from[1].is_not(None), any_row))
 
         def page_info(info: Selection) -> ColumnElement[str]:
             pairs = []
@@ -331,4 +352,4 @@ def compile_query(
             pairs.append((key, builder.lookup(entity, selection)))
         else:
             raise NotPlannable(name)
-    return compile_plan(response(json_object(pairs)))
+    return compile_plan(response(json_object(pairs)), custom=builder.guarded)

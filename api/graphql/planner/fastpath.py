@@ -129,6 +129,7 @@ class Prepared(NamedTuple):
     parameters: list[Any]
     writes: bool
     root: dict[str, Selection]
+    custom: bool = False  # planned with its values on every run (`CompiledPlan.custom`)
 
     @property
     def operation_name(self) -> str | None:
@@ -227,9 +228,8 @@ class QueryPlans:
             self.compiled += 1
         if added:
             self.charge(parsed, added)
-        return Prepared(
-            operation, plan.sql, plan.parameters(binding.values), planned.writes, planned.tree
-        )
+        parameters = plan.parameters(binding.values)
+        return Prepared(operation, plan.sql, parameters, planned.writes, planned.tree, plan.custom)
 
     def learn(self, parsed: ParsedDocument) -> KnownDocument | None:
         """What the planner can do with `parsed`, worked out once (on the compile budget)."""
@@ -279,7 +279,7 @@ async def serve_planned(pool: PlannerPool, prepared: Prepared) -> Answer | None:
     """The response for a planned operation, or None to let the resolvers answer it."""
     try:
         response: bytes | None = await pool.fetch_value(
-            prepared.sql, prepared.parameters, read=not prepared.writes
+            prepared.sql, prepared.parameters, read=not prepared.writes, custom=prepared.custom
         )
     except ServerBusy:  # shed before it ran: the door answers it
         raise
