@@ -2,13 +2,10 @@
 
 import asyncio
 import gc
-import itertools
-import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from asgi_correlation_id import CorrelationIdMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -18,6 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.schema.schema import validate_document
 
+from api.asgi import DirectRoute
 from api.auth import Authenticator
 from api.db.compatibility import Compatibility
 from api.db.engine import EngineOptions, create_engine, create_session_factory
@@ -36,6 +34,7 @@ from api.live.options import TransportOptions
 from api.live.service import LiveOptions, LiveService
 from api.live.websocket import GraphQLWebSocket
 from api.observability.metrics import Metrics
+from api.observability.request_ids import request_ids
 from api.observability.requests import RequestLogMiddleware
 from api.observability.tracing import start_tracing
 from api.pipeline.admission import Gate
@@ -60,37 +59,6 @@ class GraphiQLPage(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         """Our own GraphiQL page: its assets come from this service, not from a CDN."""
         return graphiql_page()
-
-
-UUID_BITS = 2**128 - 1
-VERSION_BITS, VERSION_4 = 0xF000 << 64, 4 << 76
-VARIANT_BITS, VARIANT_RFC_4122 = 0xC000 << 48, 0x8000 << 48
-
-
-def request_ids() -> Callable[[], str]:
-    """Unique version-4 UUIDs without a system call each: a random start, then a counter.
-
-    uuid4() reads the kernel's random source per request, a visible cost at thousands of
-    requests per second; a request id only needs to be unique, not unguessable.
-    """
-    start = secrets.randbits(128)
-    counter = itertools.count()
-
-    def next_id() -> str:
-        # What uuid.UUID(int=..., version=4).hex gives, without building the object.
-        value = (start + next(counter)) & UUID_BITS & ~VERSION_BITS & ~VARIANT_BITS
-        return f"{value | VERSION_4 | VARIANT_RFC_4122:032x}"
-
-    return next_id
-
-
-def server_made_id(ids: Callable[[], str]) -> Callable[[str], str]:
-    """A CorrelationIdMiddleware transformer that ignores the client's id for one of `ids`."""
-
-    def replace(_: str) -> str:
-        return ids()
-
-    return replace
 
 
 def front_door_for(settings: Settings, schema: CatalogSchema | None = None) -> FrontDoor:
@@ -265,7 +233,7 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
     )
     return Starlette(
         routes=[
-            Route("/graphql", graphql),  # first: nearly every request is for it
+            Route("/graphql", graphql),  # reached through `DirectRoute`, ahead of the router
             WebSocketRoute("/graphql", GraphQLWebSocket(settings.options(TransportOptions))),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
@@ -280,27 +248,14 @@ def create_app(settings: Settings, *, span_exporter: "SpanExporter | None" = Non
         ],
         middleware=[
             *([tracing.server_middleware()] if tracing else []),
-            Middleware(
-                CorrelationIdMiddleware,
-                header_name="X-Request-ID",
-                # The server always makes the id: a client's X-Request-ID could repeat another
-                # request's. The transformer replaces whatever the middleware found or made
-                # (nothing, from `generator`); a well-formed client id is logged beside ours
-                # (api.observability.clients).
-                generator=str,
-                validator=None,
-                transformer=server_made_id(request_ids()),
-                # The id is read from its context variable, never from the request's headers:
-                # rewriting them per request would be wasted work.
-                update_request_header=False,
-            ),
-            Middleware(RequestLogMiddleware, metrics=metrics),
+            Middleware(RequestLogMiddleware, metrics=metrics, ids=request_ids()),
             *cors,
             Middleware(UnhandledErrors),
             Middleware(
                 GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_body_bytes
             ),
             *([tracing.operation_middleware()] if tracing else []),
+            Middleware(DirectRoute, path="/graphql", endpoint=graphql),
         ],
         lifespan=lifespan,
         exception_handlers={Exception: last_resort(settings.cors_origins)},

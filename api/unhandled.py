@@ -10,12 +10,12 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import orjson
-from asgi_correlation_id import correlation_id
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from api.asgi import HttpMiddleware
+from api.observability.request_ids import request_id
 from api.observability.requests import record_rejection
 from api.replies import json_start
 
@@ -27,7 +27,7 @@ def internal_error_body() -> bytes:
     """The same error a GraphQL client gets for a masked failure, with the request id."""
     error = {
         "message": "Internal server error",
-        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": correlation_id.get()},
+        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id.get()},
     }
     return orjson.dumps({"errors": [error]})
 
@@ -63,9 +63,9 @@ def last_resort(cors_origins: list[str]) -> Callable[[Request, Exception], Await
 
     async def handler(request: Request, _: Exception) -> Response:
         headers = {}
-        request_id = correlation_id.get()
-        if request_id:
-            headers[REQUEST_ID_HEADER] = request_id
+        made_id = request_id.get()
+        if made_id:
+            headers[REQUEST_ID_HEADER] = made_id
         origin = request.headers.get("origin")
         if origin is not None and origin in allowed:
             headers["Access-Control-Allow-Origin"] = origin

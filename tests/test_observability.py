@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_correlation_id import correlation_id
 from asgi_lifespan import LifespanManager
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -33,6 +32,7 @@ from api.observability.logs import (
     configure_logging,
 )
 from api.observability.metrics import MAX_CLIENT_LABELS, Metrics, client_label
+from api.observability.request_ids import request_id, request_ids
 from api.observability.requests import RequestLogMiddleware, record_rejection
 from api.pipeline.admission import Gate
 from tests.conftest import make_settings
@@ -506,7 +506,7 @@ def test_json_logs_are_one_object_per_line_with_the_request_id() -> None:
         assert isinstance(handler, logging.StreamHandler)
         handler.setStream(stream)
         logger = logging.getLogger("api.request")
-        token = correlation_id.set("0f9e8d7c6b5a4f3e8d2c1b0a99887766")
+        token = request_id.set("0f9e8d7c6b5a4f3e8d2c1b0a99887766")
         try:
             handler.handle(
                 logger.makeRecord(
@@ -529,7 +529,7 @@ def test_json_logs_are_one_object_per_line_with_the_request_id() -> None:
                     )
                 )
         finally:
-            correlation_id.reset(token)
+            request_id.reset(token)
         handler.handle(logger.makeRecord("api", logging.WARNING, __file__, 3, "outside", (), None))
 
     lines = stream.getvalue().splitlines()
@@ -558,7 +558,7 @@ def test_text_logs_carry_the_request_id() -> None:
     ) as handler:
         assert isinstance(handler, logging.StreamHandler)
         handler.setStream(stream)
-        token = correlation_id.set("feedface")
+        token = request_id.set("feedface")
         try:
             handler.handle(
                 logging.getLogger("api").makeRecord(
@@ -566,7 +566,7 @@ def test_text_logs_carry_the_request_id() -> None:
                 )
             )
         finally:
-            correlation_id.reset(token)
+            request_id.reset(token)
     (line,) = stream.getvalue().splitlines()
     assert line.endswith("INFO api [feedface] hello")
 
@@ -644,7 +644,8 @@ async def test_a_client_gone_before_its_answer_is_logged_499_not_500(
 
     scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": []}
     with request_logs(caplog) as records:
-        await RequestLogMiddleware(abandoned, metrics=metrics)(scope, disconnect, nothing_sent)
+        middleware = RequestLogMiddleware(abandoned, metrics=metrics, ids=request_ids())
+        await middleware(scope, disconnect, nothing_sent)
     (record,) = records
     assert fields(record, "status", "outcome") == (499, "http_error")
     assert record.levelno == logging.INFO

@@ -6,7 +6,6 @@ from typing import Any
 
 import asyncpg
 import strawberry
-from asgi_correlation_id import correlation_id
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
@@ -14,6 +13,7 @@ from strawberry.extensions import MaskErrors
 from api.catalog.codes import USER_ERROR_CODES
 from api.catalog.problems import Problem
 from api.db.reads import ReadTimedOut
+from api.observability.request_ids import request_id
 
 log = logging.getLogger("api.errors")
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly"
@@ -129,7 +129,7 @@ def unavailable_error(**location: Any) -> GraphQLError:
         **location,
         extensions={
             "code": ErrorCode.DATABASE_UNAVAILABLE.value,
-            "requestId": correlation_id.get(),
+            "requestId": request_id.get(),
         },
     )
 
@@ -138,7 +138,7 @@ def query_timeout_error(**location: Any) -> GraphQLError:
     return GraphQLError(
         QUERY_TIMEOUT_MESSAGE,
         **location,
-        extensions={"code": ErrorCode.QUERY_TIMEOUT.value, "requestId": correlation_id.get()},
+        extensions={"code": ErrorCode.QUERY_TIMEOUT.value, "requestId": request_id.get()},
     )
 
 
@@ -146,7 +146,7 @@ def database_busy_error(**location: Any) -> GraphQLError:
     return GraphQLError(
         DATABASE_BUSY_MESSAGE,
         **location,
-        extensions={"code": ErrorCode.DATABASE_BUSY.value, "requestId": correlation_id.get()},
+        extensions={"code": ErrorCode.DATABASE_BUSY.value, "requestId": request_id.get()},
     )
 
 
@@ -185,7 +185,7 @@ class ErrorPolicy(MaskErrors):
                 **location,
                 extensions={
                     "code": ErrorCode.DATABASE_NOT_MIGRATED.value,
-                    "requestId": correlation_id.get(),
+                    "requestId": request_id.get(),
                 },
             )
         if is_database_unavailable(original):
@@ -197,6 +197,6 @@ class ErrorPolicy(MaskErrors):
             **location,
             extensions={
                 "code": ErrorCode.INTERNAL_SERVER_ERROR.value,
-                "requestId": correlation_id.get(),
+                "requestId": request_id.get(),
             },
         )

@@ -13,9 +13,10 @@ import textwrap
 from types import TracebackType
 from typing import Literal
 
-from asgi_correlation_id import correlation_id
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pythonjsonlogger.json import JsonFormatter
+
+from api.observability.request_ids import request_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -80,7 +81,7 @@ class RequestIdFilter(logging.Filter):
     """Adds `request_id` (the X-Request-ID of the request being served) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = correlation_id.get() or "-"
+        record.request_id = request_id.get() or "-"
         return True
 
 

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from api.asgi import HttpMiddleware
 from api.db.statements import statement_counter
 from api.observability.clients import client_of
 from api.observability.metrics import Metrics
+from api.observability.request_ids import request_id, with_request_id
 
 log = logging.getLogger("api.request")
 
@@ -56,15 +58,27 @@ def record_rejection(reason: str) -> None:
 
 
 class RequestLogMiddleware(HttpMiddleware):
-    """Pure ASGI, so it sees the final status of every request, streaming or not."""
+    """Pure ASGI, so it sees the final status of every request, streaming or not.
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    It also gives each request, and each WebSocket, its id (`request_ids`): one step of the
+    stack rather than two, as every step costs each request a call and a wrapped `send`.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, ids: Callable[[], str]) -> None:
         super().__init__(app)
         self.metrics = metrics
+        self.ids = ids
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            request_id.set(self.ids())
+        await super().__call__(scope, receive, send)
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         record = OperationRecord()
         token = _record.set(record)
+        made_id = self.ids()
+        request_id.set(made_id)  # kept after the answer: the last-resort handler reads it
         status = 500
         responded = False
         started = time.perf_counter()
@@ -73,6 +87,7 @@ class RequestLogMiddleware(HttpMiddleware):
             nonlocal status, responded
             if message["type"] == "http.response.start":
                 status, responded = message["status"], True
+                with_request_id(message, made_id)
             await send(message)
 
         try:
