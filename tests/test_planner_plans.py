@@ -174,3 +174,32 @@ async def test_keys_the_planner_does_not_know_go_to_the_ordinary_path(
     assert await plans.prepare(created) is None
     counted = "query($f: BookFilter) { books(filter: $f) { totalCount } }"
     assert await plans.prepare(body(counted, {"f": None})) is not None  # what it knows is planned
+
+
+async def test_a_request_is_kept_for_reuse_once_it_comes_back(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bodies sent once (new variables each time: a cursor, a search) are not kept, so they
+    cost no memory and push out nothing; one sent again is kept, and answered from then on
+    without being bound again (`FrontDoor.answer` looks there first)."""
+    monkeypatch.setattr(fastpath, "REPEAT_WINDOW", 50)
+    door = plans_for(settings)
+    plans = door.plans
+    assert plans is not None
+    once = [body(VARIED, {"id": encode_id("Author", n), "first": 2}) for n in range(1, 200)]
+    for request in once:
+        assert plans.prepare(*await admitted(door, request), request) is not None
+    assert len(plans._repeated) == 0
+    again = once[-1]
+    plans.prepare(*await admitted(door, again), again)  # seen twice: kept
+    assert plans.repeated(again) is not None
+    assert len(plans._repeated) == 1
+    # Seen twice, but too long ago: 199 other bodies came between.
+    first = once[0]
+    plans.prepare(*await admitted(door, first), first)
+    assert plans.repeated(first) is None
+
+
+async def admitted(door: FrontDoor, request: bytes) -> tuple[Any, Any, Any]:
+    parsed, operation, variables, _ = await door.admit(orjson.loads(request), None)
+    return parsed, operation, variables

@@ -56,3 +56,27 @@ class ByteBoundedCache(Generic[K, V]):
         while self.bytes > self.budget and self._entries:
             _, (_, size) = self._entries.popitem(last=False)
             self.bytes -= size
+
+
+class SeenTwice:
+    """Whether a key was seen before, among roughly the last `window` to twice that many keys.
+
+    A doorkeeper in front of a cache: a key is kept only once it comes back, so requests made
+    once (a page at a cursor, a search) neither take memory nor push out the ones that repeat.
+    Two sets of hashes, the older dropped when the newer fills: constant time, and at most
+    twice `window` integers held.
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._current: set[int] = set()
+        self._previous: set[int] = set()
+
+    def __call__(self, key: object) -> bool:
+        digest = hash(key)
+        if digest in self._current or digest in self._previous:
+            return True
+        if len(self._current) >= self.window:
+            self._previous, self._current = self._current, set()
+        self._current.add(digest)
+        return False

@@ -44,12 +44,13 @@ from api.graphql.planner.seed import compile_write, write_steps
 from api.graphql.planner.variables import SimpleVariable, coerce_simple, simple_variables
 from api.pipeline.admission import ServerBusy
 from api.pipeline.budget import TokenBucket
-from api.pipeline.caches import ByteBoundedCache
+from api.pipeline.caches import ByteBoundedCache, SeenTwice
 from api.pipeline.documents import ParsedDocument
 
 log = logging.getLogger(__name__)
 MAX_SHAPES = 64  # per operation: the orderings and directions of its connections actually seen
 MAX_REPEATED_BODY = 4096
+REPEAT_WINDOW = 4096  # requests: a body seen again within 4,096 to 8,192 of them is kept
 # What a compiled shape holds beyond its SQL text (the plan object, its parameter slots).
 BYTES_PER_PLAN = 4096
 
@@ -183,6 +184,9 @@ class QueryPlans:
         self._repeated: ByteBoundedCache[bytes, Prepared] = ByteBoundedCache(
             self.repeated_cache_bytes
         )
+        # Kept once seen twice within the last few thousand requests: bodies sent once (new
+        # variables every time) would only churn the cache, at a cost to every request.
+        self._seen = SeenTwice(REPEAT_WINDOW)
 
     def repeated(self, body: bytes) -> Prepared | None:
         """A request seen byte for byte before: its operation, SQL and values, unbound again."""
@@ -207,7 +211,12 @@ class QueryPlans:
         except Exception:  # never answer what we did not fully understand
             log.warning("the planner could not prepare a request", exc_info=True)
             return None
-        if prepared is not None and body is not None and len(body) <= MAX_REPEATED_BODY:
+        if (
+            prepared is not None
+            and body is not None
+            and len(body) <= MAX_REPEATED_BODY
+            and self._seen(body)
+        ):
             size = 2 * len(body) + 64 * len(prepared.parameters) + 512
             self._repeated.put(body, prepared, size)
         return prepared
