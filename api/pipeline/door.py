@@ -153,7 +153,7 @@ class FrontDoor:
                 ),
             )
             return
-        body = await self._body_of(headers, receive, send, media)
+        body = await self._body_of(scope, headers, receive, send, media)
         if body is None:
             return
         try:
@@ -175,12 +175,21 @@ class FrontDoor:
     ) -> None:
         """A subscription as an event stream (`api.live.sse`), its body read as any other."""
         media = Media.GRAPHQL_RESPONSE_JSON
-        body = b"" if request is not None else await self._body_of(headers, receive, send, media)
+        body = (
+            b""
+            if request is not None
+            else await self._body_of(scope, headers, receive, send, media)
+        )
         if body is not None:  # else already answered
             await serve_events(self.events, scope, receive, send, request, body, self._refused)
 
     async def _body_of(
-        self, headers: dict[bytes, bytes], receive: Receive, send: Send, media: Media
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        media: Media,
     ) -> bytes | None:
         """The request's whole body, within its limits; None once it has been answered."""
         # Without credentials, where writes need them, a body is a read: a document and its
@@ -193,7 +202,7 @@ class FrontDoor:
                 await send_reply(send, self._refused(anonymous_too_large(most), media))
                 return None
         try:
-            return await read_body(receive, self.body_timeout, most)
+            return await read_body(scope, receive, self.body_timeout, most)
         except BodyNotReceived as gone:  # nothing runs
             if gone.reason == "anonymous_body_too_large" and most is not None:
                 await send_reply(send, self._refused(anonymous_too_large(most), media))

@@ -24,6 +24,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from api.pipeline.body import BODY_RECEIVED
 from api.settings import setting
 
 log = logging.getLogger("api.http")
@@ -171,6 +172,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._head_bytes = 0  # what follows is the next request's head
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and not cycle.more_body:
+            # The whole body is in: reading it cannot wait, so it needs no deadline.
+            cycle.scope[BODY_RECEIVED] = True
 
     def _busy(self) -> bool:
         limit = self.limits.limit_concurrency
