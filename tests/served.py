@@ -65,8 +65,11 @@ def served(**settings: str) -> AbstractAsyncContextManager[Served]:
 
 
 @asynccontextmanager
-async def served_from(code: Path, /, **settings: str) -> AsyncIterator[Served]:
-    """The same, run from the checkout `code` (another commit's, for compatibility tests)."""
+async def served_from(
+    code: Path, /, python: str = sys.executable, **settings: str
+) -> AsyncIterator[Served]:
+    """The same, run from the checkout `code` (another commit's, for compatibility tests),
+    with `python` (that commit's own environment, when it differs from this one)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -74,7 +77,7 @@ async def served_from(code: Path, /, **settings: str) -> AsyncIterator[Served]:
     }
     env |= {"PYTHONPATH": str(code), "LOG_FORMAT": "text", **settings}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "api", "serve", "--port", "0",
+        python, "-m", "api", "serve", "--port", "0",
         cwd=code, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -5,7 +5,9 @@ release's code runs against the new schema. "Previous release" here is the code 
 the newest revision added to alembic/versions/ on main's own line of commits (the first
 parent of the commit, or merge, that added it; HEAD
 itself when the working tree has revisions not committed yet). That code is checked out in a git
-worktree and served from it with this environment's Python; its reads and writes must work.
+worktree and served from it, in an environment built from its own lock file
+(requirements/run.txt) as its image would be: a package this release dropped is still there
+for it. Its reads and writes must work.
 """
 
 import subprocess
@@ -65,8 +67,29 @@ def previous_release() -> tuple[str | None, str]:
     return None, "no earlier release carries only revisions this head has"
 
 
+LOCK = "requirements/run.txt"
+
+
+def release_python(checkout: Path, where: Path) -> str:
+    """A Python with the release's locked packages (uv, from its cache when it can), or this
+    environment's for a release from before the lock file."""
+    lock = checkout / LOCK
+    if not lock.exists():
+        return sys.executable
+    uv = str(Path(sys.executable).with_name("uv"))
+    venv = where / "venv"
+    for command in (
+        [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+         "--require-hashes", "--no-deps", "-r", str(lock)],
+    ):  # fmt: skip
+        built = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        assert built.returncode == 0, built.stderr
+    return str(venv / "bin" / "python")
+
+
 @pytest.fixture
-def old_code(tmp_path: Path) -> Iterator[Path]:
+def old_code(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     commit, why = previous_release()
     if commit is None:
         pytest.skip(f"no previous release to check against: {why}")
@@ -74,8 +97,9 @@ def old_code(tmp_path: Path) -> Iterator[Path]:
     added = git("worktree", "add", "--detach", "--quiet", str(checkout), commit)
     assert added.returncode == 0, added.stderr
     try:
+        python = release_python(checkout, tmp_path)
         imported = subprocess.run(
-            [sys.executable, "-c", "import api; print(api.__file__)"],
+            [python, "-c", "import api; print(api.__file__)"],
             cwd=checkout,
             env={"PYTHONPATH": str(checkout)},
             capture_output=True,
@@ -83,7 +107,7 @@ def old_code(tmp_path: Path) -> Iterator[Path]:
             check=True,
         )
         assert imported.stdout.startswith(str(checkout)), imported  # not this checkout's
-        yield checkout
+        yield checkout, python
     finally:
         git("worktree", "remove", "--force", str(checkout))
 
@@ -100,12 +124,13 @@ async def payload(client: GraphQLClient, query: str, variables: dict[str, Any]) 
 
 
 async def test_the_previous_release_reads_and_writes_on_this_head(
-    old_code: Path, fresh_url: str
+    old_code: tuple[Path, str], fresh_url: str
 ) -> None:
-    assert revision_files(old_code) < revision_files(PROJECT_ROOT), "not one release behind"
+    code, python = old_code
+    assert revision_files(code) < revision_files(PROJECT_ROOT), "not one release behind"
     await upgrade(fresh_url)
 
-    async with served_from(old_code, DATABASE_URL=fresh_url) as server:
+    async with served_from(code, python, DATABASE_URL=fresh_url) as server:
         client = GraphQLClient(server.http)
         author = await payload(
             client,
