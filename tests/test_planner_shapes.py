@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -28,8 +28,10 @@ from api.app import front_door_for
 from api.catalog.entities import ENTITIES
 from api.catalog.ids import encode_id
 from api.db.engine import EngineOptions
-from api.db.reads import create_planner_pool
+from api.db.reads import PlannerPool, create_planner_pool
 from api.db.statements import statement_counter
+from api.db.urls import DatabaseTarget
+from api.graphql.planner.fastpath import Prepared
 from api.settings import Settings
 from tests.factories import author_gid, insert_authors
 from tests.graphql_client import GraphQLClient
@@ -138,39 +140,33 @@ async def test_every_combination_answers_as_the_resolvers_do(
 
 
 async def pool_plans(
-    pool: Any, sql: str, params: list[Any], *, custom: bool, generic: bool = False
+    target: DatabaseTarget, prepared: Prepared, *, custom: bool, generic: bool = False
 ) -> list[str]:
-    """The plans of RUNS runs of `sql` on one of the planner's connections, as the pool runs
-    it. `generic`: Postgres is pushed to a plan for any values wherever it may use one."""
-    reported: list[str] = []
+    """The plans of RUNS runs of a prepared request on one connection of a new planner pool
+    to `target`, run as the pool runs it. `generic`: Postgres is pushed to a plan for any
+    values wherever it may use one."""
+    pool = await create_planner_pool(target, EngineOptions())
+    try:
+        return await _plans_on(pool, prepared.sql, prepared.parameters, custom, generic)
+    finally:
+        await pool.close()
 
-    def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
-        _, found, plan = message.message.partition("plan:")
-        explained = json.loads(plan) if found else {}
-        if explained.get("Query Text") == sql:
-            reported.append(json.dumps(explained["Plan"]))
 
+async def _plans_on(
+    pool: PlannerPool, sql: str, params: list[Any], custom: bool, generic: bool
+) -> list[str]:
     async with pool.pool.acquire() as connection:
         assert await connection.fetchval("SHOW plan_cache_mode") == "auto"
-        for setting in AUTO_EXPLAIN:
-            await connection.execute(setting)
         if generic:
             await connection.execute("SET plan_cache_mode = force_generic_plan")
-        connection.add_log_listener(listen)
-        try:
-            for _ in range(RUNS):
-                await pool.run(connection, sql, params, custom, None)
-            for _ in range(200):  # listeners hear of notices a few loop iterations later
-                if len(reported) >= RUNS:
-                    break
-                await asyncio.sleep(0.01)
-        finally:
-            connection.remove_log_listener(listen)
-    return reported
+        return await plans_of(
+            connection, sql, lambda: pool.run(connection, sql, params, custom, None)
+        )
 
 
-async def plans_of(connection: Any, sql: str, params: list[Any]) -> list[str]:
-    """The plans of RUNS runs of `sql` on `connection`, as auto_explain reports them."""
+async def plans_of(connection: Any, sql: str, run: Callable[[], Awaitable[object]]) -> list[str]:
+    """The plans of RUNS calls of `run` (each running `sql` on `connection`), as auto_explain
+    reports them."""
     reported: list[str] = []
 
     def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
@@ -184,7 +180,7 @@ async def plans_of(connection: Any, sql: str, params: list[Any]) -> list[str]:
         for setting in AUTO_EXPLAIN:
             await connection.execute(setting)
         for _ in range(RUNS):
-            await connection.fetchval(sql, *params)
+            await run()
         for _ in range(200):  # listeners hear of notices a few loop iterations later
             if len(reported) >= RUNS:
                 break
@@ -210,11 +206,7 @@ async def test_a_guarded_statement_is_planned_with_its_values_every_run(
     assert prepared.custom
     assert "IS NULL" in prepared.sql
     target = dataclasses.replace(settings.database, pooled=pooled)
-    pool = await create_planner_pool(target, EngineOptions())
-    try:
-        plans = await pool_plans(pool, prepared.sql, prepared.parameters, custom=True)
-    finally:
-        await pool.close()
+    plans = await pool_plans(target, prepared, custom=True)
     assert len(plans) == RUNS
     assert not [plan for plan in plans if "IS NULL" in plan], plans[-1]
 
@@ -230,13 +222,7 @@ async def test_without_custom_the_pool_would_settle_on_a_generic_plan(
     assert door is not None
     prepared = await door.prepare(body({"first": 3, "title": "Book", "from": 1995}))
     assert prepared is not None
-    pool = await create_planner_pool(settings.database, EngineOptions())
-    try:
-        plans = await pool_plans(
-            pool, prepared.sql, prepared.parameters, custom=False, generic=True
-        )
-    finally:
-        await pool.close()
+    plans = await pool_plans(settings.database, prepared, custom=False, generic=True)
     assert len(plans) == RUNS
     assert all("IS NULL" in plan for plan in plans), plans[-1]
 
@@ -256,13 +242,7 @@ async def test_a_plain_page_is_a_lean_statement_without_guards(
         assert not prepared.custom, variables
         assert "IS NULL" not in prepared.sql, variables
     assert prepared is not None
-    pool = await create_planner_pool(settings.database, EngineOptions())
-    try:
-        generic = await pool_plans(
-            pool, prepared.sql, prepared.parameters, custom=False, generic=True
-        )
-    finally:
-        await pool.close()
+    generic = await pool_plans(settings.database, prepared, custom=False, generic=True)
     assert generic
     assert not [plan for plan in generic if "IS NULL" in plan]
 
@@ -279,9 +259,13 @@ async def test_a_generic_plan_would_keep_the_guards(
     url = settings.database.url.set(drivername="postgresql").render_as_string(False)
     connection = await asyncpg.connect(url, server_settings={"plan_cache_mode": "auto"})
     try:
-        plans = await plans_of(connection, prepared.sql, prepared.parameters)
+
+        def run() -> Awaitable[object]:
+            return connection.fetchval(prepared.sql, *prepared.parameters)
+
+        plans = await plans_of(connection, prepared.sql, run)
         await connection.execute("SET plan_cache_mode = force_generic_plan")
-        generic = await plans_of(connection, prepared.sql, prepared.parameters)
+        generic = await plans_of(connection, prepared.sql, run)
     finally:
         await connection.close()
     assert "IS NULL" not in plans[0]  # the first runs are planned with the values
